@@ -1,0 +1,13 @@
+//! prparser: the successor of Microsoft's Port Reporter and Port Reporter Parser.
+//!
+//! Port Reporter writes three logs: PR-INITIAL (a snapshot of every port and its process at
+//! start), PR-PORTS (one CSV line per new socket or state change) and PR-PIDS (a block of
+//! process detail — user, services, ports, loaded modules — whenever a process starts new
+//! network activity). [`logs`] reads and writes them, quirks included; [`analysis`] indexes,
+//! flags and counts what they say, with no user interface; the `prparser` program shows it
+//! (or prints it with `prparser report`) and the `portreporter` program collects it.
+
+pub mod error;
+pub mod intern;
+pub mod logs;
+pub mod model;
