@@ -7,7 +7,10 @@
 //! flags and counts what they say, with no user interface; the `prparser` program shows it
 //! (or prints it with `prparser report`) and the `portreporter` program collects it.
 
+pub mod analysis;
 pub mod error;
+pub mod generate;
 pub mod intern;
 pub mod logs;
 pub mod model;
+pub mod report;

@@ -1,5 +1,9 @@
 //! Reading and writing the three Port Reporter logs, nothing else.
 
 pub mod header;
+pub mod initial;
+pub mod pids;
 pub mod ports;
+pub mod process_block;
+pub mod set;
 pub mod text;

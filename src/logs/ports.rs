@@ -232,7 +232,7 @@ impl<'a> ChunkTables<'a> {
     }
 
     /// Turns a line's fields into an event with chunk-local ids.
-    fn row(&mut self, fields: Vec<Cow<'a, [u8]>>) -> Result<PortEvent, Malformed> {
+    fn row(&mut self, mut fields: Vec<Cow<'a, [u8]>>) -> Result<PortEvent, Malformed> {
         let n = fields.len();
         let shape = match n {
             10 => RowShape::Full,
@@ -250,9 +250,9 @@ impl<'a> ChunkTables<'a> {
         let time = date.and_hms_opt(h, mi, s).ok_or(Malformed::Time)?;
         let protocol = Protocol::parse(fields[2].trim_ascii()).ok_or(Malformed::Protocol)?;
         let local_port = parse_num(&fields[3]).ok_or(Malformed::LocalPort)?;
-        let local_ip = self.addr_field(&fields[4]).ok_or(Malformed::LocalIp)?;
+        let local_ip = self.addr_field(std::mem::take(&mut fields[4])).ok_or(Malformed::LocalIp)?;
         let remote_port = parse_port_field(&fields[5]).ok_or(Malformed::RemotePort)?;
-        let remote_ip = self.addr_field(&fields[6]).ok_or(Malformed::RemoteIp)?;
+        let remote_ip = self.addr_field(std::mem::take(&mut fields[6])).ok_or(Malformed::RemoteIp)?;
         if shape == RowShape::W2k {
             return Ok(PortEvent::new(
                 time,
@@ -268,7 +268,6 @@ impl<'a> ChunkTables<'a> {
             ));
         }
         let pid = parse_num(&fields[7]).ok_or(Malformed::Pid)?;
-        let mut fields = fields;
         let (module, user) = split_module_and_user(&mut fields)?;
         let module = intern_local(&mut self.modules, &mut self.module_list, module);
         let user = match user {
@@ -279,11 +278,11 @@ impl<'a> ChunkTables<'a> {
         Ok(PortEvent::new(time, protocol, local_port, local_ip, remote_port, remote_ip, Some(pid), module, user, shape))
     }
 
-    fn addr_field(&mut self, field: &Cow<'a, [u8]>) -> Option<AddrId> {
+    fn addr_field(&mut self, field: Cow<'a, [u8]>) -> Option<AddrId> {
         match field {
             Cow::Borrowed(b) => self.addr(b),
             Cow::Owned(b) => {
-                let addr = parse_address(b)?;
+                let addr = parse_address(&b)?;
                 self.addr_list.push(addr);
                 Some(AddrId(self.addr_list.len() as u32 - 1))
             }
@@ -291,12 +290,15 @@ impl<'a> ChunkTables<'a> {
     }
 }
 
+/// A row's module name and user context (without brackets), as read.
+type ModuleAndUser<'a> = (Cow<'a, [u8]>, Option<Cow<'a, [u8]>>);
+
 /// The module and user context of a 9-, 10- or longer row. A longer row is a module name
 /// with unquoted commas: accepted when its last field is a bracketed user context (or
 /// empty), since the original never quoted module names.
 fn split_module_and_user<'a>(
     fields: &mut Vec<Cow<'a, [u8]>>,
-) -> Result<(Cow<'a, [u8]>, Option<Cow<'a, [u8]>>), Malformed> {
+) -> Result<ModuleAndUser<'a>, Malformed> {
     let n = fields.len();
     if n == 9 {
         return Ok((fields.pop().unwrap_or_default(), None));

@@ -1,0 +1,544 @@
+//! Criteria: what makes a row worth a red highlight and a notification.
+//!
+//! A criterion looks at one field of a row with one kind of pattern:
+//! - **exact**: the whole value, without regard to case for names (Windows file and account
+//!   names are case-insensitive); an IP or port compared as a value (`::1` equals `0:0::1`);
+//! - **wildcard**: `*` and `?`, case-insensitive, over the whole value's text;
+//! - **regex**: Rust regex syntax, unanchored, case-sensitive unless the pattern says `(?i)`;
+//!   compiled with a size limit so a pathological pattern is refused, not run;
+//! - **cidr**: for IP fields, `10.0.0.0/8` or `2001:db8::/32`;
+//! - **range**: for port fields, a list like `135-139,445,3389`.
+//!
+//! Evaluation never runs a pattern once per row: each criterion is evaluated once per
+//! distinct value of its field (module names, users, addresses, ports, PIDS blocks, host
+//! names), and rows are flagged with table look-ups, in parallel. Per-criterion counts come
+//! from per-value row histograms, so a thousand criteria cost little more than one.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use rayon::prelude::*;
+use regex::{Regex, RegexBuilder};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::dns::HostNames;
+use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
+use crate::logs::set::LogSet;
+use crate::model::{Address, Modules, PortEvent, ProcessBlock};
+
+/// The field of a row a criterion looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// The row's module (process image name).
+    Module,
+    /// Any loaded module path of the row's PIDS block (suspicious DLLs, drivers, folders).
+    ModulePath,
+    RemoteIp,
+    LocalIp,
+    /// Local or remote IP.
+    Ip,
+    RemotePort,
+    LocalPort,
+    /// Local or remote port.
+    Port,
+    User,
+    /// The remote IP's name from the DNS cache.
+    HostName,
+}
+
+impl Field {
+    pub const ALL: [Field; 10] = [
+        Field::Module,
+        Field::ModulePath,
+        Field::RemoteIp,
+        Field::LocalIp,
+        Field::Ip,
+        Field::RemotePort,
+        Field::LocalPort,
+        Field::Port,
+        Field::User,
+        Field::HostName,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Module => "module",
+            Field::ModulePath => "module path",
+            Field::RemoteIp => "remote IP",
+            Field::LocalIp => "local IP",
+            Field::Ip => "IP (local or remote)",
+            Field::RemotePort => "remote port",
+            Field::LocalPort => "local port",
+            Field::Port => "port (local or remote)",
+            Field::User => "user",
+            Field::HostName => "host name",
+        }
+    }
+
+    fn is_ip(self) -> bool {
+        matches!(self, Field::RemoteIp | Field::LocalIp | Field::Ip)
+    }
+
+    fn is_port(self) -> bool {
+        matches!(self, Field::RemotePort | Field::LocalPort | Field::Port)
+    }
+}
+
+/// How a criterion's pattern is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKind {
+    Exact,
+    Wildcard,
+    Regex,
+    Cidr,
+    Range,
+}
+
+impl MatchKind {
+    pub const ALL: [MatchKind; 5] =
+        [MatchKind::Exact, MatchKind::Wildcard, MatchKind::Regex, MatchKind::Cidr, MatchKind::Range];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Wildcard => "wildcard",
+            MatchKind::Regex => "regex",
+            MatchKind::Cidr => "CIDR",
+            MatchKind::Range => "port range",
+        }
+    }
+}
+
+/// One criterion as a person writes it and as the JSON file stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Criterion {
+    pub name: String,
+    pub field: Field,
+    #[serde(rename = "match", default = "default_kind")]
+    pub kind: MatchKind,
+    pub pattern: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Shown in the notification when a flagged row is opened.
+    #[serde(default)]
+    pub message: String,
+}
+
+fn default_kind() -> MatchKind {
+    MatchKind::Exact
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Why a criterion cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CriterionError {
+    #[error("invalid regular expression: {0}")]
+    Regex(String),
+    #[error("invalid CIDR {0:?} (expected e.g. 10.0.0.0/8 or 2001:db8::/32)")]
+    Cidr(String),
+    #[error("invalid port range {0:?} (expected e.g. 135-139,445)")]
+    Range(String),
+    #[error("a {kind} pattern does not apply to the {field} field")]
+    KindForField { kind: &'static str, field: &'static str },
+    #[error("empty pattern")]
+    Empty,
+}
+
+/// Regex programs larger than this are refused (the regex crate runs in linear time, but a
+/// pattern like `(a{1000}){1000}` would still take memory and time to build).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// Lower-cased text, compared to lower-cased values.
+    ExactText(String),
+    ExactIp(IpAddr),
+    Ports(Vec<(u16, u16)>),
+    Net(IpNet),
+    Pattern(Regex),
+}
+
+/// A criterion ready to be evaluated.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub field: Field,
+    matcher: Matcher,
+}
+
+impl Criterion {
+    pub fn compile(&self) -> Result<Compiled, CriterionError> {
+        let pattern = self.pattern.trim();
+        if pattern.is_empty() {
+            return Err(CriterionError::Empty);
+        }
+        let wrong = || CriterionError::KindForField { kind: self.kind.label(), field: self.field.label() };
+        let matcher = match self.kind {
+            MatchKind::Exact if self.field.is_port() => Matcher::Ports(parse_ranges(pattern)?),
+            MatchKind::Exact if self.field.is_ip() => match pattern.trim_matches(['[', ']']).parse::<IpAddr>() {
+                Ok(ip) => Matcher::ExactIp(ip),
+                Err(_) => Matcher::ExactText(pattern.to_lowercase()),
+            },
+            MatchKind::Exact => Matcher::ExactText(pattern.to_lowercase()),
+            MatchKind::Wildcard => Matcher::Pattern(build_regex(&wildcard_to_regex(pattern))?),
+            MatchKind::Regex => Matcher::Pattern(build_regex(pattern)?),
+            MatchKind::Cidr if self.field.is_ip() => {
+                Matcher::Net(parse_net(pattern).ok_or_else(|| CriterionError::Cidr(pattern.to_string()))?)
+            }
+            MatchKind::Range if self.field.is_port() => Matcher::Ports(parse_ranges(pattern)?),
+            MatchKind::Cidr | MatchKind::Range => return Err(wrong()),
+        };
+        Ok(Compiled { field: self.field, matcher })
+    }
+}
+
+fn build_regex(pattern: &str) -> Result<Regex, CriterionError> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| CriterionError::Regex(e.to_string()))
+}
+
+fn wildcard_to_regex(pattern: &str) -> String {
+    let mut re = String::from("(?is)^");
+    for c in pattern.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    re.push('$');
+    re
+}
+
+/// `10.0.0.0/8`, or a bare address as a single-host network.
+fn parse_net(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>().ok().map(|n| n.trunc()).or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+fn parse_ranges(text: &str) -> Result<Vec<(u16, u16)>, CriterionError> {
+    let bad = || CriterionError::Range(text.to_string());
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+            let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+            let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+            if lo > hi { Err(bad()) } else { Ok((lo, hi)) }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|v| if v.is_empty() { Err(bad()) } else { Ok(v) })
+}
+
+impl Compiled {
+    pub fn matches_text(&self, value: &str) -> bool {
+        match &self.matcher {
+            Matcher::ExactText(t) => value.to_lowercase() == *t,
+            Matcher::Pattern(re) => re.is_match(value),
+            Matcher::ExactIp(_) | Matcher::Net(_) | Matcher::Ports(_) => false,
+        }
+    }
+
+    pub fn matches_addr(&self, addr: Address) -> bool {
+        match (&self.matcher, addr) {
+            (Matcher::ExactIp(want), Address::Ip(ip)) => canonical(ip) == canonical(*want),
+            (Matcher::Net(net), Address::Ip(ip)) => net.contains(&canonical(ip)) || net.contains(&ip),
+            (Matcher::ExactIp(_) | Matcher::Net(_), _) => false,
+            _ => self.matches_text(&addr.to_string()),
+        }
+    }
+
+    pub fn matches_port(&self, port: Option<u16>) -> bool {
+        match &self.matcher {
+            Matcher::Ports(ranges) => port.is_some_and(|p| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&p))),
+            _ => port.is_some_and(|p| self.matches_text(&p.to_string())),
+        }
+    }
+
+    pub fn matches_block(&self, block: &ProcessBlock) -> bool {
+        match &block.modules {
+            Modules::Listed(list) => list.iter().any(|m| self.matches_text(&m.path)),
+            Modules::NotAccessible | Modules::Absent => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) compare as the IPv4 address they carry.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A criterion that cannot be used: its index in the set and why.
+pub type Broken = (usize, CriterionError);
+
+/// A criteria file: `{"criteria": [...]}`, or a bare list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriteriaSet {
+    pub criteria: Vec<Criterion>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CriteriaFile {
+    Wrapped(CriteriaSet),
+    Bare(Vec<Criterion>),
+}
+
+/// Criteria files larger than this are refused: a hostile file should not exhaust memory.
+pub const MAX_CRITERIA_FILE_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CriteriaFileError {
+    #[error("cannot read criteria file {}: {source}", path.display())]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("criteria file {} is not valid criteria JSON: {source}", path.display())]
+    Json { path: std::path::PathBuf, source: serde_json::Error },
+    #[error("criteria file {} is larger than {} MiB", path.display(), MAX_CRITERIA_FILE_BYTES >> 20)]
+    TooLarge { path: std::path::PathBuf },
+}
+
+impl CriteriaSet {
+    pub fn from_json(text: &str) -> Result<CriteriaSet, serde_json::Error> {
+        Ok(match serde_json::from_str::<CriteriaFile>(text)? {
+            CriteriaFile::Wrapped(set) => set,
+            CriteriaFile::Bare(criteria) => CriteriaSet { criteria },
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| String::from("{\"criteria\":[]}"))
+    }
+
+    pub fn load(path: &Path) -> Result<CriteriaSet, CriteriaFileError> {
+        let io = |source| CriteriaFileError::Io { path: path.into(), source };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_CRITERIA_FILE_BYTES {
+            return Err(CriteriaFileError::TooLarge { path: path.into() });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        CriteriaSet::from_json(&text).map_err(|source| CriteriaFileError::Json { path: path.into(), source })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), CriteriaFileError> {
+        std::fs::write(path, self.to_json()).map_err(|source| CriteriaFileError::Io { path: path.into(), source })
+    }
+
+    /// Compiles the enabled criteria; the broken ones come back with their index and error
+    /// (and are left out of evaluation).
+    pub fn compile(&self) -> (Vec<(usize, Compiled)>, Vec<Broken>) {
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        for (i, c) in self.criteria.iter().enumerate().filter(|(_, c)| c.enabled) {
+            match c.compile() {
+                Ok(m) => ok.push((i, m)),
+                Err(e) => bad.push((i, e)),
+            }
+        }
+        (ok, bad)
+    }
+}
+
+/// What evaluation needs besides the criteria: the rows, their PIDS blocks, and names.
+pub struct Context<'a> {
+    pub set: &'a LogSet,
+    pub index: &'a PidsIndex,
+    /// From [`PidsIndex::row_blocks`].
+    pub row_blocks: &'a [BlockId],
+    pub hosts: &'a dyn HostNames,
+}
+
+/// The outcome over all rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// One flag per row of the PORTS log.
+    pub flagged: Vec<bool>,
+    pub flagged_rows: usize,
+    /// Rows matched per criterion, by index in the criteria set (0 for disabled or broken ones).
+    pub per_criterion: Vec<usize>,
+}
+
+/// Per-value truth tables of one field, for all criteria on it.
+struct Tables {
+    module: Vec<bool>,
+    user: Vec<bool>,
+    local_ip: Vec<bool>,
+    remote_ip: Vec<bool>,
+    local_port: Vec<bool>,
+    remote_port: Vec<bool>,
+    block: Vec<bool>,
+}
+
+/// The per-value matches of one criterion.
+fn value_table(c: &Compiled, ctx: &Context<'_>) -> Vec<bool> {
+    let log = &ctx.set.ports;
+    match c.field {
+        Field::Module => log.modules.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t)).collect(),
+        Field::User => log.users.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t)).collect(),
+        Field::RemoteIp | Field::LocalIp | Field::Ip => log.addrs.iter().map(|(_, a)| c.matches_addr(a)).collect(),
+        Field::HostName => log
+            .addrs
+            .iter()
+            .map(|(_, a)| a.ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h)))
+            .collect(),
+        Field::RemotePort | Field::LocalPort | Field::Port => (0..=u16::MAX).map(|p| c.matches_port(Some(p))).collect(),
+        Field::ModulePath => (0..ctx.index.len() as BlockId)
+            .map(|id| ctx.index.block(ctx.set, id).is_some_and(|b| c.matches_block(b)))
+            .collect(),
+    }
+}
+
+fn or_into(target: &mut [bool], table: &[bool]) {
+    target.iter_mut().zip(table).for_each(|(t, v)| *t |= v);
+}
+
+/// Row-level look-up of one field's value id.
+fn value_of(field: Field, e: &PortEvent, block: BlockId) -> [Option<usize>; 2] {
+    match field {
+        Field::Module => [Some(e.module.0 as usize), None],
+        Field::User => [Some(e.user.0 as usize), None],
+        Field::LocalIp => [Some(e.local_ip.0 as usize), None],
+        Field::RemoteIp | Field::HostName => [Some(e.remote_ip.0 as usize), None],
+        Field::Ip => [Some(e.local_ip.0 as usize), Some(e.remote_ip.0 as usize)],
+        Field::LocalPort => [Some(e.local_port as usize), None],
+        Field::RemotePort => [e.remote_port().num().map(usize::from), None],
+        Field::Port => [Some(e.local_port as usize), e.remote_port().num().map(usize::from)],
+        Field::ModulePath => [(block != NO_BLOCK).then_some(block as usize), None],
+    }
+}
+
+/// Flags every row matching at least one enabled, valid criterion, and counts rows per criterion.
+pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
+    let (compiled, _) = criteria.compile();
+    let log = &ctx.set.ports;
+    let tables_per_criterion: Vec<(usize, Field, Vec<bool>)> =
+        compiled.par_iter().map(|(i, c)| (*i, c.field, value_table(c, ctx))).collect();
+
+    let mut t = Tables {
+        module: vec![false; log.modules.len()],
+        user: vec![false; log.users.len()],
+        local_ip: vec![false; log.addrs.len()],
+        remote_ip: vec![false; log.addrs.len()],
+        local_port: vec![false; 1 << 16],
+        remote_port: vec![false; 1 << 16],
+        block: vec![false; ctx.index.len()],
+    };
+    for (_, field, table) in &tables_per_criterion {
+        match field {
+            Field::Module => or_into(&mut t.module, table),
+            Field::User => or_into(&mut t.user, table),
+            Field::LocalIp => or_into(&mut t.local_ip, table),
+            Field::RemoteIp | Field::HostName => or_into(&mut t.remote_ip, table),
+            Field::Ip => {
+                or_into(&mut t.local_ip, table);
+                or_into(&mut t.remote_ip, table);
+            }
+            Field::LocalPort => or_into(&mut t.local_port, table),
+            Field::RemotePort => or_into(&mut t.remote_port, table),
+            Field::Port => {
+                or_into(&mut t.local_port, table);
+                or_into(&mut t.remote_port, table);
+            }
+            Field::ModulePath => or_into(&mut t.block, table),
+        }
+    }
+    let row_block = |i: usize| ctx.row_blocks.get(i).copied().unwrap_or(NO_BLOCK);
+    let flagged: Vec<bool> = log
+        .events
+        .par_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let b = row_block(i);
+            t.module[e.module.0 as usize]
+                || t.user[e.user.0 as usize]
+                || t.local_ip[e.local_ip.0 as usize]
+                || t.remote_ip[e.remote_ip.0 as usize]
+                || t.local_port[e.local_port as usize]
+                || e.remote_port().num().is_some_and(|p| t.remote_port[p as usize])
+                || (b != NO_BLOCK && t.block.get(b as usize).copied().unwrap_or(false))
+        })
+        .collect();
+    let flagged_rows = flagged.par_iter().filter(|f| **f).count();
+
+    let mut per_criterion = vec![0; criteria.criteria.len()];
+    let fields: Vec<Field> = {
+        let mut f: Vec<Field> = tables_per_criterion.iter().map(|(_, f, _)| *f).collect();
+        f.sort_by_key(|f| Field::ALL.iter().position(|x| x == f));
+        f.dedup();
+        f
+    };
+    for field in fields {
+        let hist = histogram(field, ctx);
+        for (i, _, table) in tables_per_criterion.iter().filter(|(_, f, _)| *f == field) {
+            per_criterion[*i] = hist
+                .iter()
+                .filter(|([a, b], _)| a.is_some_and(|a| table[a]) || b.is_some_and(|b| table[b]))
+                .map(|(_, n)| *n)
+                .sum();
+        }
+    }
+    Evaluation { flagged, flagged_rows, per_criterion }
+}
+
+/// Rows per value (or pair of values) of a field.
+fn histogram(field: Field, ctx: &Context<'_>) -> Vec<([Option<usize>; 2], usize)> {
+    let events = &ctx.set.ports.events;
+    let map = events
+        .par_iter()
+        .enumerate()
+        .fold(FxHashMap::default, |mut m: FxHashMap<[Option<usize>; 2], usize>, (i, e)| {
+            let b = ctx.row_blocks.get(i).copied().unwrap_or(NO_BLOCK);
+            *m.entry(value_of(field, e, b)).or_default() += 1;
+            m
+        })
+        .reduce(FxHashMap::default, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+            a
+        });
+    map.into_iter().collect()
+}
+
+/// The criteria (indices into the set) that one row matches, for the notification shown when
+/// the row is opened.
+pub fn matching_criteria(criteria: &CriteriaSet, ctx: &Context<'_>, row: usize) -> Vec<usize> {
+    let Some(e) = ctx.set.ports.events.get(row) else {
+        return Vec::new();
+    };
+    let log = &ctx.set.ports;
+    let block = ctx.row_blocks.get(row).copied().unwrap_or(NO_BLOCK);
+    let (compiled, _) = criteria.compile();
+    compiled
+        .into_iter()
+        .filter(|(_, c)| match c.field {
+            Field::Module => !e.module.is_empty() && c.matches_text(log.module(e)),
+            Field::User => !e.user.is_empty() && c.matches_text(log.user(e)),
+            Field::LocalIp => c.matches_addr(log.local_ip(e)),
+            Field::RemoteIp => c.matches_addr(log.remote_ip(e)),
+            Field::Ip => c.matches_addr(log.local_ip(e)) || c.matches_addr(log.remote_ip(e)),
+            Field::LocalPort => c.matches_port(Some(e.local_port)),
+            Field::RemotePort => c.matches_port(e.remote_port().num()),
+            Field::Port => c.matches_port(Some(e.local_port)) || c.matches_port(e.remote_port().num()),
+            Field::HostName => {
+                log.remote_ip(e).ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))
+            }
+            Field::ModulePath => ctx.index.block(ctx.set, block).is_some_and(|b| c.matches_block(b)),
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

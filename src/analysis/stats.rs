@@ -1,0 +1,311 @@
+//! The statistics views of Port Reporter Parser, and masquerade detection.
+//!
+//! Every row-count view counts PORTS rows (events) and gives each count as a percentage of
+//! the rows that view counts: all TCP rows for local TCP port usage, all rows with a module
+//! for process usage, all rows with a specific remote address for remote IP usage, all rows
+//! with a user for user context usage. Percentages are rounded to two decimals, as Port
+//! Reporter prints its own (`2 = 50.00%`). Lists are ordered by count descending, then by
+//! key ascending (ports, PIDs and addresses by value, names as text).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::logs::ports::PortsLog;
+use crate::logs::set::LogSet;
+use crate::model::Protocol;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortCount {
+    pub port: u16,
+    pub count: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessCount {
+    pub process: String,
+    pub count: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IpCount {
+    pub ip: IpAddr,
+    pub count: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserCount {
+    pub user: String,
+    pub count: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourCount {
+    pub hour: u32,
+    pub count: u64,
+}
+
+/// The five row-count views.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RowStats {
+    pub rows: u64,
+    pub local_tcp_port_usage: Vec<PortCount>,
+    pub process_usage: Vec<ProcessCount>,
+    pub remote_ip_usage: Vec<IpCount>,
+    pub user_context_usage: Vec<UserCount>,
+    pub port_usage_by_hour: Vec<HourCount>,
+}
+
+/// Per-thread tallies, indexed by port, symbol or address id.
+#[derive(Clone)]
+struct Tally {
+    rows: u64,
+    tcp_ports: Vec<u64>,
+    modules: Vec<u64>,
+    users: Vec<u64>,
+    remote: Vec<u64>,
+    hours: [u64; 24],
+}
+
+impl Tally {
+    fn new(log: &PortsLog) -> Tally {
+        Tally {
+            rows: 0,
+            tcp_ports: vec![0; 1 << 16],
+            modules: vec![0; log.modules.len()],
+            users: vec![0; log.users.len()],
+            remote: vec![0; log.addrs.len()],
+            hours: [0; 24],
+        }
+    }
+
+    fn add(&mut self, log: &PortsLog, i: usize) {
+        let Some(e) = log.events.get(i) else {
+            return;
+        };
+        self.rows += 1;
+        if e.protocol == Protocol::Tcp {
+            self.tcp_ports[e.local_port as usize] += 1;
+        }
+        self.modules[e.module.0 as usize] += 1;
+        self.users[e.user.0 as usize] += 1;
+        self.remote[e.remote_ip.0 as usize] += 1;
+        self.hours[e.hour() as usize % 24] += 1;
+    }
+
+    fn merge(mut self, other: Tally) -> Tally {
+        self.rows += other.rows;
+        for (a, b) in [
+            (&mut self.tcp_ports, &other.tcp_ports),
+            (&mut self.modules, &other.modules),
+            (&mut self.users, &other.users),
+            (&mut self.remote, &other.remote),
+        ] {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        self.hours.iter_mut().zip(other.hours).for_each(|(x, y)| *x += y);
+        self
+    }
+}
+
+pub fn percent(count: u64, of: u64) -> f64 {
+    if of == 0 { 0.0 } else { (count as f64 * 10_000.0 / of as f64).round() / 100.0 }
+}
+
+/// Sorts (key, count) pairs by count descending then key, and adds percentages.
+fn ranked<K: Ord + Clone, T>(mut pairs: Vec<(K, u64)>, make: impl Fn(K, u64, f64) -> T) -> Vec<T> {
+    let total: u64 = pairs.iter().map(|(_, c)| c).sum();
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    pairs.into_iter().map(|(k, c)| make(k, c, percent(c, total))).collect()
+}
+
+/// The row-count views over all rows, or over a subset (row indices, e.g. a filtered view).
+pub fn row_stats(log: &PortsLog, subset: Option<&[u32]>) -> RowStats {
+    let n = subset.map_or(log.events.len(), <[u32]>::len);
+    let pieces = (rayon::current_num_threads() * 2).max(1);
+    let chunk = n.div_ceil(pieces).max(4096);
+    let tally = (0..n)
+        .into_par_iter()
+        .chunks(chunk)
+        .map(|idx| {
+            let mut t = Tally::new(log);
+            for k in idx {
+                t.add(log, subset.map_or(k, |s| s[k] as usize));
+            }
+            t
+        })
+        .reduce(|| Tally::new(log), Tally::merge);
+
+    let nonzero = |v: &[u64]| v.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (i, *c)).collect::<Vec<_>>();
+    let tcp = nonzero(&tally.tcp_ports).into_iter().map(|(p, c)| (p as u16, c)).collect();
+    let modules = nonzero(&tally.modules)
+        .into_iter()
+        .filter(|(s, _)| *s != 0)
+        .map(|(s, c)| (log.modules.resolve(crate::model::Symbol(s as u32)).to_string(), c))
+        .collect();
+    let users = nonzero(&tally.users)
+        .into_iter()
+        .filter(|(s, _)| *s != 0)
+        .map(|(s, c)| (log.users.resolve(crate::model::Symbol(s as u32)).to_string(), c))
+        .collect();
+    let remote = nonzero(&tally.remote)
+        .into_iter()
+        .filter_map(|(id, c)| {
+            let addr = log.addrs.resolve(crate::model::AddrId(id as u32));
+            addr.is_specific().then(|| addr.ip()).flatten().map(|ip| (ip, c))
+        })
+        .collect();
+    RowStats {
+        rows: tally.rows,
+        local_tcp_port_usage: ranked(tcp, |port, count, percent| PortCount { port, count, percent }),
+        process_usage: ranked(modules, |process, count, percent| ProcessCount { process, count, percent }),
+        remote_ip_usage: ranked(remote, |ip, count, percent| IpCount { ip, count, percent }),
+        user_context_usage: ranked(users, |user, count, percent| UserCount { user, count, percent }),
+        port_usage_by_hour: (0..24).map(|h| HourCount { hour: h, count: tally.hours[h as usize] }).collect(),
+    }
+}
+
+/// One svchost.exe instance and the services it hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SvchostEntry {
+    pub pid: u32,
+    pub services: Vec<String>,
+}
+
+/// Every svchost.exe PID in the PIDS and INITIAL logs with its services, sorted by name.
+/// An svchost.exe that hosts no service is listed too: that is worth a look.
+pub fn svchost_enumeration(set: &LogSet) -> Vec<SvchostEntry> {
+    let mut by_pid: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    for block in all_blocks(set).filter(|b| b.process.eq_ignore_ascii_case("svchost.exe")) {
+        by_pid.entry(block.pid).or_default().extend(block.services.iter().map(|s| s.name.clone()));
+    }
+    by_pid.into_iter().map(|(pid, services)| SvchostEntry { pid, services: services.into_iter().collect() }).collect()
+}
+
+fn all_blocks(set: &LogSet) -> impl Iterator<Item = &crate::model::ProcessBlock> {
+    set.initials.iter().flat_map(|l| &l.blocks).chain(set.pids.iter().flat_map(|l| &l.blocks))
+}
+
+/// A process with a system binary's name running from somewhere else.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Masquerade {
+    pub pid: u32,
+    pub process: String,
+    pub path: String,
+}
+
+/// The system binaries malware likes to be named after, and whether each lives in the
+/// Windows folder itself (explorer.exe) rather than System32.
+const SYSTEM_BINARIES: [(&str, bool); 7] = [
+    ("svchost.exe", false),
+    ("lsass.exe", false),
+    ("services.exe", false),
+    ("csrss.exe", false),
+    ("winlogon.exe", false),
+    ("smss.exe", false),
+    ("explorer.exe", true),
+];
+
+/// True when `path` is `<Windows folder>\System32\<name>` (or `<Windows folder>\<name>` for
+/// explorer.exe). The Windows folder is `X:\WINDOWS`, `X:\WINNT`, `\SystemRoot`,
+/// `%SystemRoot%` or `%windir%`, in any case, with or without a `\??\` prefix; svchost.exe
+/// may also be the 32-bit one in SysWOW64.
+pub fn is_normal_location(name: &str, path: &str) -> bool {
+    let lower = path.to_ascii_lowercase().replace('/', "\\");
+    let lower = lower.strip_prefix("\\??\\").or_else(|| lower.strip_prefix("\\\\?\\")).unwrap_or(&lower);
+    let Some((folder, file)) = lower.rsplit_once('\\') else {
+        return false;
+    };
+    if !file.eq_ignore_ascii_case(name) {
+        return false;
+    }
+    let in_windows_dir = SYSTEM_BINARIES.iter().any(|(n, w)| *w && n.eq_ignore_ascii_case(name));
+    let (windir, sub) = if in_windows_dir {
+        (folder, None)
+    } else {
+        match folder.rsplit_once('\\') {
+            Some((w, s)) => (w, Some(s)),
+            None => return false,
+        }
+    };
+    let sub_ok = match sub {
+        None => true,
+        Some("system32") => true,
+        Some("syswow64") => name.eq_ignore_ascii_case("svchost.exe"),
+        Some(_) => false,
+    };
+    let windir_ok = ["\\systemroot", "%systemroot%", "%windir%"].contains(&windir)
+        || (windir.len() == 10 && windir.ends_with(":\\windows"))
+        || (windir.len() == 8 && windir.ends_with(":\\winnt"));
+    sub_ok && windir_ok
+}
+
+/// Processes named like a system binary whose image is not where Windows keeps it, from the
+/// PIDS and INITIAL logs, ordered by PID.
+pub fn masquerading(set: &LogSet) -> Vec<Masquerade> {
+    let found: BTreeSet<Masquerade> = all_blocks(set)
+        .filter_map(|b| {
+            let name = SYSTEM_BINARIES.iter().find(|(n, _)| n.eq_ignore_ascii_case(&b.process))?.0;
+            let path = b.image_path()?;
+            (!is_normal_location(name, path)).then(|| Masquerade {
+                pid: b.pid,
+                process: b.process.clone(),
+                path: path.to_string(),
+            })
+        })
+        .collect();
+    found.into_iter().collect()
+}
+
+/// One user's use of a process: rows, and the remote hosts those rows went to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserUsage {
+    /// Empty for rows without a user context.
+    pub user: String,
+    pub count: u64,
+    pub percent: f64,
+    pub remote_hosts: Vec<IpCount>,
+}
+
+/// Per-process usage by user (Port Reporter Parser's "iexplore.exe usage", for any process):
+/// the rows of processes with that module name (case-insensitive), by user, each user with
+/// the remote hosts it talked to.
+pub fn per_process_usage(log: &PortsLog, process: &str, subset: Option<&[u32]>) -> Vec<UserUsage> {
+    let wanted: Vec<bool> = log.modules.iter().map(|(_, m)| !m.is_empty() && m.eq_ignore_ascii_case(process)).collect();
+    let mut by_user: BTreeMap<crate::model::Symbol, (u64, BTreeMap<crate::model::AddrId, u64>)> = BTreeMap::new();
+    let n = subset.map_or(log.events.len(), <[u32]>::len);
+    for k in 0..n {
+        let Some(e) = log.events.get(subset.map_or(k, |s| s[k] as usize)) else {
+            continue;
+        };
+        if !wanted[e.module.0 as usize] {
+            continue;
+        }
+        let entry = by_user.entry(e.user).or_default();
+        entry.0 += 1;
+        if log.addrs.resolve(e.remote_ip).is_specific() {
+            *entry.1.entry(e.remote_ip).or_default() += 1;
+        }
+    }
+    let pairs: Vec<(String, u64)> = by_user.iter().map(|(u, (c, _))| (log.users.resolve(*u).to_string(), *c)).collect();
+    let hosts: BTreeMap<String, Vec<IpCount>> = by_user
+        .into_iter()
+        .map(|(u, (_, hosts))| {
+            let list = hosts.into_iter().filter_map(|(a, c)| log.addrs.resolve(a).ip().map(|ip| (ip, c))).collect();
+            (log.users.resolve(u).to_string(), ranked(list, |ip, count, percent| IpCount { ip, count, percent }))
+        })
+        .collect();
+    ranked(pairs, |user, count, percent| {
+        let remote_hosts = hosts.get(&user).cloned().unwrap_or_default();
+        UserUsage { user, count, percent, remote_hosts }
+    })
+}
+
+#[cfg(test)]
+mod tests;

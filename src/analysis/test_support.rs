@@ -1,0 +1,20 @@
+//! Small in-memory log sets for the analysis unit tests.
+
+use std::path::Path;
+
+use crate::logs::pids::parse_pids;
+use crate::logs::ports::{LoadProgress, read_from};
+use crate::logs::set::LogSet;
+use crate::logs::text::shared_path;
+
+/// A set from PORTS text and optional PIDS text.
+pub fn set_from(ports: &str, pids: Option<&str>) -> LogSet {
+    let mut set = LogSet::default();
+    read_from(&mut set.ports, Path::new("PR-PORTS-t.log"), ports.as_bytes(), &LoadProgress::default())
+        .expect("in-memory read");
+    set.ports.sort_by_time();
+    if let Some(text) = pids {
+        set.pids.push(parse_pids(&shared_path(Path::new("PR-PIDS-t.log")), 0, text.as_bytes()));
+    }
+    set
+}

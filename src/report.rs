@@ -1,0 +1,201 @@
+//! `prparser report`: the analysis of a log set as one JSON object (the stable contract for
+//! scripts, documented in README) or as text for a person.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::analysis::criteria::{self, CriteriaSet};
+use crate::analysis::dns::NoHostNames;
+use crate::analysis::index::PidsIndex;
+use crate::analysis::stats::{
+    self, HourCount, IpCount, Masquerade, PortCount, ProcessCount, SvchostEntry, UserCount, UserUsage,
+};
+use crate::logs::set::LogSet;
+use crate::logs::text::LineIssue;
+
+/// At most this many malformed lines are listed; `malformed` stays the true count.
+pub const MAX_LISTED_ISSUES: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub rows: u64,
+    pub malformed: u64,
+    pub malformed_lines: Vec<LineIssue>,
+    pub warnings: Vec<LineIssue>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub stats: Stats,
+    pub flagged: Flagged,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_process_usage: Option<PerProcess>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub local_tcp_port_usage: Vec<PortCount>,
+    pub process_usage: Vec<ProcessCount>,
+    pub remote_ip_usage: Vec<IpCount>,
+    pub user_context_usage: Vec<UserCount>,
+    pub port_usage_by_hour: Vec<HourCount>,
+    pub svchost_enumeration: Vec<SvchostEntry>,
+    pub masquerading: Vec<Masquerade>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flagged {
+    pub rows: usize,
+    pub by_criterion: Vec<CriterionCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CriterionCount {
+    pub name: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PerProcess {
+    pub process: String,
+    pub users: Vec<UserUsage>,
+}
+
+const ISO: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// Analyses a loaded set. Only enabled criteria are counted; the caller decides what to do
+/// with criteria that do not compile (see [`CriteriaSet::compile`]).
+pub fn build(set: &LogSet, criteria: &CriteriaSet, process: Option<&str>) -> Report {
+    let log = &set.ports;
+    let row_stats = stats::row_stats(log, None);
+    let first = log.events.iter().map(|e| e.time).min();
+    let last = log.events.iter().map(|e| e.time).max();
+
+    let flagged = if criteria.criteria.iter().any(|c| c.enabled) {
+        let index = PidsIndex::build(set);
+        let row_blocks = index.row_blocks(set);
+        let ctx = criteria::Context { set, index: &index, row_blocks: &row_blocks, hosts: &NoHostNames };
+        let eval = criteria::evaluate(criteria, &ctx);
+        Flagged {
+            rows: eval.flagged_rows,
+            by_criterion: criteria
+                .criteria
+                .iter()
+                .zip(&eval.per_criterion)
+                .filter(|(c, _)| c.enabled)
+                .map(|(c, n)| CriterionCount { name: c.name.clone(), count: *n })
+                .collect(),
+        }
+    } else {
+        Flagged { rows: 0, by_criterion: Vec::new() }
+    };
+
+    Report {
+        rows: log.events.len() as u64,
+        malformed: log.malformed_count,
+        malformed_lines: log.malformed.iter().take(MAX_LISTED_ISSUES).cloned().collect(),
+        warnings: set.warnings().take(MAX_LISTED_ISSUES).cloned().collect(),
+        first: first.map(|t| t.format(ISO).to_string()),
+        last: last.map(|t| t.format(ISO).to_string()),
+        stats: Stats {
+            local_tcp_port_usage: row_stats.local_tcp_port_usage,
+            process_usage: row_stats.process_usage,
+            remote_ip_usage: row_stats.remote_ip_usage,
+            user_context_usage: row_stats.user_context_usage,
+            port_usage_by_hour: row_stats.port_usage_by_hour,
+            svchost_enumeration: stats::svchost_enumeration(set),
+            masquerading: stats::masquerading(set),
+        },
+        flagged,
+        per_process_usage: process
+            .map(|p| PerProcess { process: p.to_string(), users: stats::per_process_usage(log, p, None) }),
+    }
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The same content for a person: totals, then each view's top entries.
+    pub fn to_text(&self, top: usize) -> String {
+        let mut out = String::new();
+        let span = match (&self.first, &self.last) {
+            (Some(a), Some(b)) => format!("{a} .. {b}"),
+            _ => "no rows".to_string(),
+        };
+        let _ = writeln!(out, "Rows: {}   Malformed lines: {}   Time span: {span}", self.rows, self.malformed);
+        for m in &self.malformed_lines {
+            let _ = writeln!(out, "  malformed {m}");
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "  warning {w}");
+        }
+        let s = &self.stats;
+        section(
+            &mut out,
+            "Local TCP port usage",
+            s.local_tcp_port_usage.iter().take(top).map(|c| (c.port.to_string(), c.count, Some(c.percent))),
+        );
+        section(
+            &mut out,
+            "Process usage",
+            s.process_usage.iter().take(top).map(|c| (c.process.clone(), c.count, Some(c.percent))),
+        );
+        section(
+            &mut out,
+            "Remote IP address usage",
+            s.remote_ip_usage.iter().take(top).map(|c| (c.ip.to_string(), c.count, Some(c.percent))),
+        );
+        section(
+            &mut out,
+            "User context usage",
+            s.user_context_usage.iter().take(top).map(|c| (c.user.clone(), c.count, Some(c.percent))),
+        );
+        section(
+            &mut out,
+            "Port usage by hour",
+            s.port_usage_by_hour.iter().map(|h| (format!("{:02}:00", h.hour), h.count, None)),
+        );
+        let _ = writeln!(out, "\nsvchost.exe enumeration");
+        for e in &s.svchost_enumeration {
+            let services = if e.services.is_empty() { "(no services)".to_string() } else { e.services.join(", ") };
+            let _ = writeln!(out, "  {:>6}  {services}", e.pid);
+        }
+        let _ = writeln!(out, "\nMasquerading processes");
+        if s.masquerading.is_empty() {
+            let _ = writeln!(out, "  none found");
+        }
+        for m in &s.masquerading {
+            let _ = writeln!(out, "  {:>6}  {}  {}", m.pid, m.process, m.path);
+        }
+        let _ = writeln!(out, "\nFlagged rows: {}", self.flagged.rows);
+        for c in &self.flagged.by_criterion {
+            let _ = writeln!(out, "  {:>8}  {}", c.count, c.name);
+        }
+        if let Some(p) = &self.per_process_usage {
+            let _ = writeln!(out, "\n{} usage by user", p.process);
+            for u in &p.users {
+                let name = if u.user.is_empty() { "(no user)" } else { &u.user };
+                let _ = writeln!(out, "  {:>8}  {:>6.2}%  {name}", u.count, u.percent);
+                for h in u.remote_hosts.iter().take(top) {
+                    let _ = writeln!(out, "  {:>18}  {}  ({})", "", h.ip, h.count);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn section(out: &mut String, title: &str, rows: impl Iterator<Item = (String, u64, Option<f64>)>) {
+    let _ = writeln!(out, "\n{title}");
+    for (key, count, pct) in rows {
+        match pct {
+            Some(p) => {
+                let _ = writeln!(out, "  {count:>8}  {p:>6.2}%  {key}");
+            }
+            None => {
+                let _ = writeln!(out, "  {count:>8}  {key}");
+            }
+        }
+    }
+}
