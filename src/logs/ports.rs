@@ -296,9 +296,7 @@ type ModuleAndUser<'a> = (Cow<'a, [u8]>, Option<Cow<'a, [u8]>>);
 /// The module and user context of a 9-, 10- or longer row. A longer row is a module name
 /// with unquoted commas: accepted when its last field is a bracketed user context (or
 /// empty), since the original never quoted module names.
-fn split_module_and_user<'a>(
-    fields: &mut Vec<Cow<'a, [u8]>>,
-) -> Result<ModuleAndUser<'a>, Malformed> {
+fn split_module_and_user<'a>(fields: &mut Vec<Cow<'a, [u8]>>) -> Result<ModuleAndUser<'a>, Malformed> {
     let n = fields.len();
     if n == 9 {
         return Ok((fields.pop().unwrap_or_default(), None));
