@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::logs::ports::PortsLog;
 use crate::logs::set::LogSet;
-use crate::model::Protocol;
+use crate::model::{PortEvent, Protocol};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PortCount {
@@ -85,18 +85,18 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, log: &PortsLog, i: usize) {
-        let Some(e) = log.events.get(i) else {
-            return;
-        };
-        self.rows += 1;
-        if e.protocol == Protocol::Tcp {
-            self.tcp_ports[e.local_port as usize] += 1;
+    fn count<'a>(mut self, events: impl Iterator<Item = &'a PortEvent>) -> Tally {
+        for e in events {
+            self.rows += 1;
+            if e.protocol == Protocol::Tcp {
+                self.tcp_ports[e.local_port as usize] += 1;
+            }
+            self.modules[e.module.0 as usize] += 1;
+            self.users[e.user.0 as usize] += 1;
+            self.remote[e.remote_ip.0 as usize] += 1;
+            self.hours[e.hour() as usize % 24] += 1;
         }
-        self.modules[e.module.0 as usize] += 1;
-        self.users[e.user.0 as usize] += 1;
-        self.remote[e.remote_ip.0 as usize] += 1;
-        self.hours[e.hour() as usize % 24] += 1;
+        self
     }
 
     fn merge(mut self, other: Tally) -> Tally {
@@ -127,20 +127,22 @@ fn ranked<K: Ord + Clone, T>(mut pairs: Vec<(K, u64)>, make: impl Fn(K, u64, f64
 
 /// The row-count views over all rows, or over a subset (row indices, e.g. a filtered view).
 pub fn row_stats(log: &PortsLog, subset: Option<&[u32]>) -> RowStats {
-    let n = subset.map_or(log.events.len(), <[u32]>::len);
     let pieces = (rayon::current_num_threads() * 2).max(1);
-    let chunk = n.div_ceil(pieces).max(4096);
-    let tally = (0..n)
-        .into_par_iter()
-        .chunks(chunk)
-        .map(|idx| {
-            let mut t = Tally::new(log);
-            for k in idx {
-                t.add(log, subset.map_or(k, |s| s[k] as usize));
-            }
-            t
-        })
-        .reduce(|| Tally::new(log), Tally::merge);
+    let tally = match subset {
+        None => {
+            let chunk = log.events.len().div_ceil(pieces).max(4096);
+            log.events
+                .par_chunks(chunk)
+                .map(|c| Tally::new(log).count(c.iter()))
+                .reduce(|| Tally::new(log), Tally::merge)
+        }
+        Some(rows) => {
+            let chunk = rows.len().div_ceil(pieces).max(4096);
+            rows.par_chunks(chunk)
+                .map(|c| Tally::new(log).count(c.iter().filter_map(|&i| log.events.get(i as usize))))
+                .reduce(|| Tally::new(log), Tally::merge)
+        }
+    };
 
     let nonzero = |v: &[u64]| v.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (i, *c)).collect::<Vec<_>>();
     let tcp = nonzero(&tally.tcp_ports).into_iter().map(|(p, c)| (p as u16, c)).collect();

@@ -10,7 +10,7 @@ use crate::logs::text::shared_path;
 /// A set from PORTS text and optional PIDS text.
 pub fn set_from(ports: &str, pids: Option<&str>) -> LogSet {
     let mut set = LogSet::default();
-    read_from(&mut set.ports, Path::new("PR-PORTS-t.log"), ports.as_bytes(), &LoadProgress::default())
+    read_from(&mut set.ports, Path::new("PR-PORTS-t.log"), ports.as_bytes(), None, &LoadProgress::default())
         .expect("in-memory read");
     set.ports.sort_by_time();
     if let Some(text) = pids {

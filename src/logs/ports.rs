@@ -68,12 +68,18 @@ impl std::fmt::Display for Malformed {
     }
 }
 
-/// A line's fields, split on commas with RFC 4180 quoting.
-fn split_fields(line: &[u8]) -> Result<Vec<Cow<'_, [u8]>>, Malformed> {
-    let mut fields = Vec::with_capacity(10);
+/// A line's fields, split on commas with RFC 4180 quoting, into `fields` (cleared first; the
+/// vector is reused from line to line so the hot path does not allocate).
+fn split_fields<'a>(line: &'a [u8], fields: &mut Vec<Cow<'a, [u8]>>) -> Result<(), Malformed> {
+    fields.clear();
     if memchr::memchr(b'"', line).is_none() {
-        fields.extend(line.split(|&b| b == b',').map(Cow::Borrowed));
-        return Ok(fields);
+        let mut start = 0;
+        for comma in memchr::memchr_iter(b',', line) {
+            fields.push(Cow::Borrowed(&line[start..comma]));
+            start = comma + 1;
+        }
+        fields.push(Cow::Borrowed(&line[start..]));
+        return Ok(());
     }
     let mut rest = line;
     loop {
@@ -100,14 +106,14 @@ fn split_fields(line: &[u8]) -> Result<Vec<Cow<'_, [u8]>>, Malformed> {
             fields.push(Cow::Owned(value));
             match after.get(end) {
                 Some(_) => rest = &after[end + 1..],
-                None => return Ok(fields),
+                None => return Ok(()),
             }
         } else {
             let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
             fields.push(Cow::Borrowed(&rest[..end]));
             match rest.get(end) {
                 Some(_) => rest = &rest[end + 1..],
-                None => return Ok(fields),
+                None => return Ok(()),
             }
         }
     }
@@ -130,20 +136,41 @@ fn ends_inside_quotes(line: &[u8]) -> bool {
     in_quotes
 }
 
-fn parse_num<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
+/// A decimal number of at most `max`, surrounding blanks allowed.
+fn parse_dec(bytes: &[u8], max: u64) -> Option<u64> {
     let t = bytes.trim_ascii();
-    if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+    if t.is_empty() || t.len() > 10 {
         return None;
     }
-    std::str::from_utf8(t).ok()?.parse().ok()
+    let mut v: u64 = 0;
+    for &c in t {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    (v <= max).then_some(v)
 }
 
+fn parse_u16(bytes: &[u8]) -> Option<u16> {
+    parse_dec(bytes, u64::from(u16::MAX)).map(|v| v as u16)
+}
+
+fn parse_u32(bytes: &[u8]) -> Option<u32> {
+    parse_dec(bytes, u64::from(u32::MAX)).map(|v| v as u32)
+}
+
+/// `a<sep>b<sep>c`, three numbers (dates and times).
 fn parse_triplet(bytes: &[u8], sep: u8) -> Option<(u32, u32, u32)> {
-    let mut it = bytes.trim_ascii().split(|&b| b == sep);
-    let a = it.next().and_then(parse_num)?;
-    let b = it.next().and_then(parse_num)?;
-    let c = it.next().and_then(parse_num)?;
-    it.next().is_none().then_some((a, b, c))
+    let t = bytes.trim_ascii();
+    let mut it = memchr::memchr_iter(sep, t);
+    let i = it.next()?;
+    let j = it.next()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some((parse_u32(&t[..i])?, parse_u32(&t[i + 1..j])?, parse_u32(&t[j + 1..])?))
 }
 
 /// Parses an address field: an IPv4 or IPv6 address (bare, bracketed or with a `%zone`),
@@ -167,7 +194,7 @@ fn parse_port_field(bytes: &[u8]) -> Option<PortField> {
     match bytes.trim_ascii() {
         b"" => Some(PortField::Empty),
         b"*" => Some(PortField::Any),
-        t => parse_num(t).map(PortField::Num),
+        t => parse_u16(t).map(PortField::Num),
     }
 }
 
@@ -186,8 +213,14 @@ struct ChunkTables<'a> {
     users: FxHashMap<Cow<'a, [u8]>, Symbol>,
     user_list: Vec<Cow<'a, [u8]>>,
     addrs: FxHashMap<&'a [u8], AddrId>,
+    /// Dotted-quad addresses, the common case, keyed by value: cheaper than hashing text.
+    v4: FxHashMap<u32, AddrId>,
     addr_list: Vec<Address>,
     last_date: Option<(&'a [u8], NaiveDate)>,
+    /// The previous row's local address, module and user: runs of rows repeat them.
+    last_local: Option<(&'a [u8], AddrId)>,
+    last_module: Option<(&'a [u8], Symbol)>,
+    last_user: Option<(&'a [u8], Symbol)>,
 }
 
 fn intern_local<'a>(
@@ -207,8 +240,64 @@ fn intern_local<'a>(
     s
 }
 
+/// [`intern_local`] behind a one-entry cache of the previous row's value.
+fn cached_intern<'a>(
+    last: &mut Option<(&'a [u8], Symbol)>,
+    map: &mut FxHashMap<Cow<'a, [u8]>, Symbol>,
+    list: &mut Vec<Cow<'a, [u8]>>,
+    text: Cow<'a, [u8]>,
+) -> Symbol {
+    match text {
+        Cow::Borrowed(b) => match *last {
+            Some((prev, sym)) if prev == b => sym,
+            _ => {
+                let sym = intern_local(map, list, Cow::Borrowed(b));
+                *last = Some((b, sym));
+                sym
+            }
+        },
+        owned => intern_local(map, list, owned),
+    }
+}
+
+/// A dotted quad without leading zeros (which the standard parser refuses too), as a number.
+fn parse_ipv4_fast(b: &[u8]) -> Option<u32> {
+    if !(7..=15).contains(&b.len()) {
+        return None;
+    }
+    let (mut out, mut octet, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || dots == 3 {
+                return None;
+            }
+            out = out << 8 | octet;
+            (octet, digits, dots) = (0, 0, dots + 1);
+        } else {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 || (digits == 1 && octet == 0) {
+                return None;
+            }
+            octet = octet * 10 + u32::from(d);
+            digits += 1;
+            if octet > 255 {
+                return None;
+            }
+        }
+    }
+    (dots == 3 && digits > 0).then_some(out << 8 | octet)
+}
+
 impl<'a> ChunkTables<'a> {
     fn addr(&mut self, bytes: &'a [u8]) -> Option<AddrId> {
+        if let Some(v4) = parse_ipv4_fast(bytes) {
+            let next = AddrId(self.addr_list.len() as u32);
+            let id = *self.v4.entry(v4).or_insert(next);
+            if id == next {
+                self.addr_list.push(Address::Ip(std::net::Ipv4Addr::from(v4).into()));
+            }
+            return Some(id);
+        }
         if let Some(&id) = self.addrs.get(bytes) {
             return Some(id);
         }
@@ -232,7 +321,7 @@ impl<'a> ChunkTables<'a> {
     }
 
     /// Turns a line's fields into an event with chunk-local ids.
-    fn row(&mut self, mut fields: Vec<Cow<'a, [u8]>>) -> Result<PortEvent, Malformed> {
+    fn row(&mut self, fields: &mut [Cow<'a, [u8]>]) -> Result<PortEvent, Malformed> {
         let n = fields.len();
         let shape = match n {
             10 => RowShape::Full,
@@ -249,8 +338,17 @@ impl<'a> ChunkTables<'a> {
         let (h, mi, s) = parse_triplet(&fields[1], b':').ok_or(Malformed::Time)?;
         let time = date.and_hms_opt(h, mi, s).ok_or(Malformed::Time)?;
         let protocol = Protocol::parse(fields[2].trim_ascii()).ok_or(Malformed::Protocol)?;
-        let local_port = parse_num(&fields[3]).ok_or(Malformed::LocalPort)?;
-        let local_ip = self.addr_field(std::mem::take(&mut fields[4])).ok_or(Malformed::LocalIp)?;
+        let local_port = parse_u16(&fields[3]).ok_or(Malformed::LocalPort)?;
+        let local_ip = match (&fields[4], self.last_local) {
+            (Cow::Borrowed(b), Some((last, id))) if *b == last => id,
+            (Cow::Borrowed(b), _) => {
+                let b: &'a [u8] = b;
+                let id = self.addr(b).ok_or(Malformed::LocalIp)?;
+                self.last_local = Some((b, id));
+                id
+            }
+            (Cow::Owned(_), _) => self.addr_field(std::mem::take(&mut fields[4])).ok_or(Malformed::LocalIp)?,
+        };
         let remote_port = parse_port_field(&fields[5]).ok_or(Malformed::RemotePort)?;
         let remote_ip = self.addr_field(std::mem::take(&mut fields[6])).ok_or(Malformed::RemoteIp)?;
         if shape == RowShape::W2k {
@@ -267,11 +365,11 @@ impl<'a> ChunkTables<'a> {
                 shape,
             ));
         }
-        let pid = parse_num(&fields[7]).ok_or(Malformed::Pid)?;
-        let (module, user) = split_module_and_user(&mut fields)?;
-        let module = intern_local(&mut self.modules, &mut self.module_list, module);
+        let pid = parse_u32(&fields[7]).ok_or(Malformed::Pid)?;
+        let (module, user) = split_module_and_user(fields)?;
+        let module = cached_intern(&mut self.last_module, &mut self.modules, &mut self.module_list, module);
         let user = match user {
-            Some(u) => intern_local(&mut self.users, &mut self.user_list, u),
+            Some(u) => cached_intern(&mut self.last_user, &mut self.users, &mut self.user_list, u),
             None => Symbol::EMPTY,
         };
         let shape = if n == 9 { RowShape::NoUser } else { shape };
@@ -296,22 +394,21 @@ type ModuleAndUser<'a> = (Cow<'a, [u8]>, Option<Cow<'a, [u8]>>);
 /// The module and user context of a 9-, 10- or longer row. A longer row is a module name
 /// with unquoted commas: accepted when its last field is a bracketed user context (or
 /// empty), since the original never quoted module names.
-fn split_module_and_user<'a>(fields: &mut Vec<Cow<'a, [u8]>>) -> Result<ModuleAndUser<'a>, Malformed> {
+fn split_module_and_user<'a>(fields: &mut [Cow<'a, [u8]>]) -> Result<ModuleAndUser<'a>, Malformed> {
     let n = fields.len();
     if n == 9 {
-        return Ok((fields.pop().unwrap_or_default(), None));
+        return Ok((std::mem::take(&mut fields[8]), None));
     }
-    let last = fields.pop().unwrap_or_default();
-    let user = strip_brackets(last);
-    if n == 10 {
-        return Ok((fields.pop().unwrap_or_default(), Some(user)));
-    }
-    let tail = fields.split_off(8);
-    let bracketed = fields.len() == 8 && (user.is_empty() || tail.len() + 9 == n);
-    if !bracketed {
+    let last = std::mem::take(&mut fields[n - 1]);
+    let bracketed = last.is_empty() || (last.first() == Some(&b'<') && last.last() == Some(&b'>'));
+    if n > 10 && !bracketed {
         return Err(Malformed::FieldCount(n));
     }
-    let joined = tail.join(&b","[..]);
+    let user = strip_brackets(last);
+    if n == 10 {
+        return Ok((std::mem::take(&mut fields[8]), Some(user)));
+    }
+    let joined = fields[8..n - 1].join(&b","[..]);
     Ok((Cow::Owned(joined), Some(user)))
 }
 
@@ -342,15 +439,14 @@ struct ChunkOut<'a> {
 
 /// Parses the records of `buf`. Unless `at_eof`, a final line without a line end (or a quoted
 /// record still open at the end) is left unconsumed for the next read.
-fn parse_chunk(buf: &[u8], at_eof: bool) -> ChunkOut<'_> {
-    let mut out = ChunkOut {
-        events: Vec::with_capacity(buf.len() / 70),
-        tables: ChunkTables::default(),
-        issues: Vec::new(),
-        malformed: 0,
-        lines: 0,
-        consumed: 0,
-    };
+fn parse_chunk(buf: &[u8], at_eof: bool, has_quotes: bool, events: Vec<PortEvent>) -> ChunkOut<'_> {
+    let mut out =
+        ChunkOut { events, tables: ChunkTables::default(), issues: Vec::new(), malformed: 0, lines: 0, consumed: 0 };
+    if !has_quotes {
+        parse_plain(buf, at_eof, &mut out);
+        return out;
+    }
+    let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(12);
     let mut pos = 0;
     while pos < buf.len() {
         let rest = &buf[pos..];
@@ -371,7 +467,7 @@ fn parse_chunk(buf: &[u8], at_eof: bool) -> ChunkOut<'_> {
             continue;
         }
         // A record whose quoted field runs over the line end takes the following lines too.
-        let (record, record_len, record_lines) = if ends_inside_quotes(line) {
+        let (record, record_len, record_lines) = if has_quotes && ends_inside_quotes(line) {
             match extend_record(rest, at_eof) {
                 Extent::Complete(rec, len, lines) => (rec, len, lines),
                 Extent::NeedMore => break,
@@ -380,7 +476,7 @@ fn parse_chunk(buf: &[u8], at_eof: bool) -> ChunkOut<'_> {
         } else {
             (line, line_len, 1)
         };
-        let result = split_fields(record).and_then(|f| out.tables.row(f));
+        let result = split_fields(record, &mut fields).and_then(|()| out.tables.row(&mut fields));
         match result {
             Ok(mut ev) => {
                 ev.line = out.lines;
@@ -397,6 +493,163 @@ fn parse_chunk(buf: &[u8], at_eof: bool) -> ChunkOut<'_> {
     }
     out.consumed = pos;
     out
+}
+
+/// The hot path for quote-free text: common rows are read by [`ChunkTables::fast_row`] in a
+/// single pass; any other line goes through the general splitter.
+fn parse_plain<'a>(buf: &'a [u8], at_eof: bool, out: &mut ChunkOut<'a>) {
+    let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(12);
+    let mut pos = 0;
+    while pos < buf.len() {
+        if let Some((mut ev, next)) = out.tables.fast_row(buf, pos) {
+            ev.line = out.lines;
+            out.lines += 1;
+            out.events.push(ev);
+            pos = next;
+            continue;
+        }
+        let rest = &buf[pos..];
+        let (line, len, terminated) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], i + 1, true),
+            None => (rest, rest.len(), false),
+        };
+        if !terminated && !at_eof {
+            break;
+        }
+        general_line(out, trim_cr(line), &mut fields, terminated);
+        pos += len;
+    }
+    out.consumed = pos;
+}
+
+/// A line the fast path did not take: a header, a blank, an unusual row, or a malformed one.
+fn general_line<'a>(out: &mut ChunkOut<'a>, line: &'a [u8], fields: &mut Vec<Cow<'a, [u8]>>, terminated: bool) {
+    let number = out.lines;
+    out.lines += 1;
+    let first = line.first().copied().unwrap_or(b' ');
+    if !first.is_ascii_digit() && (line.trim_ascii().is_empty() || is_header_line(line)) {
+        return;
+    }
+    match split_fields(line, fields).and_then(|()| out.tables.row(fields)) {
+        Ok(mut ev) => {
+            ev.line = number;
+            out.events.push(ev);
+        }
+        Err(reason) => {
+            out.malformed += 1;
+            out.issues.push((number, if terminated { reason } else { Malformed::Truncated }, line));
+        }
+    }
+}
+
+/// A position in a chunk, for reading a row field by field without splitting it first.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// The text up to the next comma (consumed); `None` at a line end or the chunk's end.
+    fn field(&mut self) -> Option<&'a [u8]> {
+        let rest = self.buf.get(self.at..)?;
+        let i = rest.iter().position(|&b| b == b',' || b == b'\n')?;
+        self.at += i + 1;
+        (rest[i] == b',').then(|| &rest[..i])
+    }
+
+    /// Up to ten digits followed by `delim` (consumed).
+    fn number(&mut self, delim: u8) -> Option<u32> {
+        let start = self.at;
+        let mut v: u64 = 0;
+        while let Some(&b) = self.buf.get(self.at) {
+            self.at += 1;
+            let d = b.wrapping_sub(b'0');
+            if d <= 9 {
+                v = v * 10 + u64::from(d);
+            } else if b == delim && self.at - 1 > start && self.at - 1 - start <= 10 {
+                return u32::try_from(v).ok();
+            } else {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// The rest of the line and the position after its `\n`; `None` if the chunk ends first
+    /// or the rest holds another comma.
+    fn last_field(&mut self) -> Option<(&'a [u8], usize)> {
+        let start = self.at;
+        let end = start + memchr::memchr2(b',', b'\n', &self.buf[start..])?;
+        (self.buf[end] == b'\n').then(|| (trim_cr(&self.buf[start..end]), end + 1))
+    }
+}
+
+impl<'a> ChunkTables<'a> {
+    /// Reads the common 9- and 10-field row shapes straight from the chunk, with exactly the
+    /// results the general path would give; `None` sends the line to the general path.
+    fn fast_row(&mut self, buf: &'a [u8], start: usize) -> Option<(PortEvent, usize)> {
+        let mut c = Cursor { buf, at: start };
+        let date = self.date(c.field()?)?;
+        let (h, m, s) = (c.number(b':')?, c.number(b':')?, c.number(b',')?);
+        let time = date.and_hms_opt(h, m, s)?;
+        let protocol = match c.field()? {
+            b"TCP" => Protocol::Tcp,
+            b"UDP" => Protocol::Udp,
+            _ => return None,
+        };
+        let local_port = u16::try_from(c.number(b',')?).ok()?;
+        let local_text = c.field()?;
+        let local_ip = match self.last_local {
+            Some((last, id)) if last == local_text => id,
+            _ => {
+                let id = self.addr(local_text)?;
+                self.last_local = Some((local_text, id));
+                id
+            }
+        };
+        let remote_port = match c.field()? {
+            b"*" => PortField::Any,
+            b"" => PortField::Empty,
+            digits => PortField::Num(parse_u16(digits)?),
+        };
+        let remote_ip = self.addr(c.field()?)?;
+        let pid = c.number(b',')?;
+        let mut probe = Cursor { buf, at: c.at };
+        let (module, user, shape, next) = match probe.field() {
+            Some(module) => {
+                let (user, next) = probe.last_field()?;
+                (module, Some(user), RowShape::Full, next)
+            }
+            None => {
+                let (module, next) = c.last_field()?;
+                (module, None, RowShape::NoUser, next)
+            }
+        };
+        let module =
+            cached_intern(&mut self.last_module, &mut self.modules, &mut self.module_list, Cow::Borrowed(module));
+        let user = match user {
+            Some(u) => cached_intern(
+                &mut self.last_user,
+                &mut self.users,
+                &mut self.user_list,
+                strip_brackets(Cow::Borrowed(u)),
+            ),
+            None => Symbol::EMPTY,
+        };
+        let ev = PortEvent::new(
+            time,
+            protocol,
+            local_port,
+            local_ip,
+            remote_port,
+            remote_ip,
+            Some(pid),
+            module,
+            user,
+            shape,
+        );
+        Some((ev, next))
+    }
 }
 
 enum Extent<'a> {
@@ -495,7 +748,8 @@ impl PortsLog {
     }
 
     /// Folds one parsed chunk in: local ids become this log's ids.
-    fn absorb(&mut self, chunk: ChunkOut<'_>, source: u16, path: &Arc<Path>, first_line: u32) {
+    /// Returns the chunk's emptied event vector for reuse.
+    fn absorb(&mut self, mut chunk: ChunkOut<'_>, source: u16, path: &Arc<Path>, first_line: u32) -> Vec<PortEvent> {
         let modules: Vec<Symbol> = std::iter::once(Symbol::EMPTY)
             .chain(chunk.tables.module_list.iter().map(|b| self.modules.intern(&field_text(b))))
             .collect();
@@ -503,15 +757,18 @@ impl PortsLog {
             .chain(chunk.tables.user_list.iter().map(|b| self.users.intern(&field_text(b))))
             .collect();
         let addrs: Vec<AddrId> = chunk.tables.addr_list.iter().map(|a| self.addrs.intern(*a)).collect();
-        self.events.extend(chunk.events.into_iter().map(|mut e| {
-            e.module = modules[e.module.0 as usize];
-            e.user = users[e.user.0 as usize];
-            e.local_ip = addrs[e.local_ip.0 as usize];
-            e.remote_ip = addrs[e.remote_ip.0 as usize];
-            e.line += first_line;
-            e.source = source;
-            e
-        }));
+        {
+            use rayon::prelude::*;
+            self.events.par_extend(chunk.events.par_drain(..).map(|mut e| {
+                e.module = modules[e.module.0 as usize];
+                e.user = users[e.user.0 as usize];
+                e.local_ip = addrs[e.local_ip.0 as usize];
+                e.remote_ip = addrs[e.remote_ip.0 as usize];
+                e.line += first_line;
+                e.source = source;
+                e
+            }));
+        }
         self.malformed_count += chunk.malformed;
         let room = MAX_KEPT_ISSUES.saturating_sub(self.malformed.len());
         self.malformed.extend(
@@ -521,6 +778,7 @@ impl PortsLog {
                 .take(room)
                 .map(|(line, reason, text)| LineIssue::new(path, line + first_line, reason.to_string(), text)),
         );
+        chunk.events
     }
 }
 
@@ -549,7 +807,8 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// Reads one PORTS file and appends it to `log`.
 pub fn read_into(log: &mut PortsLog, path: &Path, progress: &LoadProgress) -> Result<(), crate::error::LogError> {
     let file = std::fs::File::open(path).map_err(|e| crate::error::LogError::io(path, e))?;
-    read_from(log, path, file, progress)
+    let size = file.metadata().ok().map(|m| m.len());
+    read_from(log, path, file, size, progress)
 }
 
 /// Reads PORTS text from any reader (a file, or bytes in memory for tests and fuzzing);
@@ -558,6 +817,7 @@ pub fn read_from(
     log: &mut PortsLog,
     path: &Path,
     mut file: impl io::Read,
+    size_hint: Option<u64>,
     progress: &LoadProgress,
 ) -> Result<(), crate::error::LogError> {
     use std::io::Read;
@@ -590,9 +850,13 @@ pub fn read_from(
         (Stream::Chained(io::Cursor::new(head[skip.min(n)..].to_vec()).chain(file)), encoding)
     };
 
-    // Blocks start small so that small files cost little, and grow to BLOCK_BYTES.
+    // Blocks start small so that small files cost little, and grow to BLOCK_BYTES. The buffer
+    // only grows (so is zeroed once); `filled` bytes of it hold unparsed text.
     let mut block = 64 << 10;
     let mut buf: Vec<u8> = Vec::new();
+    let mut filled = 0;
+    let mut pool: Vec<Vec<PortEvent>> = Vec::new();
+    let mut reserved = false;
     let mut next_line: u32 = 1;
     let mut version = None;
     let mut partner = None;
@@ -603,47 +867,63 @@ pub fn read_from(
         if progress.cancelled() {
             return Err(crate::error::LogError::Cancelled);
         }
-        let start = buf.len();
-        buf.resize(start + block, 0);
-        let got = read_full(&mut stream, &mut buf[start..]).map_err(err)?;
-        buf.truncate(start + got);
+        if buf.len() < filled + block {
+            buf.resize(filled + block, 0);
+        }
+        let got = read_full(&mut stream, &mut buf[filled..filled + block]).map_err(err)?;
+        filled += got;
         at_eof = got < block;
         block = (block * 2).min(BLOCK_BYTES);
         progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
 
         if skipping_long_line {
-            match memchr::memchr(b'\n', &buf) {
+            match memchr::memchr(b'\n', &buf[..filled]) {
                 Some(i) => {
-                    buf.drain(..=i);
+                    buf.copy_within(i + 1..filled, 0);
+                    filled -= i + 1;
                     skipping_long_line = false;
                     next_line = next_line.saturating_add(1);
                 }
                 None => {
-                    buf.clear();
+                    filled = 0;
                     continue;
                 }
             }
         }
         if !header_done {
-            let (v, p, done) = read_header(&buf);
+            let (v, p, done) = read_header(&buf[..filled]);
             version = version.or(v);
             partner = partner.or(p);
             header_done = done || at_eof;
         }
-        let consumed = parse_block(log, &buf, at_eof, source, &shared, next_line, progress);
-        next_line = next_line.saturating_add(consumed.1);
-        buf.drain(..consumed.0);
-        if !at_eof && buf.len() > MAX_LINE_BYTES {
+        let rows_before_block = log.events.len();
+        let file_ref = FileRef { source, path: &shared, progress };
+        let (used, lines) = parse_block(log, &buf[..filled], at_eof, &file_ref, next_line, &mut pool);
+        next_line = next_line.saturating_add(lines);
+        // Once the first block shows how long rows are, make room for the whole file at once
+        // instead of growing (and copying) the row vector step by step.
+        if !reserved && let Some(total) = size_hint {
+            let rows = (log.events.len() - rows_before_block) as u64;
+            if rows > 0 && used > 0 {
+                let expected = total.saturating_mul(rows) / used as u64;
+                log.events.reserve((expected + expected / 16) as usize);
+                advise_huge_pages(&mut log.events);
+            }
+            reserved = true;
+        }
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+        if !at_eof && filled > MAX_LINE_BYTES {
             log.malformed_count += 1;
             if log.malformed.len() < MAX_KEPT_ISSUES {
                 log.malformed.push(LineIssue::new(
                     &shared,
                     next_line,
                     format!("line longer than {MAX_LINE_BYTES} bytes; skipped"),
-                    &buf,
+                    &buf[..filled],
                 ));
             }
-            buf.clear();
+            filled = 0;
             skipping_long_line = true;
         }
     }
@@ -656,6 +936,29 @@ pub fn read_from(
         malformed: log.malformed_count - malformed_before,
     });
     Ok(())
+}
+
+/// Asks the kernel to back a large row vector with huge pages: a million rows otherwise
+/// cost ten thousand page faults as they are first written.
+fn advise_huge_pages(v: &mut Vec<PortEvent>) {
+    #[cfg(target_os = "linux")]
+    {
+        let spare = v.spare_capacity_mut();
+        let bytes = std::mem::size_of_val(spare);
+        let start = spare.as_mut_ptr() as usize;
+        let page = 4096;
+        let aligned = start.next_multiple_of(page);
+        let len = (bytes.saturating_sub(aligned - start) / page) * page;
+        if len >= 2 << 20 {
+            // SAFETY: madvise only advises on memory this vector owns (its unused capacity,
+            // page-aligned inward); MADV_HUGEPAGE does not change contents or validity.
+            unsafe {
+                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
 }
 
 /// A file as read: transcoded up front (UTF-16), or streamed after its first bytes.
@@ -705,24 +1008,36 @@ fn read_header(buf: &[u8]) -> (Option<Version>, Option<Result<String, String>>, 
     (version, partner, false)
 }
 
+/// The file a block comes from, and where to report progress.
+#[derive(Clone, Copy)]
+struct FileRef<'a> {
+    source: u16,
+    path: &'a Arc<Path>,
+    progress: &'a LoadProgress,
+}
+
 /// Parses the complete records of a block on all cores; returns (bytes consumed, lines consumed).
 fn parse_block(
     log: &mut PortsLog,
     buf: &[u8],
     at_eof: bool,
-    source: u16,
-    path: &Arc<Path>,
+    file: &FileRef<'_>,
     first_line: u32,
-    progress: &LoadProgress,
+    pool: &mut Vec<Vec<PortEvent>>,
 ) -> (usize, u32) {
+    let FileRef { source, path, progress } = *file;
     use rayon::prelude::*;
     // Quoted fields may hold line breaks, so only quote-free blocks are cut at arbitrary lines.
-    let pieces = if memchr::memchr(b'"', buf).is_some() { 1 } else { rayon::current_num_threads() * 4 };
+    let has_quotes = memchr::memchr(b'"', buf).is_some();
+    let pieces = if has_quotes { 1 } else { rayon::current_num_threads() * 4 };
     let bounds = piece_bounds(buf, pieces);
+    // Piece vectors are reused from block to block: fresh memory costs a page fault per page.
+    let vectors: Vec<Vec<PortEvent>> = (0..bounds.len()).map(|_| pool.pop().unwrap_or_default()).collect();
     let outs: Vec<ChunkOut<'_>> = bounds
         .par_iter()
-        .map(|&(s, e, last)| {
-            let mut out = parse_chunk(&buf[s..e], at_eof && last);
+        .zip(vectors)
+        .map(|(&(s, e, last), events)| {
+            let mut out = parse_chunk(&buf[s..e], at_eof && last, has_quotes, events);
             out.consumed += s;
             out
         })
@@ -731,7 +1046,7 @@ fn parse_block(
     let mut consumed = 0;
     for out in outs {
         let (lines, end) = (out.lines, out.consumed);
-        log.absorb(out, source, path, line);
+        pool.push(log.absorb(out, source, path, line));
         line = line.saturating_add(lines);
         consumed = end;
     }

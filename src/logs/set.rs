@@ -110,31 +110,43 @@ pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
     progress.bytes_total.store(total, Ordering::Relaxed);
 
     let mut set = LogSet::default();
-    for path in &plan.ports {
-        ports::read_into(&mut set.ports, path, progress)?;
-    }
-    set.ports.sort_by_time();
-    let pids: Result<Vec<PidsLog>, LogError> = plan
-        .pids
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let log = pids::read_pids(p, source_index(i)?)?;
-            progress.bytes_done.fetch_add(file_len(p), Ordering::Relaxed);
+    // Process logs are read while the PORTS log is: PORTS parsing leaves gaps (reads, merges)
+    // that the second core fills.
+    let (ports, (pids, initials)) = rayon::join(
+        || -> Result<PortsLog, LogError> {
+            let mut log = PortsLog::default();
+            for path in &plan.ports {
+                ports::read_into(&mut log, path, progress)?;
+            }
+            log.sort_by_time();
             Ok(log)
-        })
-        .collect();
+        },
+        || {
+            let pids: Result<Vec<PidsLog>, LogError> = plan
+                .pids
+                .par_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let log = pids::read_pids(p, source_index(i)?)?;
+                    progress.bytes_done.fetch_add(file_len(p), Ordering::Relaxed);
+                    Ok(log)
+                })
+                .collect();
+            let initials: Result<Vec<InitialLog>, LogError> = plan
+                .initials
+                .par_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let log = initial::read_initial(p, source_index(i)?)?;
+                    progress.bytes_done.fetch_add(file_len(p), Ordering::Relaxed);
+                    Ok(log)
+                })
+                .collect();
+            (pids, initials)
+        },
+    );
+    set.ports = ports?;
     set.pids = pids?;
-    let initials: Result<Vec<InitialLog>, LogError> = plan
-        .initials
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let log = initial::read_initial(p, source_index(i)?)?;
-            progress.bytes_done.fetch_add(file_len(p), Ordering::Relaxed);
-            Ok(log)
-        })
-        .collect();
     set.initials = initials?;
     set.problems = plan
         .problems

@@ -9,7 +9,8 @@ fn ip(s: &str) -> Address {
 
 fn load(text: &[u8]) -> PortsLog {
     let mut log = PortsLog::default();
-    read_from(&mut log, Path::new("PR-PORTS-test.log"), text, &LoadProgress::default()).expect("in-memory read");
+    read_from(&mut log, Path::new("PR-PORTS-test.log"), text, Some(text.len() as u64), &LoadProgress::default())
+        .expect("in-memory read");
     log
 }
 
