@@ -8,6 +8,7 @@
 //! (or prints it with `prparser report`) and the `portreporter` program collects it.
 
 pub mod analysis;
+pub mod app;
 pub mod error;
 pub mod generate;
 pub mod intern;

@@ -3,9 +3,11 @@
 //! both call into it.
 
 pub mod criteria;
+pub mod dataset;
 pub mod dns;
 pub mod index;
 pub mod stats;
+pub mod view;
 
 #[cfg(test)]
 mod test_support;

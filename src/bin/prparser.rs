@@ -11,10 +11,19 @@ use prparser::logs::ports::LoadProgress;
 use prparser::logs::set;
 
 #[derive(Parser)]
-#[command(name = "prparser", version, about = "Analyse Port Reporter logs (PR-PORTS, PR-PIDS, PR-INITIAL)")]
+#[command(
+    name = "prparser",
+    version,
+    about = "Analyse Port Reporter logs (PR-PORTS, PR-PIDS, PR-INITIAL)",
+    long_about = "Analyse Port Reporter logs. Without a command, opens the desktop app on the given logs or folders \
+(else the most recent ones, else the bundled sample logs).",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Logs or folders to open in the app.
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -75,8 +84,27 @@ fn run(cli: Cli) -> Result<()> {
             println!("{summary}");
             Ok(())
         }
-        None => bail!("no command given; try `prparser report sample-logs` or `prparser --help`"),
+        None => gui(cli.paths),
     }
+}
+
+fn gui(paths: Vec<PathBuf>) -> Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Port Reporter Parser")
+            .with_app_id("prparser")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0])
+            .with_icon(icon()),
+        ..Default::default()
+    };
+    eframe::run_native("prparser", options, Box::new(|cc| Ok(Box::new(prparser::app::PrParserApp::new(cc, paths)))))
+        .map_err(|e| anyhow::anyhow!("cannot open a window: {e}"))
+}
+
+/// The window icon, built into the binary.
+fn icon() -> egui::IconData {
+    eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon-256.png")).unwrap_or_default()
 }
 
 fn report(

@@ -1,0 +1,136 @@
+//! The app at scale: 10M rows loaded, 5 criteria active. Measures, in release:
+//! - the frame time of the real app (egui_kittest steps the full UI: grid, status bar, panels)
+//!   while paging through the grid, from the top to the very last row;
+//! - re-evaluating 5 criteria over all rows, and sorting all rows (the work the app runs off
+//!   the UI thread).
+//!
+//! `cargo bench --bench app_scale -- [ROWS]` (default 10,000,000; the log is generated once
+//! under target/bench-data/). Prints one Markdown table for README.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui::Key;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use prparser::analysis::criteria::{self, CriteriaSet, Criterion, Field, MatchKind};
+use prparser::analysis::dataset::Dataset;
+use prparser::analysis::dns::NoHostNames;
+use prparser::analysis::view::{self, Column, Filter, Sort};
+use prparser::app::PrParserApp;
+use prparser::app::settings::Settings;
+use prparser::logs::ports::LoadProgress;
+
+fn criteria() -> CriteriaSet {
+    let c = |name: &str, field, kind, pattern: &str| Criterion {
+        name: name.into(),
+        field,
+        kind,
+        pattern: pattern.into(),
+        enabled: true,
+        message: format!("{name} seen"),
+    };
+    CriteriaSet {
+        criteria: vec![
+            c("IRC", Field::RemotePort, MatchKind::Range, "6660-6669"),
+            c("Temp images", Field::ModulePath, MatchKind::Wildcard, "*\\Temp\\*"),
+            c("Bob", Field::User, MatchKind::Exact, "CORP\\bob"),
+            c("Doc net", Field::RemoteIp, MatchKind::Cidr, "203.0.113.0/24"),
+            c("Outlook", Field::Module, MatchKind::Regex, "(?i)^outlook"),
+        ],
+    }
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data").join(rows.to_string());
+    if !dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
+        prparser::generate::write_set(&dir, rows, 1).expect("generate the bench log");
+    }
+
+    let t = Instant::now();
+    let data = Dataset::open(std::slice::from_ref(&dir), &LoadProgress::default()).expect("load");
+    let load = t.elapsed();
+    let log = &data.set.ports;
+
+    let set = criteria();
+    let ctx =
+        criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &NoHostNames };
+    let t = Instant::now();
+    let eval = criteria::evaluate(&set, &ctx);
+    let reeval = t.elapsed();
+
+    let t = Instant::now();
+    let by_module =
+        view::build(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Module, descending: false }));
+    let sort_module = t.elapsed();
+    let t = Instant::now();
+    let by_time =
+        view::build(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Time, descending: true }));
+    let sort_time = t.elapsed();
+    let t = Instant::now();
+    let filtered = view::build(log, &NoHostNames, &Filter { quick: "iexplore".into(), columns: vec![] }, None);
+    let filter = t.elapsed();
+    assert_eq!((by_module.len(), by_time.len()), (log.events.len(), log.events.len()));
+    drop((by_module, by_time, data));
+
+    let settings = Settings { criteria: set, ..Settings::default() };
+    let mut harness = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_eframe(move |cc| PrParserApp::with_settings(cc.egui_ctx.clone(), settings, vec![dir]));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !harness.state().is_idle() {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(Instant::now() < deadline, "app did not finish loading");
+    }
+    harness.run_steps(5);
+    harness.get_by_label(&format!("Rows loaded: {}", rows));
+
+    // Frames while paging: Page Down many times, then End (the last row), then Home.
+    let mut frames = Vec::new();
+    let mut step = |harness: &mut Harness<'_, PrParserApp>| {
+        let t = Instant::now();
+        harness.step();
+        frames.push(t.elapsed());
+    };
+    harness.get_by_label(&format!("Rows loaded: {}", rows));
+    for i in 0..300 {
+        harness.key_press(if i % 100 == 99 { Key::End } else { Key::PageDown });
+        step(&mut harness);
+    }
+    harness.key_press(Key::End);
+    step(&mut harness);
+    step(&mut harness);
+    let last = log_last_time_text(&harness);
+    frames.sort();
+    let p50 = frames[frames.len() / 2];
+    let p99 = frames[frames.len() * 99 / 100];
+    let max = *frames.last().unwrap_or(&Duration::ZERO);
+
+    println!("| {rows} rows, 5 criteria | |");
+    println!("|---|---:|");
+    println!("| load (parse + PIDS index) | {} |", millis(load));
+    println!("| re-evaluate 5 criteria ({} rows flagged) | {} |", eval.flagged_rows, millis(reeval));
+    println!("| sort all rows by module | {} |", millis(sort_module));
+    println!("| sort all rows by time, descending | {} |", millis(sort_time));
+    println!("| quick filter `iexplore` ({} rows) | {} |", filtered.len(), millis(filter));
+    println!("| frame time, median of {} frames paging to the end | {} |", frames.len(), millis(p50));
+    println!("| frame time, 99th percentile / max | {} / {} |", millis(p99), millis(max));
+    println!("| last row readable on screen | {last} |");
+}
+
+/// The date/time of the last row, as the grid shows it after End.
+fn log_last_time_text(harness: &Harness<'_, PrParserApp>) -> String {
+    let data = harness.state().dataset().expect("loaded").clone();
+    let last = data.set.ports.events.last().expect("rows");
+    let text = last.time.format("%Y-%m-%d %H:%M:%S").to_string();
+    match harness.query_all_by_label(&text).next() {
+        Some(_) => format!("yes ({text})"),
+        None => format!("NO ({text} not found)"),
+    }
+}

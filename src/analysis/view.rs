@@ -1,0 +1,301 @@
+//! What the grid shows: which rows, in which order, and each cell's text.
+//!
+//! A view is a permutation of row indices, computed off the UI thread: filters are matched
+//! once per distinct value (module names, users, addresses, ports) and rows by table look-up,
+//! and sorting compares integer keys (names by precomputed rank), so both stay fast on ten
+//! million rows.
+
+use rayon::prelude::*;
+
+use crate::analysis::dns::HostNames;
+use crate::logs::ports::PortsLog;
+use crate::model::{Address, PortEvent};
+
+/// The grid's columns, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Column {
+    Time,
+    Protocol,
+    Local,
+    Remote,
+    Host,
+    Pid,
+    Module,
+    User,
+}
+
+impl Column {
+    pub const ALL: [Column; 8] = [
+        Column::Time,
+        Column::Protocol,
+        Column::Local,
+        Column::Remote,
+        Column::Host,
+        Column::Pid,
+        Column::Module,
+        Column::User,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Time => "Date/time",
+            Column::Protocol => "Protocol",
+            Column::Local => "Local IP:port",
+            Column::Remote => "Remote IP:port",
+            Column::Host => "Host",
+            Column::Pid => "PID",
+            Column::Module => "Module",
+            Column::User => "User",
+        }
+    }
+}
+
+/// Sort order of the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Sort {
+    pub column: Column,
+    pub descending: bool,
+}
+
+/// Text filters: a quick filter over every column, and one per column. Case-insensitive
+/// substrings; empty means no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub quick: String,
+    pub columns: Vec<(Column, String)>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.quick.trim().is_empty() && self.columns.iter().all(|(_, t)| t.trim().is_empty())
+    }
+}
+
+/// `address:port` as the grid shows it; IPv6 in brackets when a port follows.
+pub fn endpoint(addr: Address, port: Option<String>) -> String {
+    match (addr, port) {
+        (Address::Ip(std::net::IpAddr::V6(v6)), Some(p)) if !p.is_empty() => format!("[{v6}]:{p}"),
+        (a, Some(p)) if !p.is_empty() => format!("{a}:{p}"),
+        (a, _) => a.to_string(),
+    }
+}
+
+/// The text of one cell.
+pub fn cell_text(log: &PortsLog, hosts: &dyn HostNames, e: &PortEvent, column: Column) -> String {
+    match column {
+        Column::Time => e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
+        Column::Protocol => e.protocol.to_string(),
+        Column::Local => endpoint(log.local_ip(e), Some(e.local_port.to_string())),
+        Column::Remote => endpoint(log.remote_ip(e), Some(e.remote_port().to_string())),
+        Column::Host => log.remote_ip(e).ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default(),
+        Column::Pid => e.pid().map(|p| p.to_string()).unwrap_or_default(),
+        Column::Module => log.module(e).to_string(),
+        Column::User => log.user(e).to_string(),
+    }
+}
+
+/// A row as tab-separated text, for the clipboard.
+pub fn row_text(log: &PortsLog, hosts: &dyn HostNames, e: &PortEvent) -> String {
+    Column::ALL.iter().map(|c| cell_text(log, hosts, e, *c)).collect::<Vec<_>>().join("\t")
+}
+
+/// Per-value answers to "does this value's text contain the needle?".
+struct Matches {
+    needle: String,
+    modules: Vec<bool>,
+    users: Vec<bool>,
+    addrs: Vec<bool>,
+    hosts: Vec<bool>,
+}
+
+impl Matches {
+    fn new(log: &PortsLog, hosts: &dyn HostNames, needle: &str) -> Matches {
+        let needle = needle.trim().to_lowercase();
+        let has = |t: &str| t.to_lowercase().contains(&needle);
+        Matches {
+            modules: log.modules.iter().map(|(_, m)| has(m)).collect(),
+            users: log.users.iter().map(|(_, u)| has(u)).collect(),
+            addrs: log.addrs.iter().map(|(_, a)| has(&a.to_string())).collect(),
+            hosts: log
+                .addrs
+                .iter()
+                .map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| has(&h)))
+                .collect(),
+            needle,
+        }
+    }
+
+    /// Whether a column of a row matches. Endpoint and time columns also compare their full
+    /// text, so `10.0.0.1:80` or `2008-06-30 10:` match as shown.
+    fn column(&self, log: &PortsLog, e: &PortEvent, column: Column) -> bool {
+        let text_has = |c: Column| self.needle_in(&cell_text(log, &crate::analysis::dns::NoHostNames, e, c));
+        match column {
+            Column::Time => self.could_be_time() && text_has(Column::Time),
+            Column::Protocol => e.protocol.as_str().to_lowercase().contains(&self.needle),
+            Column::Local => {
+                self.addrs[e.local_ip.0 as usize]
+                    || e.local_port.to_string().contains(&self.needle)
+                    || (self.needle.contains(':') && text_has(Column::Local))
+            }
+            Column::Remote => {
+                self.addrs[e.remote_ip.0 as usize]
+                    || e.remote_port().to_string().contains(&self.needle)
+                    || (self.needle.contains(':') && text_has(Column::Remote))
+            }
+            Column::Host => self.hosts[e.remote_ip.0 as usize],
+            Column::Pid => e.pid().is_some_and(|p| p.to_string().contains(&self.needle)),
+            Column::Module => self.modules[e.module.0 as usize],
+            Column::User => self.users[e.user.0 as usize],
+        }
+    }
+
+    fn needle_in(&self, text: &str) -> bool {
+        text.to_lowercase().contains(&self.needle)
+    }
+
+    /// Dates and times hold only digits and `-: `; other needles cannot match them, and
+    /// formatting every row's time would be the slowest part of filtering.
+    fn could_be_time(&self) -> bool {
+        self.needle.chars().all(|c| c.is_ascii_digit() || "-: ".contains(c))
+    }
+}
+
+/// Row indices passing `filter`, ordered by `sort` (stable: equal keys keep log order).
+pub fn build(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, sort: Option<Sort>) -> Vec<u32> {
+    let mut rows: Vec<u32> = if filter.is_empty() {
+        (0..log.events.len() as u32).collect()
+    } else {
+        let quick = (!filter.quick.trim().is_empty()).then(|| Matches::new(log, hosts, &filter.quick));
+        let per_column: Vec<(Column, Matches)> = filter
+            .columns
+            .iter()
+            .filter(|(_, t)| !t.trim().is_empty())
+            .map(|(c, t)| (*c, Matches::new(log, hosts, t)))
+            .collect();
+        log.events
+            .par_iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
+                    && per_column.iter().all(|(c, m)| m.column(log, e, *c))
+            })
+            .map(|(i, _)| i as u32)
+            .collect()
+    };
+    if let Some(sort) = sort {
+        sort_rows(log, hosts, &mut rows, sort);
+    }
+    rows
+}
+
+/// Sorts a view in place, off the caller's thread's time (parallel, stable).
+pub fn sort_rows(log: &PortsLog, hosts: &dyn HostNames, rows: &mut [u32], sort: Sort) {
+    let module_rank = rank(log.modules.iter().map(|(_, s)| s.to_lowercase()));
+    let user_rank = rank(log.users.iter().map(|(_, s)| s.to_lowercase()));
+    let addr_rank = rank(log.addrs.iter().map(|(_, a)| a));
+    let host_rank = rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default()));
+    let ev = |i: u32| &log.events[i as usize];
+    let key = |i: &u32| -> (u64, u64) {
+        let e = ev(*i);
+        match sort.column {
+            Column::Time => (e.time.and_utc().timestamp() as u64, 0),
+            Column::Protocol => (e.protocol as u64, 0),
+            Column::Local => (addr_rank[e.local_ip.0 as usize], u64::from(e.local_port)),
+            Column::Remote => {
+                (addr_rank[e.remote_ip.0 as usize], e.remote_port().num().map_or(0, |p| u64::from(p) + 1))
+            }
+            Column::Host => (host_rank[e.remote_ip.0 as usize], 0),
+            Column::Pid => (e.pid().map_or(u64::MAX, u64::from), 0),
+            Column::Module => (module_rank[e.module.0 as usize], 0),
+            Column::User => (user_rank[e.user.0 as usize], 0),
+        }
+    };
+    if sort.descending {
+        rows.par_sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.cmp(b)));
+    } else {
+        rows.par_sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.cmp(b)));
+    }
+}
+
+/// The rank of each value in sorted order, so rows compare by integer.
+fn rank<T: Ord>(values: impl Iterator<Item = T>) -> Vec<u64> {
+    let values: Vec<T> = values.collect();
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*a].cmp(&values[*b]));
+    let mut ranks = vec![0; values.len()];
+    for (r, i) in order.into_iter().enumerate() {
+        ranks[i] = r as u64;
+    }
+    ranks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::dns::{DnsCache, Lookup, NoHostNames};
+    use crate::analysis::test_support::set_from;
+
+    const PORTS: &str = "\
+08/6/30,10:0:2,TCP,1447,192.168.1.103,80,65.55.200.252,1900,svchost.exe,<NT AUTHORITY\\SYSTEM>
+08/6/30,10:0:1,TCP,1448,192.168.1.103,6667,203.0.113.66,6660,svchost.exe,<CORP\\bob>
+08/6/30,10:0:3,UDP,137,192.168.1.103,*,*,4,System,
+08/6/30,10:0:0,TCP,49201,2001:db8::10,443,2001:db8::1,3312,iexplore.exe,<CORP\\alice>
+";
+
+    fn texts(log: &PortsLog, rows: &[u32], c: Column) -> Vec<String> {
+        rows.iter().map(|&i| cell_text(log, &NoHostNames, &log.events[i as usize], c)).collect()
+    }
+
+    #[test]
+    fn cells_read_as_the_grid_shows_them() {
+        let set = set_from(PORTS, None);
+        let log = &set.ports;
+        let e = &log.events[0];
+        assert_eq!(cell_text(log, &NoHostNames, e, Column::Time), "2008-06-30 10:00:00");
+        assert_eq!(cell_text(log, &NoHostNames, e, Column::Local), "[2001:db8::10]:49201");
+        assert_eq!(cell_text(log, &NoHostNames, e, Column::Remote), "[2001:db8::1]:443");
+        let udp = &log.events[3];
+        assert_eq!(cell_text(log, &NoHostNames, udp, Column::Remote), "*:*");
+        assert_eq!(cell_text(log, &NoHostNames, udp, Column::User), "");
+        assert_eq!(row_text(log, &NoHostNames, udp), "2008-06-30 10:00:03\tUDP\t192.168.1.103:137\t*:*\t\t4\tSystem\t");
+    }
+
+    #[test]
+    fn quick_and_column_filters() {
+        let set = set_from(PORTS, None);
+        let log = &set.ports;
+        let quick = |q: &str| build(log, &NoHostNames, &Filter { quick: q.into(), columns: vec![] }, None);
+        assert_eq!(quick(""), vec![0, 1, 2, 3]);
+        assert_eq!(texts(log, &quick("SVCHOST"), Column::Pid), vec!["6660", "1900"]);
+        assert_eq!(texts(log, &quick("203.0.113.66:6667"), Column::Pid), vec!["6660"]);
+        assert_eq!(texts(log, &quick("10:00:03"), Column::Pid), vec!["4"]);
+        assert_eq!(texts(log, &quick("bob"), Column::Pid), vec!["6660"]);
+        let by_col = Filter {
+            quick: String::new(),
+            columns: vec![(Column::Module, "svchost".into()), (Column::Remote, "6667".into())],
+        };
+        assert_eq!(texts(log, &build(log, &NoHostNames, &by_col, None), Column::Pid), vec!["6660"]);
+    }
+
+    #[test]
+    fn sorting_is_stable_and_by_value() {
+        let set = set_from(PORTS, None);
+        let log = &set.ports;
+        let sorted = |c, descending| build(log, &NoHostNames, &Filter::default(), Some(Sort { column: c, descending }));
+        assert_eq!(texts(log, &sorted(Column::Pid, false), Column::Pid), vec!["4", "1900", "3312", "6660"]);
+        assert_eq!(texts(log, &sorted(Column::Pid, true), Column::Pid), vec!["6660", "3312", "1900", "4"]);
+        assert_eq!(texts(log, &sorted(Column::Module, false), Column::Pid), vec!["3312", "6660", "1900", "4"]);
+        assert_eq!(texts(log, &sorted(Column::Local, false), Column::Pid), vec!["4", "1900", "6660", "3312"]);
+    }
+
+    #[test]
+    fn host_names_filter_and_sort_once_resolved() {
+        let set = set_from(PORTS, None);
+        let log = &set.ports;
+        let cache = DnsCache::default();
+        cache.insert("203.0.113.66".parse().expect("ip"), Lookup::Name("irc.example.net".into()));
+        let rows = build(log, &cache, &Filter { quick: "irc.example".into(), columns: vec![] }, None);
+        assert_eq!(texts(log, &rows, Column::Pid), vec!["6660"]);
+        assert_eq!(cell_text(log, &cache, &log.events[rows[0] as usize], Column::Host), "irc.example.net");
+    }
+}

@@ -1,0 +1,93 @@
+//! The criteria editor: add, edit, enable/disable and delete criteria; invalid patterns are
+//! shown beside the pattern, never as a crash.
+
+use egui::{Color32, RichText, Ui};
+
+use crate::analysis::criteria::{CriteriaSet, Criterion, Field, MatchKind};
+
+/// What the editor asks the app to do.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EditorEvents {
+    /// The criteria changed: re-evaluate.
+    pub changed: bool,
+    pub load: bool,
+    pub save: bool,
+}
+
+/// Draws the list of criteria; edits `criteria` in place.
+pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize]) -> EditorEvents {
+    let mut events = EditorEvents::default();
+    ui.horizontal(|ui| {
+        if ui.button("Add criterion").clicked() {
+            criteria.criteria.push(Criterion {
+                name: format!("Criterion {}", criteria.criteria.len() + 1),
+                field: Field::Module,
+                kind: MatchKind::Exact,
+                pattern: String::new(),
+                enabled: true,
+                message: String::new(),
+            });
+            events.changed = true;
+        }
+        events.load = ui.button("Load...").clicked();
+        events.save = ui.button("Save as...").clicked();
+    });
+    ui.separator();
+    let mut delete = None;
+    egui::ScrollArea::vertical().id_salt("criteria-list").show(ui, |ui| {
+        for (i, c) in criteria.criteria.iter_mut().enumerate() {
+            ui.push_id(i, |ui| {
+                let error = c.compile().err();
+                ui.horizontal(|ui| {
+                    events.changed |= ui.checkbox(&mut c.enabled, "").on_hover_text("Enabled").changed();
+                    let label = ui.label("Name");
+                    events.changed |= ui
+                        .add(egui::TextEdit::singleline(&mut c.name).desired_width(160.0))
+                        .labelled_by(label.id)
+                        .changed();
+                    let count = counts.get(i).copied().unwrap_or(0);
+                    ui.label(RichText::new(format!("{count} rows")).weak());
+                    if ui.button("Delete").clicked() {
+                        delete = Some(i);
+                    }
+                });
+                ui.horizontal(|ui| {
+                    egui::ComboBox::from_id_salt("field").selected_text(c.field.label()).show_ui(ui, |ui| {
+                        for f in Field::ALL {
+                            events.changed |= ui.selectable_value(&mut c.field, f, f.label()).changed();
+                        }
+                    });
+                    egui::ComboBox::from_id_salt("kind").selected_text(c.kind.label()).show_ui(ui, |ui| {
+                        for k in MatchKind::ALL {
+                            events.changed |= ui.selectable_value(&mut c.kind, k, k.label()).changed();
+                        }
+                    });
+                    let label = ui.label("Pattern");
+                    events.changed |= ui
+                        .add(egui::TextEdit::singleline(&mut c.pattern).desired_width(220.0))
+                        .labelled_by(label.id)
+                        .changed();
+                });
+                if let Some(err) = error.filter(|_| !c.pattern.trim().is_empty() || c.enabled) {
+                    ui.label(RichText::new(format!("Invalid: {err}")).color(Color32::from_rgb(0xE0, 0x80, 0x20)));
+                }
+                let label = ui.label("Message");
+                events.changed |= ui
+                    .add(
+                        egui::TextEdit::multiline(&mut c.message)
+                            .desired_rows(1)
+                            .desired_width(f32::INFINITY)
+                            .hint_text("Shown when a flagged row is opened"),
+                    )
+                    .labelled_by(label.id)
+                    .changed();
+                ui.separator();
+            });
+        }
+    });
+    if let Some(i) = delete {
+        criteria.criteria.remove(i);
+        events.changed = true;
+    }
+    events
+}
