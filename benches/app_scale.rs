@@ -73,7 +73,7 @@ fn main() {
         view::build(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Time, descending: true }));
     let sort_time = t.elapsed();
     let t = Instant::now();
-    let filtered = view::build(log, &NoHostNames, &Filter { quick: "iexplore".into(), columns: vec![] }, None);
+    let filtered = view::build(log, &NoHostNames, &Filter { quick: "iexplore".into(), ..Filter::default() }, None);
     let filter = t.elapsed();
     assert_eq!((by_module.len(), by_time.len()), (log.events.len(), log.events.len()));
     drop((by_module, by_time, data));

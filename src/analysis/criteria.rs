@@ -540,5 +540,37 @@ pub fn matching_criteria(criteria: &CriteriaSet, ctx: &Context<'_>, row: usize) 
         .collect()
 }
 
+/// The criteria (indices into the set) that a PR-INITIAL mapping matches; `block` is that
+/// process's block in the same log (for module paths and the user).
+pub fn matching_mapping(
+    criteria: &CriteriaSet,
+    mapping: &crate::model::PortMapping,
+    block: Option<&ProcessBlock>,
+    hosts: &dyn HostNames,
+) -> Vec<usize> {
+    let process = mapping.process.as_deref().or(block.map(|b| b.process.as_str())).unwrap_or("");
+    let user = block.and_then(|b| b.user.as_deref()).unwrap_or("");
+    let remote_port = mapping.remote_port.num();
+    let (compiled, _) = criteria.compile();
+    compiled
+        .into_iter()
+        .filter(|(_, c)| match c.field {
+            Field::Module => !process.is_empty() && c.matches_text(process),
+            Field::User => !user.is_empty() && c.matches_text(user),
+            Field::LocalIp => c.matches_addr(mapping.local_ip),
+            Field::RemoteIp => c.matches_addr(mapping.remote_ip),
+            Field::Ip => c.matches_addr(mapping.local_ip) || c.matches_addr(mapping.remote_ip),
+            Field::LocalPort => c.matches_port(Some(mapping.local_port)),
+            Field::RemotePort => c.matches_port(remote_port),
+            Field::Port => c.matches_port(Some(mapping.local_port)) || c.matches_port(remote_port),
+            Field::HostName => {
+                mapping.remote_ip.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))
+            }
+            Field::ModulePath => block.is_some_and(|b| c.matches_block(b)),
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

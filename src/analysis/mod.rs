@@ -1,11 +1,14 @@
-//! Pure analysis over loaded logs: the PIDS index, criteria, statistics and host names.
-//! No user interface and no I/O here (the criteria file aside); the app and `prparser report`
-//! both call into it.
+//! Analysis over loaded logs: the PIDS index, criteria, statistics, the grid's views, host
+//! names and exports. No user interface; the app and `prparser report` both call into it.
+//! I/O happens only where a module says so: criteria files, exports (to any writer), and the
+//! DNS resolver thread.
 
 pub mod criteria;
 pub mod dataset;
 pub mod dns;
+pub mod export;
 pub mod index;
+pub mod resolver;
 pub mod stats;
 pub mod view;
 

@@ -57,17 +57,66 @@ pub struct Sort {
     pub descending: bool,
 }
 
-/// Text filters: a quick filter over every column, and one per column. Case-insensitive
-/// substrings; empty means no filter.
+/// Text filters: a quick filter over every column, and one per column (case-insensitive
+/// substrings; empty means no filter), plus an exact drill-down from a statistics entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub quick: String,
     pub columns: Vec<(Column, String)>,
+    pub drill: Option<Drill>,
 }
 
 impl Filter {
     pub fn is_empty(&self) -> bool {
-        self.quick.trim().is_empty() && self.columns.iter().all(|(_, t)| t.trim().is_empty())
+        self.quick.trim().is_empty() && self.columns.iter().all(|(_, t)| t.trim().is_empty()) && self.drill.is_none()
+    }
+}
+
+/// The rows behind one statistics entry: exactly the rows that entry counted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Drill {
+    LocalTcpPort(u16),
+    Process(String),
+    RemoteIp(std::net::IpAddr),
+    User(String),
+    Hour(u32),
+    Pid(u32),
+    /// A process's rows by one user (per-process usage).
+    ProcessUser {
+        process: String,
+        user: String,
+    },
+}
+
+impl Drill {
+    /// How the filter chip names it.
+    pub fn label(&self) -> String {
+        match self {
+            Drill::LocalTcpPort(p) => format!("local TCP port {p}"),
+            Drill::Process(m) => format!("process {m}"),
+            Drill::RemoteIp(ip) => format!("remote IP {ip}"),
+            Drill::User(u) => format!("user {u}"),
+            Drill::Hour(h) => format!("hour {h:02}:00-{h:02}:59"),
+            Drill::Pid(p) => format!("PID {p}"),
+            Drill::ProcessUser { process, user } => {
+                format!("{process} as {}", if user.is_empty() { "(no user)" } else { user })
+            }
+        }
+    }
+
+    fn matches(&self, log: &PortsLog, e: &PortEvent) -> bool {
+        use chrono::Timelike;
+        match self {
+            Drill::LocalTcpPort(p) => e.protocol == crate::model::Protocol::Tcp && e.local_port == *p,
+            Drill::Process(m) => !e.module.is_empty() && log.module(e) == m,
+            Drill::RemoteIp(ip) => log.remote_ip(e) == Address::Ip(*ip),
+            Drill::User(u) => !e.user.is_empty() && log.user(e) == u,
+            Drill::Hour(h) => e.time.hour() == *h,
+            Drill::Pid(p) => e.pid() == Some(*p),
+            Drill::ProcessUser { process, user } => {
+                log.module(e).eq_ignore_ascii_case(process) && !e.module.is_empty() && log.user(e) == user
+            }
+        }
     }
 }
 
@@ -176,7 +225,8 @@ pub fn build(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, sort: Optio
             .par_iter()
             .enumerate()
             .filter(|(_, e)| {
-                quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
+                filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
+                    && quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
                     && per_column.iter().all(|(c, m)| m.column(log, e, *c))
             })
             .map(|(i, _)| i as u32)
@@ -264,17 +314,36 @@ mod tests {
     fn quick_and_column_filters() {
         let set = set_from(PORTS, None);
         let log = &set.ports;
-        let quick = |q: &str| build(log, &NoHostNames, &Filter { quick: q.into(), columns: vec![] }, None);
+        let quick = |q: &str| build(log, &NoHostNames, &Filter { quick: q.into(), ..Filter::default() }, None);
         assert_eq!(quick(""), vec![0, 1, 2, 3]);
         assert_eq!(texts(log, &quick("SVCHOST"), Column::Pid), vec!["6660", "1900"]);
         assert_eq!(texts(log, &quick("203.0.113.66:6667"), Column::Pid), vec!["6660"]);
         assert_eq!(texts(log, &quick("10:00:03"), Column::Pid), vec!["4"]);
         assert_eq!(texts(log, &quick("bob"), Column::Pid), vec!["6660"]);
         let by_col = Filter {
-            quick: String::new(),
             columns: vec![(Column::Module, "svchost".into()), (Column::Remote, "6667".into())],
+            ..Filter::default()
         };
         assert_eq!(texts(log, &build(log, &NoHostNames, &by_col, None), Column::Pid), vec!["6660"]);
+    }
+
+    #[test]
+    fn drill_downs_select_exactly_the_rows_an_entry_counted() {
+        let set = set_from(PORTS, None);
+        let log = &set.ports;
+        let drill = |d: Drill| {
+            let rows = build(log, &NoHostNames, &Filter { drill: Some(d), ..Filter::default() }, None);
+            texts(log, &rows, Column::Pid)
+        };
+        assert_eq!(drill(Drill::LocalTcpPort(1447)), vec!["1900"]);
+        assert_eq!(drill(Drill::LocalTcpPort(137)), Vec::<String>::new(), "137 is UDP");
+        assert_eq!(drill(Drill::Process("svchost.exe".into())), vec!["6660", "1900"]);
+        assert_eq!(drill(Drill::RemoteIp("2001:db8::1".parse().expect("ip"))), vec!["3312"]);
+        assert_eq!(drill(Drill::User("CORP\\bob".into())), vec!["6660"]);
+        assert_eq!(drill(Drill::Hour(10)).len(), 4);
+        assert_eq!(drill(Drill::Pid(4)), vec!["4"]);
+        assert_eq!(drill(Drill::ProcessUser { process: "SVCHOST.EXE".into(), user: "CORP\\bob".into() }), vec!["6660"]);
+        assert_eq!(Drill::Hour(9).label(), "hour 09:00-09:59");
     }
 
     #[test]
@@ -294,7 +363,7 @@ mod tests {
         let log = &set.ports;
         let cache = DnsCache::default();
         cache.insert("203.0.113.66".parse().expect("ip"), Lookup::Name("irc.example.net".into()));
-        let rows = build(log, &cache, &Filter { quick: "irc.example".into(), columns: vec![] }, None);
+        let rows = build(log, &cache, &Filter { quick: "irc.example".into(), ..Filter::default() }, None);
         assert_eq!(texts(log, &rows, Column::Pid), vec!["6660"]);
         assert_eq!(cell_text(log, &cache, &log.events[rows[0] as usize], Column::Host), "irc.example.net");
     }

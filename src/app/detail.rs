@@ -68,7 +68,7 @@ pub fn block_ui(ui: &mut Ui, state: &mut DetailState, block: &ProcessBlock) {
         ui.label(block.user.as_deref().unwrap_or(if block.system_process { "System Process" } else { "-" }));
         ui.end_row();
     });
-    ui.collapsing(format!("Services ({})", block.services.len()), |ui| {
+    egui::CollapsingHeader::new(format!("Services ({})", block.services.len())).default_open(true).show(ui, |ui| {
         if block.services.is_empty() {
             ui.label("Process doesn't appear to be a service");
         }

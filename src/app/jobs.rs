@@ -37,6 +37,18 @@ pub enum Done {
         path: PathBuf,
         result: Result<(), String>,
     },
+    Stats {
+        generation: u64,
+        bundle: Box<crate::app::stats_view::StatsBundle>,
+    },
+    /// Something could not even start (a thread); shown as an error.
+    Failed(String),
+    /// A file was written (an export); `what` says what, for the status bar.
+    Exported {
+        what: String,
+        path: PathBuf,
+        result: Result<(), String>,
+    },
 }
 
 /// Why a file dialog was opened.
@@ -46,6 +58,10 @@ pub enum Pick {
     OpenFolder,
     LoadCriteria,
     SaveCriteria,
+    ExportCsv,
+    ExportJson,
+    ExportStatsCsv,
+    ExportPlotPng,
 }
 
 pub struct Jobs {
@@ -74,6 +90,22 @@ impl Jobs {
             let _ =
                 self.tx.send(Done::Loaded { generation: u64::MAX, result: Err(format!("cannot start a thread: {e}")) });
         }
+    }
+
+    /// Runs `work` on a new thread that reports nothing back.
+    pub fn spawn_detached(&self, name: &str, work: impl FnOnce() + Send + 'static) {
+        if let Err(e) = std::thread::Builder::new().name(format!("prparser-{name}")).spawn(work) {
+            let _ = self.tx.send(Done::Failed(format!("cannot start a thread: {e}")));
+        }
+    }
+
+    /// For callbacks that report from elsewhere (a screenshot).
+    pub fn sender(&self) -> Sender<Done> {
+        self.tx.clone()
+    }
+
+    pub fn context(&self) -> egui::Context {
+        self.ctx.clone()
     }
 
     pub fn poll(&self) -> Vec<Done> {

@@ -5,19 +5,25 @@
 pub mod criteria_editor;
 pub mod detail;
 pub mod grid;
+pub mod initial_view;
 pub mod jobs;
 pub mod settings;
+pub mod stats_view;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 
+use crate::analysis::criteria::Field;
 use crate::analysis::criteria::{self, Evaluation};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::dns::DnsCache;
-use crate::analysis::view::{self, Column, Filter, Sort};
+use crate::analysis::export;
+use crate::analysis::resolver::{DnsResolver, ResolverSettings};
+use crate::analysis::view::{self, Column, Drill, Filter, Sort};
 use crate::logs::ports::LoadProgress;
 use grid::{GridInput, GridState};
 use jobs::{Done, Jobs, Pick};
@@ -36,6 +42,18 @@ struct Loading {
     progress: Arc<LoadProgress>,
     paths: Vec<PathBuf>,
 }
+
+/// The app's main tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tab {
+    #[default]
+    Grid,
+    Statistics,
+    Initial,
+}
+
+/// Criteria using host names are re-evaluated at most this often while names arrive.
+const HOST_REEVALUATION: Duration = Duration::from_secs(1);
 
 /// The notification shown before a flagged row's detail: each matching criterion's name and
 /// message, as Port Reporter Parser did.
@@ -70,6 +88,20 @@ pub struct PrParserApp {
     criteria_open: bool,
     malformed_open: bool,
     message: Option<String>,
+    tab: Tab,
+    drill: Option<Drill>,
+    stats: Option<Arc<stats_view::StatsBundle>>,
+    stats_state: stats_view::StatsState,
+    stats_generation: u64,
+    stats_dirty: bool,
+    initial: initial_view::InitialState,
+    resolver: Option<Arc<DnsResolver>>,
+    /// Set by the resolver thread when names arrive.
+    names_arrived: Arc<AtomicBool>,
+    last_host_evaluation: Option<Instant>,
+    dns_settings_open: bool,
+    /// Exports still being written.
+    exports_pending: usize,
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
@@ -121,6 +153,18 @@ impl PrParserApp {
             criteria_open: false,
             malformed_open: false,
             message: None,
+            tab: Tab::Grid,
+            drill: None,
+            stats: None,
+            stats_state: stats_view::StatsState::default(),
+            stats_generation: 0,
+            stats_dirty: true,
+            initial: initial_view::InitialState::default(),
+            resolver: None,
+            names_arrived: Arc::new(AtomicBool::new(false)),
+            last_host_evaluation: None,
+            dns_settings_open: false,
+            exports_pending: 0,
             settings,
         };
         app.open(paths);
@@ -129,7 +173,16 @@ impl PrParserApp {
 
     /// True when no job is running: the tests wait for this.
     pub fn is_idle(&self) -> bool {
-        self.loading.is_none() && !self.view_busy && !self.eval_busy
+        self.loading.is_none()
+            && !self.view_busy
+            && !self.eval_busy
+            && self.exports_pending == 0
+            && !(self.tab == Tab::Statistics && self.stats_dirty)
+    }
+
+    /// The DNS cache the host column reads (tests look into it).
+    pub fn dns_cache(&self) -> &Arc<DnsCache> {
+        &self.dns
     }
 
     pub fn dataset(&self) -> Option<&Arc<Dataset>> {
@@ -156,6 +209,7 @@ impl PrParserApp {
         Filter {
             quick: self.quick_filter.clone(),
             columns: Column::ALL.iter().copied().zip(self.column_filters.iter().cloned()).collect(),
+            drill: self.drill.clone(),
         }
     }
 
@@ -204,8 +258,12 @@ impl PrParserApp {
                         self.notification = None;
                         self.view = Arc::new(Vec::new());
                         self.evaluation = Arc::new(Evaluation::default());
+                        self.drill = None;
+                        self.stats = None;
+                        self.initial = initial_view::InitialState::default();
                         self.refresh_view();
                         self.refresh_flags();
+                        self.request_names();
                     }
                     Err(e) if e == crate::error::LogError::Cancelled.to_string() => {}
                     Err(e) => self.error = Some(e),
@@ -219,6 +277,7 @@ impl PrParserApp {
                 if let Some(pos) = self.grid.selected_pos {
                     self.grid.reveal(pos);
                 }
+                self.stats_dirty = true;
             }
             Done::View { .. } => {}
             Done::Flags { generation, evaluation } if generation == self.eval_generation => {
@@ -235,6 +294,18 @@ impl PrParserApp {
                 }
                 Err(e) => self.error = Some(e),
             },
+            Done::Stats { generation, bundle } if generation == self.stats_generation => {
+                self.stats = Some(Arc::from(bundle));
+            }
+            Done::Stats { .. } => {}
+            Done::Failed(e) => self.error = Some(e),
+            Done::Exported { what, path, result } => {
+                self.exports_pending = self.exports_pending.saturating_sub(1);
+                match result {
+                    Ok(()) => self.message = Some(format!("Exported {what} to {}", path.display())),
+                    Err(e) => self.error = Some(format!("cannot export to {}: {e}", path.display())),
+                }
+            }
             Done::CriteriaSaved { path, result } => match result {
                 Ok(()) => {
                     self.message = Some(format!("Criteria saved to {}", path.display()));
@@ -262,6 +333,157 @@ impl PrParserApp {
                     path: first,
                 });
             }
+            Pick::ExportCsv | Pick::ExportJson => self.export_view(first, purpose == Pick::ExportJson),
+            Pick::ExportStatsCsv => self.export_stats(first),
+            Pick::ExportPlotPng => self.export_plot(first),
+        }
+    }
+
+    /// Writes the grid's current rows (filter and sort applied) to a file, in the background.
+    pub fn export_view(&mut self, path: PathBuf, json: bool) {
+        let (Some(data), view) = (self.data.clone(), Arc::clone(&self.view)) else {
+            return;
+        };
+        self.exports_pending += 1;
+        let dns = Arc::clone(&self.dns);
+        self.jobs.spawn("export", move || {
+            let result = std::fs::File::create(&path).and_then(|f| {
+                let w = std::io::BufWriter::new(f);
+                if json {
+                    export::write_rows_json(w, &data.set.ports, &*dns, &view)
+                } else {
+                    export::write_rows_csv(w, &data.set.ports, &*dns, &view)
+                }
+            });
+            Done::Exported { what: format!("{} rows", view.len()), path, result: result.map_err(|e| e.to_string()) }
+        });
+    }
+
+    fn export_stats(&mut self, path: PathBuf) {
+        let Some(bundle) = self.stats.clone() else {
+            return;
+        };
+        self.exports_pending += 1;
+        let (tab, dns) = (self.stats_state.tab, Arc::clone(&self.dns));
+        self.jobs.spawn("export-stats", move || {
+            let (header, rows) = stats_view::table_csv(tab, &bundle, &*dns);
+            let result = std::fs::File::create(&path).and_then(|f| export::write_table_csv(f, &header, rows));
+            Done::Exported {
+                what: format!("the {} table", tab.title()),
+                path,
+                result: result.map_err(|e| e.to_string()),
+            }
+        });
+    }
+
+    /// Saves the plot as PNG: the next rendered frame is captured and the plot cut out of it.
+    fn export_plot(&mut self, path: PathBuf) {
+        let Some(rect) = self.stats_state.plot_rect else {
+            return;
+        };
+        self.exports_pending += 1;
+        let tx = self.jobs.sender();
+        let ctx = self.jobs.context();
+        let ppp = ctx.pixels_per_point();
+        self.jobs.context().request_screenshot(move |image| {
+            let plot = image.region(&rect, Some(ppp));
+            let [w, h] = plot.size;
+            let rgba: Vec<u8> = plot.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let icon = egui::IconData { rgba, width: w as u32, height: h as u32 };
+            use eframe::icon_data::IconDataExt;
+            let result = icon.to_png_bytes().and_then(|png| std::fs::write(&path, png).map_err(|e| e.to_string()));
+            let _ = tx.send(Done::Exported { what: "the plot".into(), path, result });
+            ctx.request_repaint();
+        });
+        self.jobs.context().request_repaint();
+    }
+
+    /// Recomputes the statistics over the current view, in the background.
+    fn refresh_stats(&mut self) {
+        let Some(data) = self.data.clone() else {
+            return;
+        };
+        self.stats_dirty = false;
+        self.stats_generation += 1;
+        let generation = self.stats_generation;
+        let view = Arc::clone(&self.view);
+        let process = self.stats_state.process.clone();
+        self.jobs.spawn("stats", move || Done::Stats {
+            generation,
+            bundle: Box::new(stats_view::compute(&data, &view, &process)),
+        });
+    }
+
+    /// Turns reverse DNS on or off (the setting persists).
+    pub fn set_resolve_dns(&mut self, on: bool) {
+        self.settings.resolve_dns = on;
+        if !on {
+            self.resolver = None;
+            return;
+        }
+        self.request_names();
+    }
+
+    /// Starts the resolver if needed and asks for every remote address of the log.
+    fn request_names(&mut self) {
+        if !self.settings.resolve_dns {
+            return;
+        }
+        let Some(data) = self.data.clone() else {
+            return;
+        };
+        if self.resolver.is_none() {
+            let Some(servers) = self.settings.dns_servers() else {
+                self.error =
+                    Some(format!("DNS server {:?} is not an address (ip or ip:port)", self.settings.dns_server));
+                return;
+            };
+            let settings = ResolverSettings { servers, ..ResolverSettings::default() };
+            let ctx = self.jobs.context();
+            let arrived = Arc::clone(&self.names_arrived);
+            match DnsResolver::start(settings, Arc::clone(&self.dns), move || {
+                arrived.store(true, Ordering::Relaxed);
+                ctx.request_repaint();
+            }) {
+                Ok(r) => self.resolver = Some(Arc::new(r)),
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        if let Some(resolver) = self.resolver.clone() {
+            // Finding the distinct remote addresses walks every row: not on the UI thread.
+            self.jobs.spawn_detached("dns-request", move || {
+                let log = &data.set.ports;
+                let mut remote = vec![false; log.addrs.len()];
+                for e in &log.events {
+                    remote[e.remote_ip.0 as usize] = true;
+                }
+                let ips = log.addrs.iter().filter(|(id, _)| remote[id.0 as usize]).filter_map(|(_, a)| a.ip());
+                resolver.request(ips);
+            });
+        }
+    }
+
+    /// New names can flag rows by host-name criteria: re-evaluate, at most once a second.
+    fn names_maybe_changed(&mut self) {
+        if !self.names_arrived.load(Ordering::Relaxed) {
+            return;
+        }
+        let due = self.last_host_evaluation.is_none_or(|t| t.elapsed() >= HOST_REEVALUATION);
+        let uses_hosts = self.settings.criteria.criteria.iter().any(|c| c.enabled && c.field == Field::HostName);
+        if !due {
+            self.jobs.context().request_repaint_after(HOST_REEVALUATION);
+            return;
+        }
+        self.names_arrived.store(false, Ordering::Relaxed);
+        self.last_host_evaluation = Some(Instant::now());
+        if uses_hosts {
+            self.refresh_flags();
+        }
+        if !self.quick_filter.trim().is_empty() || self.column_filters.iter().any(|f| !f.trim().is_empty()) {
+            self.refresh_view();
         }
     }
 
@@ -273,18 +495,20 @@ impl PrParserApp {
             if let Some(folder) = folder {
                 dialog = dialog.set_directory(folder);
             }
+            let save = |dialog: rfd::FileDialog, name: &str, ext: &str, what: &str| {
+                dialog.add_filter(what, &[ext]).set_file_name(name).save_file().into_iter().collect()
+            };
             let paths = match purpose {
                 Pick::OpenLogs => {
                     dialog.add_filter("Port Reporter logs", &["log", "txt", "csv"]).pick_files().unwrap_or_default()
                 }
                 Pick::OpenFolder => dialog.pick_folder().into_iter().collect(),
                 Pick::LoadCriteria => dialog.add_filter("Criteria", &["json"]).pick_file().into_iter().collect(),
-                Pick::SaveCriteria => dialog
-                    .add_filter("Criteria", &["json"])
-                    .set_file_name("criteria.json")
-                    .save_file()
-                    .into_iter()
-                    .collect(),
+                Pick::SaveCriteria => save(dialog, "criteria.json", "json", "Criteria"),
+                Pick::ExportCsv => save(dialog, "prparser-view.csv", "csv", "CSV"),
+                Pick::ExportJson => save(dialog, "prparser-view.json", "json", "JSON"),
+                Pick::ExportStatsCsv => save(dialog, "prparser-statistics.csv", "csv", "CSV"),
+                Pick::ExportPlotPng => save(dialog, "prparser-plot.png", "png", "PNG image"),
             };
             Done::Picked { purpose, paths }
         });
@@ -384,6 +608,14 @@ impl PrParserApp {
                 if ui.button("Open sample logs").clicked() {
                     self.open(default_paths());
                 }
+                ui.separator();
+                if ui.button("Export view as CSV...").clicked() {
+                    self.pick(Pick::ExportCsv);
+                }
+                if ui.button("Export view as JSON...").clicked() {
+                    self.pick(Pick::ExportJson);
+                }
+                ui.separator();
                 ui.menu_button("Recent", |ui| {
                     let mut chosen = None;
                     for paths in &self.settings.recent {
@@ -407,9 +639,27 @@ impl PrParserApp {
                 ui.checkbox(&mut self.show_column_filters, "Column filters");
                 ui.checkbox(&mut self.malformed_open, "Malformed lines");
                 ui.checkbox(&mut self.settings.show_detail, "Detail panel");
+                ui.separator();
+                let mut resolve = self.settings.resolve_dns;
+                if ui
+                    .checkbox(&mut resolve, "Resolve remote IPs")
+                    .on_hover_text("Reverse DNS of remote addresses. Off by default: lookups tell the DNS server which addresses this log holds.")
+                    .changed()
+                {
+                    self.set_resolve_dns(resolve);
+                }
+                if ui.button("DNS server...").clicked() {
+                    self.dns_settings_open = true;
+                }
             });
             if ui.button("Criteria...").clicked() {
                 self.criteria_open = true;
+            }
+            ui.separator();
+            for (tab, title) in [(Tab::Grid, "Grid"), (Tab::Statistics, "Statistics"), (Tab::Initial, "INITIAL log")] {
+                if ui.selectable_label(self.tab == tab, title).clicked() {
+                    self.tab = tab;
+                }
             }
             ui.separator();
             let label = ui.label("Filter");
@@ -435,6 +685,18 @@ impl PrParserApp {
                 self.jump_flagged(true);
             }
         });
+        if let Some(drill) = &self.drill {
+            let label = format!("Grid filtered to {}", drill.label());
+            let mut clear = false;
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(label).strong());
+                clear = ui.button("Clear").on_hover_text("Show all rows again").clicked();
+            });
+            if clear {
+                self.drill = None;
+                self.refresh_view();
+            }
+        }
         if self.show_column_filters {
             let mut changed = false;
             ui.horizontal(|ui| {
@@ -581,6 +843,65 @@ impl PrParserApp {
         if let Some(err) = &self.error {
             ui.colored_label(grid::FLAGGED, format!("Could not open: {err}"));
         }
+        match self.tab {
+            Tab::Grid => self.grid_tab(ui),
+            Tab::Statistics => self.stats_tab(ui),
+            Tab::Initial => {
+                if let Some(data) = self.data.clone() {
+                    initial_view::initial_ui(
+                        ui,
+                        &mut self.initial,
+                        &data.set.initials,
+                        &self.settings.criteria,
+                        &*self.dns,
+                    );
+                }
+            }
+        }
+    }
+
+    fn stats_tab(&mut self, ui: &mut egui::Ui) {
+        if self.data.is_none() {
+            return;
+        }
+        if self.stats_dirty && !self.view_busy {
+            self.refresh_stats();
+        }
+        let bundle = self.stats.clone();
+        let events = stats_view::stats_ui(ui, &mut self.stats_state, bundle.as_deref(), &*self.dns);
+        if events.process_changed {
+            self.refresh_stats();
+        }
+        if let Some(drill) = events.drill {
+            self.drill = Some(drill);
+            self.tab = Tab::Grid;
+            self.refresh_view();
+        }
+        if events.export_csv {
+            self.pick(Pick::ExportStatsCsv);
+        }
+        if events.export_png {
+            self.pick(Pick::ExportPlotPng);
+        }
+    }
+
+    fn dns_settings_ui(&mut self, ctx: &egui::Context) {
+        let mut open = self.dns_settings_open;
+        let mut apply = false;
+        egui::Window::new("DNS server").open(&mut open).show(ctx, |ui| {
+            ui.label("Reverse lookups go to this server (ip or ip:port); empty uses the system's resolver.");
+            let label = ui.label("Server");
+            ui.add(egui::TextEdit::singleline(&mut self.settings.dns_server)).labelled_by(label.id);
+            apply = ui.button("Apply").clicked();
+        });
+        self.dns_settings_open = open;
+        if apply {
+            self.resolver = None;
+            self.request_names();
+        }
+    }
+
+    fn grid_tab(&mut self, ui: &mut egui::Ui) {
         let Some(data) = self.data.clone() else {
             if self.loading.is_none() {
                 ui.vertical_centered(|ui| {
@@ -629,6 +950,7 @@ impl eframe::App for PrParserApp {
             egui::Panel::bottom("malformed").resizable(true).default_size(160.0).show(ui, |ui| self.malformed_ui(ui));
         }
         if self.settings.show_detail
+            && self.tab == Tab::Grid
             && let (Some(row), Some(data)) = (self.shown_row, self.data.clone())
         {
             egui::Panel::right("detail").resizable(true).default_size(420.0).show(ui, |ui| {
@@ -637,6 +959,8 @@ impl eframe::App for PrParserApp {
         }
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         self.criteria_ui(&ctx);
+        self.dns_settings_ui(&ctx);
+        self.names_maybe_changed();
         self.notification_ui(&ctx);
         if self.loading.is_some() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));

@@ -22,6 +22,11 @@ pub struct Settings {
     pub dark: bool,
     pub sort: Option<Sort>,
     pub show_detail: bool,
+    /// Reverse DNS of remote addresses: off until the person turns it on (lookups tell the DNS
+    /// server which addresses the log holds), then remembered.
+    pub resolve_dns: bool,
+    /// DNS server to ask (`ip` or `ip:port`); empty for the system's.
+    pub dns_server: String,
 }
 
 impl Default for Settings {
@@ -34,12 +39,26 @@ impl Default for Settings {
             dark: true,
             sort: None,
             show_detail: true,
+            resolve_dns: false,
+            dns_server: String::new(),
         }
     }
 }
 
 impl Settings {
     pub const KEY: &'static str = "prparser-settings";
+
+    /// The DNS servers to ask, from `dns_server`; `None` when it cannot be read.
+    pub fn dns_servers(&self) -> Option<Vec<std::net::SocketAddr>> {
+        let text = self.dns_server.trim();
+        if text.is_empty() {
+            return Some(Vec::new());
+        }
+        text.parse::<std::net::SocketAddr>()
+            .ok()
+            .or_else(|| text.parse::<std::net::IpAddr>().ok().map(|ip| std::net::SocketAddr::new(ip, 53)))
+            .map(|a| vec![a])
+    }
 
     /// Puts an opened set of paths first in the recent list.
     pub fn remember(&mut self, paths: &[PathBuf]) {
@@ -73,5 +92,20 @@ mod tests {
             ]
         );
         assert_eq!(s.last_folder, Some(PathBuf::from("/logs/c")));
+    }
+
+    #[test]
+    fn dns_server_setting_reads_ip_or_socket_address() {
+        let mut s = Settings::default();
+        assert_eq!(s.dns_servers(), Some(vec![]));
+        s.dns_server = "192.0.2.53".into();
+        assert_eq!(s.dns_servers(), Some(vec!["192.0.2.53:53".parse().expect("addr")]));
+        s.dns_server = "127.0.0.1:5353".into();
+        assert_eq!(s.dns_servers(), Some(vec!["127.0.0.1:5353".parse().expect("addr")]));
+        s.dns_server = "[::1]:53".into();
+        assert_eq!(s.dns_servers(), Some(vec!["[::1]:53".parse().expect("addr")]));
+        s.dns_server = "dns.example".into();
+        assert_eq!(s.dns_servers(), None);
+        assert!(!Settings::default().resolve_dns, "DNS is opt-in");
     }
 }

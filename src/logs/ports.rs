@@ -121,15 +121,17 @@ fn split_fields<'a>(line: &'a [u8], fields: &mut Vec<Cow<'a, [u8]>>) -> Result<(
 
 /// True when a line ends inside a quoted field, so the record continues on the next line.
 fn ends_inside_quotes(line: &[u8]) -> bool {
+    // Inside a field that opened with a quote every quote toggles the state, so an escaped
+    // `""` leaves it unchanged; quotes in unquoted fields are literal.
+    let mut quoted_field = false;
     let mut in_quotes = false;
     let mut at_field_start = true;
     for &b in line {
-        if in_quotes {
-            if b == b'"' {
-                in_quotes = false;
-            }
-        } else if b == b'"' && at_field_start {
-            in_quotes = true;
+        if at_field_start {
+            quoted_field = b == b'"';
+        }
+        if quoted_field && b == b'"' {
+            in_quotes = !in_quotes;
         }
         at_field_start = !in_quotes && b == b',';
     }

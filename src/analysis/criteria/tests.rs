@@ -139,3 +139,31 @@ fn criteria_files_round_trip_as_json() {
     set.save(&path).expect("save");
     assert_eq!(CriteriaSet::load(&path).expect("load"), set);
 }
+
+#[test]
+fn initial_mappings_are_matched_with_their_process_block() {
+    use crate::model::{Address, PortField, PortMapping, Protocol};
+    let set = set_from(PORTS, Some(PIDS));
+    let block = &set.pids[0].blocks[0];
+    let mapping = PortMapping {
+        pid: 6660,
+        process: Some("svchost.exe".into()),
+        protocol: Protocol::Tcp,
+        local_port: 1448,
+        local_ip: Address::Ip("192.168.1.103".parse().expect("ip")),
+        state: None,
+        remote_ip: Address::Ip("203.0.113.66".parse().expect("ip")),
+        remote_port: PortField::Num(6667),
+    };
+    let criteria = CriteriaSet {
+        criteria: vec![
+            crit("irc", Field::RemotePort, MatchKind::Range, "6660-6669"),
+            crit("bot dll", Field::ModulePath, MatchKind::Wildcard, "*ircbot*"),
+            crit("bob", Field::User, MatchKind::Exact, "CORP\\bob"),
+            crit("word", Field::Module, MatchKind::Exact, "winword.exe"),
+        ],
+    };
+    let none = crate::analysis::dns::NoHostNames;
+    assert_eq!(matching_mapping(&criteria, &mapping, Some(block), &none), vec![0, 1, 2]);
+    assert_eq!(matching_mapping(&criteria, &mapping, None, &none), vec![0]);
+}

@@ -1,0 +1,152 @@
+//! The analysis half of the app, driven as a person would: statistics tabs, drilling from an
+//! entry into the grid, the INITIAL log, DNS names from a loopback server, and exports.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use prparser::analysis::dns::HostNames;
+use prparser::app::PrParserApp;
+use prparser::app::settings::Settings;
+
+fn app_with(settings: Settings) -> Harness<'static, PrParserApp> {
+    let mut harness = Harness::builder().with_size([1400.0, 900.0]).build_eframe(move |cc| {
+        PrParserApp::with_settings(cc.egui_ctx.clone(), settings, vec![PathBuf::from("sample-logs")])
+    });
+    settle(&mut harness);
+    harness
+}
+
+fn settle(harness: &mut Harness<'static, PrParserApp>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        harness.step();
+        if harness.state().is_idle() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "background work did not finish");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    harness.run_steps(3);
+}
+
+fn click(harness: &mut Harness<'static, PrParserApp>, label: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(2);
+    settle(harness);
+}
+
+fn snapshot_options() -> egui_kittest::SnapshotOptions {
+    egui_kittest::SnapshotOptions::new().threshold(1.0).max_failed_pixels(2000)
+}
+
+#[test]
+fn every_statistics_tab_shows_its_known_counts() {
+    let mut harness = app_with(Settings::default());
+    click(&mut harness, "Statistics");
+    // Local TCP ports (the first tab): port 10110, 14 of 286 TCP rows.
+    harness.get_by_label("10110");
+    harness.get_by_label("4.90%");
+    harness.snapshot_options("stats_local_tcp_ports", &snapshot_options());
+    click(&mut harness, "Processes");
+    harness.get_by_label("iexplore.exe");
+    harness.get_by_label("37.37%");
+    harness.snapshot_options("stats_processes", &snapshot_options());
+    click(&mut harness, "Remote IPs");
+    harness.get_by_label("127.0.0.1");
+    harness.get_by_label("13.33%");
+    click(&mut harness, "User contexts");
+    harness.get_by_label("PC12347\\E0115893");
+    harness.get_by_label("34.72%");
+    click(&mut harness, "Port usage by hour");
+    harness.get_by_label("22:00");
+    harness.snapshot_options("stats_hours", &snapshot_options());
+    click(&mut harness, "svchost.exe");
+    assert_eq!(harness.get_all_by_label("Dnscache").count(), 2, "two svchost.exe instances host only Dnscache");
+    harness.get_by_label("(no services)");
+    click(&mut harness, "Per-process usage");
+    harness.get_by_label("PC12347\\Administrator");
+    harness.get_by_label("55.56%");
+    click(&mut harness, "Masquerading");
+    harness.get_by_label("3120 (svchost.exe)");
+    harness.get_by_label("C:\\Documents and Settings\\user\\Local Settings\\Temp\\svchost.exe");
+}
+
+#[test]
+fn clicking_an_entry_filters_the_grid_and_the_chip_clears_it() {
+    let mut harness = app_with(Settings::default());
+    click(&mut harness, "Statistics");
+    click(&mut harness, "Processes");
+    click(&mut harness, "iexplore.exe");
+    harness.get_by_label("Grid filtered to process iexplore.exe");
+    harness.get_by_label("Rows shown: 108");
+    click(&mut harness, "Clear");
+    harness.get_by_label("Rows shown: 319");
+    assert!(harness.query_by_label("Grid filtered to process iexplore.exe").is_none());
+}
+
+#[test]
+fn the_initial_log_shows_a_process_and_its_services() {
+    let mut harness = app_with(Settings::default());
+    click(&mut harness, "INITIAL log");
+    harness.get_by_label("MYCOMPUTER");
+    harness.get_all_by_label("lsass.exe").next().expect("lsass.exe mapping").click();
+    harness.run_steps(2);
+    settle(&mut harness);
+    harness.get_by_label("Services (3)");
+    harness.get_by_label("PolicyAgent - IPSEC Services");
+}
+
+#[test]
+fn names_from_a_loopback_dns_server_fill_the_host_column() {
+    let server = support::dns::start(&[("207.46.248.248", "www.msn.example")]);
+    let settings = Settings { resolve_dns: true, dns_server: server.addr.to_string(), ..Settings::default() };
+    let mut harness = app_with(settings);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness.state().dns_cache().host_name("207.46.248.248".parse().expect("ip")).is_none() {
+        assert!(Instant::now() < deadline, "no answer from the loopback DNS server");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.get_all_by_label("Filter").last().expect("filter").click();
+    harness.run_steps(2);
+    harness.get_all_by_label("Filter").last().expect("filter").type_text("WINWORD");
+    harness.run_steps(2);
+    settle(&mut harness);
+    assert!(harness.get_all_by_label("www.msn.example").count() >= 1);
+    assert!(server.queries.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+#[test]
+fn dns_is_off_by_default_and_sends_nothing() {
+    let harness = app_with(Settings::default());
+    assert!(harness.state().dns_cache().is_empty());
+}
+
+#[test]
+fn the_view_exports_to_csv_and_json_and_reads_back() {
+    let mut harness = app_with(Settings::default());
+    harness.get_all_by_label("Filter").last().expect("filter").click();
+    harness.run_steps(2);
+    harness.get_all_by_label("Filter").last().expect("filter").type_text("Acme");
+    harness.run_steps(2);
+    settle(&mut harness);
+    harness.get_by_label("Rows shown: 14");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (csv_path, json_path) = (dir.path().join("view.csv"), dir.path().join("view.json"));
+    harness.state_mut().export_view(csv_path.clone(), false);
+    harness.state_mut().export_view(json_path.clone(), true);
+    settle(&mut harness);
+    harness.get_by_label_contains("Exported 14 rows to");
+    let mut reader = csv::Reader::from_path(&csv_path).expect("csv");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    assert_eq!(rows.len(), 14);
+    assert!(rows.iter().all(|r| &r[6] == "Acme Agent, v2.exe"), "{rows:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).expect("json")).expect("valid json");
+    assert_eq!(json.as_array().map(Vec::len), Some(14));
+    assert_eq!(json[0]["module"], "Acme Agent, v2.exe");
+}
