@@ -1,8 +1,9 @@
 //! The desktop app driven as a person would, through egui_kittest: widgets are found by the
 //! labels a person reads, and checks are on what the window shows.
 
+mod support;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -10,25 +11,7 @@ use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
 
 fn app_on(paths: Vec<PathBuf>) -> Harness<'static, PrParserApp> {
-    let mut harness = Harness::builder()
-        .with_size([1400.0, 900.0])
-        .build_eframe(move |cc| PrParserApp::with_settings(cc.egui_ctx.clone(), Settings::default(), paths));
-    settle(&mut harness);
-    harness
-}
-
-/// Steps the app until its background jobs are done (bounded).
-fn settle(harness: &mut Harness<'static, PrParserApp>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        harness.step();
-        if harness.state().is_idle() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "background work did not finish");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    harness.run_steps(3);
+    support::app::app_with(Settings::default(), paths)
 }
 
 fn sample() -> Vec<PathBuf> {
@@ -40,7 +23,7 @@ fn type_into(harness: &mut Harness<'static, PrParserApp>, label: &str, text: &st
     harness.run_steps(2);
     harness.get_all_by_label(label).last().expect("a text field").type_text(text);
     harness.run_steps(2);
-    settle(harness);
+    support::app::settle(harness);
 }
 
 #[test]
@@ -57,9 +40,9 @@ fn sorting_by_a_header_brings_the_latest_row_to_the_top() {
     let mut harness = app_on(sample());
     assert!(harness.query_by_label("2008-07-01 00:40:00").is_none(), "the last row starts off screen");
     harness.get_by_label("Date/time").click();
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label("Date/time (asc)").click();
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label("Date/time (desc)");
     harness.get_by_label("2008-07-01 00:40:00");
 }
@@ -78,7 +61,7 @@ fn clicking_a_row_shows_its_process_detail_and_modules() {
     type_into(&mut harness, "Filter", "6667");
     harness.get_by_label("Rows shown: 8");
     harness.get_all_by_label("3120").next().expect("a row of PID 3120").click();
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label("Loaded modules");
     harness.get_by_label_contains("Local Settings\\Temp\\svchost.exe");
     harness.get_by_label("Services (0)");
@@ -98,12 +81,12 @@ fn a_criterion_flags_rows_and_opening_one_shows_its_notification() {
 
     type_into(&mut harness, "Filter", "WINWORD");
     harness.get_all_by_label("WINWORD.EXE").next().expect("a flagged row").click();
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label("Flagged row");
     harness.get_by_label("Criterion 1");
     harness.get_by_label("Word should not talk to the network");
     harness.get_by_label("OK").click();
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     assert!(harness.query_by_label("Flagged row").is_none());
     harness.get_by_label("Row time: 2008-06-30 10:23:45");
     harness.get_by_label("Block recorded at: 2008-06-30 10:23:45");
@@ -128,30 +111,20 @@ fn end_reaches_the_last_row_and_home_the_first() {
     assert!(harness.query_by_label("2008-07-01 00:40:00").is_none());
 }
 
-/// Pixels allowed to differ from the committed images: text anti-aliasing varies a little
-/// between software renderers; a layout change moves thousands.
-fn snapshot_options() -> egui_kittest::SnapshotOptions {
-    egui_kittest::SnapshotOptions::new().threshold(1.0).max_failed_pixels(2000)
-}
-
 #[test]
 fn snapshots_of_the_main_screen_and_the_drill_down() {
     let criteria =
         prparser::analysis::criteria::CriteriaSet::load(std::path::Path::new("assets/example-criteria.json"))
             .expect("example criteria");
-    let settings = Settings { criteria, ..Settings::default() };
-    let mut harness = Harness::builder()
-        .with_size([1400.0, 900.0])
-        .build_eframe(move |cc| PrParserApp::with_settings(cc.egui_ctx.clone(), settings, sample()));
-    settle(&mut harness);
+    let mut harness = support::app::app_with(Settings { criteria, ..Settings::default() }, sample());
     harness.get_by_label("Rows flagged: 52");
-    harness.snapshot_options("main_screen", &snapshot_options());
+    harness.snapshot_options("main_screen", &support::app::snapshot_options());
     type_into(&mut harness, "Filter", "6667");
     harness.get_all_by_label("3120").next().expect("a row of PID 3120").click();
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label("IRC ports");
-    harness.snapshot_options("notification", &snapshot_options());
+    harness.snapshot_options("notification", &support::app::snapshot_options());
     harness.get_by_label("OK").click();
-    settle(&mut harness);
-    harness.snapshot_options("drill_down", &snapshot_options());
+    support::app::settle(&mut harness);
+    harness.snapshot_options("drill_down", &support::app::snapshot_options());
 }

@@ -13,34 +13,13 @@ use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
 
 fn app_with(settings: Settings) -> Harness<'static, PrParserApp> {
-    let mut harness = Harness::builder().with_size([1400.0, 900.0]).build_eframe(move |cc| {
-        PrParserApp::with_settings(cc.egui_ctx.clone(), settings, vec![PathBuf::from("sample-logs")])
-    });
-    settle(&mut harness);
-    harness
-}
-
-fn settle(harness: &mut Harness<'static, PrParserApp>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        harness.step();
-        if harness.state().is_idle() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "background work did not finish");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    harness.run_steps(3);
+    support::app::app_with(settings, vec![PathBuf::from("sample-logs")])
 }
 
 fn click(harness: &mut Harness<'static, PrParserApp>, label: &str) {
     harness.get_by_label(label).click();
     harness.run_steps(2);
-    settle(harness);
-}
-
-fn snapshot_options() -> egui_kittest::SnapshotOptions {
-    egui_kittest::SnapshotOptions::new().threshold(1.0).max_failed_pixels(2000)
+    support::app::settle(harness);
 }
 
 #[test]
@@ -50,11 +29,11 @@ fn every_statistics_tab_shows_its_known_counts() {
     // Local TCP ports (the first tab): port 10110, 14 of 286 TCP rows.
     harness.get_by_label("10110");
     harness.get_by_label("4.90%");
-    harness.snapshot_options("stats_local_tcp_ports", &snapshot_options());
+    harness.snapshot_options("stats_local_tcp_ports", &support::app::snapshot_options());
     click(&mut harness, "Processes");
     harness.get_by_label("iexplore.exe");
     harness.get_by_label("37.37%");
-    harness.snapshot_options("stats_processes", &snapshot_options());
+    harness.snapshot_options("stats_processes", &support::app::snapshot_options());
     click(&mut harness, "Remote IPs");
     harness.get_by_label("127.0.0.1");
     harness.get_by_label("13.33%");
@@ -63,7 +42,7 @@ fn every_statistics_tab_shows_its_known_counts() {
     harness.get_by_label("34.72%");
     click(&mut harness, "Port usage by hour");
     harness.get_by_label("22:00");
-    harness.snapshot_options("stats_hours", &snapshot_options());
+    harness.snapshot_options("stats_hours", &support::app::snapshot_options());
     click(&mut harness, "svchost.exe");
     assert_eq!(harness.get_all_by_label("Dnscache").count(), 2, "two svchost.exe instances host only Dnscache");
     harness.get_by_label("(no services)");
@@ -95,7 +74,7 @@ fn the_initial_log_shows_a_process_and_its_services() {
     harness.get_by_label("MYCOMPUTER");
     harness.get_all_by_label("lsass.exe").next().expect("lsass.exe mapping").click();
     harness.run_steps(2);
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label("Services (3)");
     harness.get_by_label("PolicyAgent - IPSEC Services");
 }
@@ -115,7 +94,7 @@ fn names_from_a_loopback_dns_server_fill_the_host_column() {
     harness.run_steps(2);
     harness.get_all_by_label("Filter").last().expect("filter").type_text("WINWORD");
     harness.run_steps(2);
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     assert!(harness.get_all_by_label("www.msn.example").count() >= 1);
     assert!(server.queries.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
@@ -133,13 +112,13 @@ fn the_view_exports_to_csv_and_json_and_reads_back() {
     harness.run_steps(2);
     harness.get_all_by_label("Filter").last().expect("filter").type_text("Acme");
     harness.run_steps(2);
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label("Rows shown: 14");
     let dir = tempfile::tempdir().expect("tempdir");
     let (csv_path, json_path) = (dir.path().join("view.csv"), dir.path().join("view.json"));
     harness.state_mut().export_view(csv_path.clone(), false);
     harness.state_mut().export_view(json_path.clone(), true);
-    settle(&mut harness);
+    support::app::settle(&mut harness);
     harness.get_by_label_contains("Exported 14 rows to");
     let mut reader = csv::Reader::from_path(&csv_path).expect("csv");
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();

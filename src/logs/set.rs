@@ -122,26 +122,8 @@ pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
             Ok(log)
         },
         || {
-            let pids: Result<Vec<PidsLog>, LogError> = plan
-                .pids
-                .par_iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let log = pids::read_pids(p, source_index(i)?)?;
-                    progress.bytes_done.fetch_add(file_len(p), Ordering::Relaxed);
-                    Ok(log)
-                })
-                .collect();
-            let initials: Result<Vec<InitialLog>, LogError> = plan
-                .initials
-                .par_iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let log = initial::read_initial(p, source_index(i)?)?;
-                    progress.bytes_done.fetch_add(file_len(p), Ordering::Relaxed);
-                    Ok(log)
-                })
-                .collect();
+            let pids = read_all(&plan.pids, progress, pids::read_pids);
+            let initials = read_all(&plan.initials, progress, initial::read_initial);
             (pids, initials)
         },
     );
@@ -162,6 +144,24 @@ pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
 /// Plans and loads in one step.
 pub fn open(paths: &[PathBuf], progress: &LoadProgress) -> Result<LogSet, LogError> {
     load(&plan(paths)?, progress)
+}
+
+/// Reads files of one kind in parallel, each with its index as its source number.
+fn read_all<T: Send>(
+    paths: &[PathBuf],
+    progress: &LoadProgress,
+    read: impl Fn(&Path, u16) -> Result<T, LogError> + Sync,
+) -> Result<Vec<T>, LogError> {
+    use std::sync::atomic::Ordering;
+    paths
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let log = read(p, source_index(i)?)?;
+            progress.bytes_done.fetch_add(file_len(p), Ordering::Relaxed);
+            Ok(log)
+        })
+        .collect()
 }
 
 fn source_index(i: usize) -> Result<u16, LogError> {

@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests. Each test crate uses some of them, so the ones a
+//! crate does not use would warn as dead code there.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod dns;
