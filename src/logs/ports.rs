@@ -1,8 +1,12 @@
 //! PR-PORTS: one CSV line per new socket or TCP state change.
 //!
 //! The reader is the hot path of the whole tool (logs of millions of lines), so it works on
-//! bytes, splits a block of lines across threads, and parses each distinct address or name
-//! once per chunk. What it accepts, beyond plain CSV:
+//! bytes and splits a block of lines across threads; the next block is read while one is
+//! parsed. Each piece of a block writes its rows straight into the log's row vector, and
+//! reads the usual row shape in one pass ([`ChunkTables::fast_row`]) whose shortcuts key on
+//! exact bytes; anything else goes through the general, quote-aware path, which gives the
+//! same rows. Each distinct address or name is parsed once per piece at most, and once per
+//! file when the fast path meets it again ([`Known`]). What it accepts, beyond plain CSV:
 //! - `yy/m/d` dates with or without padding or the year's leading zero, `h:m:s` unpadded times;
 //! - 10 fields, 9 (user context missing with its comma) and 7 (Windows 2000);
 //! - `*` and empty remote ports and addresses, bare IPv6 addresses (also `[..]`, or with a zone);
@@ -15,6 +19,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+use std::mem::MaybeUninit;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -207,8 +212,90 @@ pub fn is_header_line(line: &[u8]) -> bool {
     starts(b"Port Reporter") || starts(b"Check PR-") || starts(b"Log format") || starts(b"date,time,protocol")
 }
 
-/// Per-chunk tables: every distinct name or address text is decoded once.
+/// Marks an [`AddrId`] as an index in a chunk's `addr_list`, or a [`Symbol`] as one (from 1)
+/// in its `module_list` or `user_list`; unmarked ids are the log's own, found in [`Known`].
+/// (A log never holds 2^31 addresses or names: they would take tens of gigabytes.)
+const LOCAL: u32 = 1 << 31;
+
+/// Address texts and names that earlier blocks of the file decoded, with the log's ids,
+/// read-only while a block is parsed. Blocks are parsed in pieces that each start with empty
+/// tables, so without this every piece would parse and intern again the addresses that the
+/// file repeats all along; and rows that only hold known ids need no fixing afterwards.
 #[derive(Default)]
+struct Known {
+    short_addrs: ShortTable,
+    long_addrs: FxHashMap<Box<[u8]>, AddrId>,
+    modules: FxHashMap<Box<[u8]>, Symbol>,
+    users: FxHashMap<Box<[u8]>, Symbol>,
+}
+
+/// A map from [`ShortKey`] to [`AddrId`], looked up once or twice per row: open addressing
+/// with linear probing, a slot holding its key, so that a hit is a hash, one load and a
+/// compare, where a general hash map costs several times that.
+#[derive(Default)]
+struct ShortTable {
+    /// A power of two long (or empty); at most half full.
+    slots: Vec<(ShortKey, AddrId)>,
+    len: usize,
+    /// 64 less the bits of a slot index: the index is the top bits of the hash, which a
+    /// multiplication mixes from all the key's bits.
+    shift: u32,
+}
+
+/// The id of an empty [`ShortTable`] slot; no log holds that many addresses.
+const VACANT: AddrId = AddrId(u32::MAX);
+
+impl ShortTable {
+    #[inline(always)]
+    fn start(&self, key: ShortKey) -> usize {
+        let h = (key.0 ^ key.1.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn get(&self, key: ShortKey) -> Option<AddrId> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.start(key);
+        loop {
+            let &(k, id) = self.slots.get(i)?;
+            if id == VACANT {
+                return None;
+            }
+            if k == key {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, key: ShortKey, id: AddrId) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let size = (self.slots.len() * 2).max(1024);
+            let old = std::mem::replace(&mut self.slots, vec![((0, 0), VACANT); size]);
+            self.shift = 64 - size.trailing_zeros();
+            self.len = 0;
+            for (k, v) in old {
+                if v != VACANT {
+                    self.insert(k, v);
+                }
+            }
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.start(key);
+        while self.slots[i].1 != VACANT && self.slots[i].0 != key {
+            i = (i + 1) & mask;
+        }
+        if self.slots[i].1 == VACANT {
+            self.len += 1;
+        }
+        self.slots[i] = (key, id);
+    }
+}
+
+/// Per-chunk tables: every distinct name or address text is decoded once.
 struct ChunkTables<'a> {
     modules: FxHashMap<Cow<'a, [u8]>, Symbol>,
     module_list: Vec<Cow<'a, [u8]>>,
@@ -223,6 +310,33 @@ struct ChunkTables<'a> {
     last_local: Option<(&'a [u8], AddrId)>,
     last_module: Option<(&'a [u8], Symbol)>,
     last_user: Option<(&'a [u8], Symbol)>,
+    /// Caches of the fast path ([`ChunkTables::fast_row`]).
+    short_addrs: FxHashMap<ShortKey, AddrId>,
+    last_local_key: Option<(ShortKey, AddrId)>,
+    stamp: Option<Stamp>,
+    tails: Box<[Option<Tail<'a>>; TAIL_SLOTS]>,
+}
+
+impl Default for ChunkTables<'_> {
+    fn default() -> Self {
+        ChunkTables {
+            modules: FxHashMap::default(),
+            module_list: Vec::new(),
+            users: FxHashMap::default(),
+            user_list: Vec::new(),
+            addrs: FxHashMap::default(),
+            v4: FxHashMap::default(),
+            addr_list: Vec::new(),
+            last_date: None,
+            last_local: None,
+            last_module: None,
+            last_user: None,
+            short_addrs: FxHashMap::default(),
+            last_local_key: None,
+            stamp: None,
+            tails: Box::new([None; TAIL_SLOTS]),
+        }
+    }
 }
 
 fn intern_local<'a>(
@@ -237,7 +351,7 @@ fn intern_local<'a>(
         return s;
     }
     list.push(text.clone());
-    let s = Symbol(list.len() as u32);
+    let s = Symbol(list.len() as u32 | LOCAL);
     map.insert(text, s);
     s
 }
@@ -293,7 +407,7 @@ fn parse_ipv4_fast(b: &[u8]) -> Option<u32> {
 impl<'a> ChunkTables<'a> {
     fn addr(&mut self, bytes: &'a [u8]) -> Option<AddrId> {
         if let Some(v4) = parse_ipv4_fast(bytes) {
-            let next = AddrId(self.addr_list.len() as u32);
+            let next = self.next_addr_id();
             let id = *self.v4.entry(v4).or_insert(next);
             if id == next {
                 self.addr_list.push(Address::Ip(std::net::Ipv4Addr::from(v4).into()));
@@ -304,10 +418,15 @@ impl<'a> ChunkTables<'a> {
             return Some(id);
         }
         let addr = parse_address(bytes)?;
+        let id = self.next_addr_id();
         self.addr_list.push(addr);
-        let id = AddrId(self.addr_list.len() as u32 - 1);
         self.addrs.insert(bytes, id);
         Some(id)
+    }
+
+    /// The id the next address pushed on `addr_list` gets: its index, marked as chunk-local.
+    fn next_addr_id(&self) -> AddrId {
+        AddrId(self.addr_list.len() as u32 | LOCAL)
     }
 
     fn date(&mut self, bytes: &'a [u8]) -> Option<NaiveDate> {
@@ -383,8 +502,9 @@ impl<'a> ChunkTables<'a> {
             Cow::Borrowed(b) => self.addr(b),
             Cow::Owned(b) => {
                 let addr = parse_address(&b)?;
+                let id = self.next_addr_id();
                 self.addr_list.push(addr);
-                Some(AddrId(self.addr_list.len() as u32 - 1))
+                Some(id)
             }
         }
     }
@@ -427,9 +547,10 @@ fn strip_brackets(field: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     }
 }
 
-/// What one chunk of lines produced, with chunk-local ids and line numbers.
-struct ChunkOut<'a> {
-    events: Vec<PortEvent>,
+/// A chunk of lines being read: its rows go to `events`, final but for chunk-local ids (see
+/// [`LOCAL`]); issues keep line numbers counted from the chunk's first line.
+struct ChunkOut<'a, 's> {
+    events: Sink<'s>,
     tables: ChunkTables<'a>,
     /// (0-based line offset in the chunk, reason, excerpt source)
     issues: Vec<(u32, Malformed, &'a [u8])>,
@@ -437,16 +558,100 @@ struct ChunkOut<'a> {
     lines: u32,
     /// Bytes of the chunk that form complete records; the rest waits for more input.
     consumed: usize,
+    /// Read as quote-free text, the chunk turned out to hold a quoted line: the whole block
+    /// must be read again with quoting (see [`parse_block`]).
+    quoted: bool,
+}
+
+/// Where a piece of a block writes its rows: its own stretch of the log's row vector (unused
+/// capacity, as long as the piece has lines), so that each row is written once, in place and
+/// final, by the thread that reads it, instead of being gathered and copied afterwards.
+struct Sink<'s> {
+    slots: &'s mut [MaybeUninit<PortEvent>],
+    len: usize,
+    /// The line number of the piece's first line, and its file.
+    first_line: u32,
+    source: u16,
+    /// Rows past the end of `slots`: none, as a row takes a line, but kept if there were.
+    extra: Vec<PortEvent>,
+    /// Which rows hold chunk-local ids, to set once the chunk's tables are merged.
+    local: Vec<usize>,
+}
+
+impl<'s> Sink<'s> {
+    fn new(slots: &'s mut [MaybeUninit<PortEvent>], first_line: u32, source: u16) -> Self {
+        Sink { slots, len: 0, first_line, source, extra: Vec::new(), local: Vec::new() }
+    }
+
+    /// Stores a row read from the piece's `number`th line.
+    #[inline(always)]
+    fn push(&mut self, mut ev: PortEvent, number: u32) {
+        ev.line = self.first_line.saturating_add(number);
+        ev.source = self.source;
+        if (ev.local_ip.0 | ev.remote_ip.0 | ev.module.0 | ev.user.0) & LOCAL != 0 {
+            self.local.push(self.len + self.extra.len());
+        }
+        match self.slots.get_mut(self.len) {
+            Some(slot) => {
+                slot.write(ev);
+                self.len += 1;
+            }
+            None => self.extra.push(ev),
+        }
+    }
+}
+
+/// What a piece wrote, once its stretch of the row vector is released.
+struct Written {
+    len: usize,
+    extra: Vec<PortEvent>,
+    local: Vec<usize>,
+}
+
+impl Sink<'_> {
+    fn finish(self) -> Written {
+        Written { len: self.len, extra: self.extra, local: self.local }
+    }
+}
+
+/// A parsed chunk without its rows: what is left to merge into the log.
+struct Parsed<'a> {
+    tables: ChunkTables<'a>,
+    issues: Vec<(u32, Malformed, &'a [u8])>,
+    malformed: u64,
+    lines: u32,
+    consumed: usize,
+    quoted: bool,
+}
+
+impl<'a> ChunkOut<'a, '_> {
+    fn finish(self) -> (Parsed<'a>, Written) {
+        let ChunkOut { events, tables, issues, malformed, lines, consumed, quoted, .. } = self;
+        (Parsed { tables, issues, malformed, lines, consumed, quoted }, events.finish())
+    }
 }
 
 /// Parses the records of `buf`. Unless `at_eof`, a final line without a line end (or a quoted
 /// record still open at the end) is left unconsumed for the next read.
-fn parse_chunk(buf: &[u8], at_eof: bool, has_quotes: bool, events: Vec<PortEvent>) -> ChunkOut<'_> {
-    let mut out =
-        ChunkOut { events, tables: ChunkTables::default(), issues: Vec::new(), malformed: 0, lines: 0, consumed: 0 };
+fn parse_chunk<'a, 's>(
+    buf: &'a [u8],
+    at_eof: bool,
+    has_quotes: bool,
+    events: Sink<'s>,
+    known: &Known,
+) -> (Parsed<'a>, Written) {
+    let mut out = ChunkOut {
+        events,
+        tables: ChunkTables::default(),
+        issues: Vec::new(),
+        malformed: 0,
+        lines: 0,
+        consumed: 0,
+        quoted: false,
+    };
     if !has_quotes {
-        parse_plain(buf, at_eof, &mut out);
-        return out;
+        parse_plain(buf, at_eof, &mut out, known);
+        return out.finish();
     }
     let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(12);
     let mut pos = 0;
@@ -480,10 +685,7 @@ fn parse_chunk(buf: &[u8], at_eof: bool, has_quotes: bool, events: Vec<PortEvent
         };
         let result = split_fields(record, &mut fields).and_then(|()| out.tables.row(&mut fields));
         match result {
-            Ok(mut ev) => {
-                ev.line = out.lines;
-                out.events.push(ev);
-            }
+            Ok(ev) => out.events.push(ev, out.lines),
             Err(reason) => {
                 let reason = if !terminated && record_len == rest.len() { Malformed::Truncated } else { reason };
                 out.malformed += 1;
@@ -494,19 +696,27 @@ fn parse_chunk(buf: &[u8], at_eof: bool, has_quotes: bool, events: Vec<PortEvent
         out.lines += record_lines;
     }
     out.consumed = pos;
-    out
+    out.finish()
 }
+
+/// Bytes from a row's start within which [`parse_plain`] first looks for it to end.
+const ROW_WINDOW: usize = 256;
 
 /// The hot path for quote-free text: common rows are read by [`ChunkTables::fast_row`] in a
 /// single pass; any other line goes through the general splitter.
-fn parse_plain<'a>(buf: &'a [u8], at_eof: bool, out: &mut ChunkOut<'a>) {
+fn parse_plain<'a>(buf: &'a [u8], at_eof: bool, out: &mut ChunkOut<'a, '_>, known: &Known) {
     let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(12);
     let mut pos = 0;
     while pos < buf.len() {
-        if let Some((mut ev, next)) = out.tables.fast_row(buf, pos) {
-            ev.line = out.lines;
+        // Most rows are read from a window of fixed length, where the bounds checks of the
+        // fast path compare with a constant; a row not within one is tried on the whole text.
+        let taken = match buf.get(pos..).and_then(|rest| rest.first_chunk::<ROW_WINDOW>()) {
+            Some(window) => out.tables.fast_row(known, window, 0, &mut out.events, out.lines).map(|end| pos + end),
+            None => None,
+        };
+        let taken = taken.or_else(|| out.tables.fast_row(known, buf, pos, &mut out.events, out.lines));
+        if let Some(next) = taken {
             out.lines += 1;
-            out.events.push(ev);
             pos = next;
             continue;
         }
@@ -518,30 +728,122 @@ fn parse_plain<'a>(buf: &'a [u8], at_eof: bool, out: &mut ChunkOut<'a>) {
         if !terminated && !at_eof {
             break;
         }
-        general_line(out, trim_cr(line), &mut fields, terminated);
+        if !general_line(out, trim_cr(line), &mut fields, terminated) {
+            out.quoted = true;
+            break;
+        }
         pos += len;
     }
     out.consumed = pos;
 }
 
 /// A line the fast path did not take: a header, a blank, an unusual row, or a malformed one.
-fn general_line<'a>(out: &mut ChunkOut<'a>, line: &'a [u8], fields: &mut Vec<Cow<'a, [u8]>>, terminated: bool) {
+/// Returns false, having read nothing, for a line with a quote: a quoted field may run over
+/// the line end, which only the quote-aware reading of [`parse_chunk`] follows.
+fn general_line<'a>(
+    out: &mut ChunkOut<'a, '_>,
+    line: &'a [u8],
+    fields: &mut Vec<Cow<'a, [u8]>>,
+    terminated: bool,
+) -> bool {
     let number = out.lines;
-    out.lines += 1;
     let first = line.first().copied().unwrap_or(b' ');
     if !first.is_ascii_digit() && (line.trim_ascii().is_empty() || is_header_line(line)) {
-        return;
+        out.lines += 1;
+        return true;
     }
+    if memchr::memchr(b'"', line).is_some() {
+        return false;
+    }
+    out.lines += 1;
     match split_fields(line, fields).and_then(|()| out.tables.row(fields)) {
-        Ok(mut ev) => {
-            ev.line = number;
-            out.events.push(ev);
-        }
+        Ok(ev) => out.events.push(ev, number),
         Err(reason) => {
             out.malformed += 1;
             out.issues.push((number, if terminated { reason } else { Malformed::Truncated }, line));
         }
     }
+    true
+}
+
+/// Eight bytes of `buf` from `at` as one little-endian word (so byte `i` is bits `8i..8i+8`
+/// on every target); `None` when fewer than eight bytes are left.
+#[inline(always)]
+fn word(buf: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(*buf.get(at..)?.first_chunk::<8>()?))
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` that equals `b`. Bytes above the first match may be
+/// flagged wrongly (a borrow runs on), so only the lowest set bit may be trusted.
+#[inline(always)]
+fn bytes_equal(w: u64, b: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Field ends (`,` or `\n`) in a word, for [`bytes_equal`]'s lowest-bit use.
+#[inline(always)]
+fn field_ends(w: u64) -> u64 {
+    bytes_equal(w, b',') | bytes_equal(w, b'\n')
+}
+
+/// A mask of the low `n` bytes of a word, `n` < 8.
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    (1u64 << (8 * n)) - 1
+}
+
+/// Equal slices, compared a word at a time: the texts compared on the hot path are short
+/// and of varying length, where a call to libc's memcmp costs more than the comparison.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (Some(a_end), Some(b_end)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) else {
+        return a == b;
+    };
+    // Whole words, then the last eight bytes (overlapping the last whole word).
+    let (a_words, _) = a.as_chunks::<8>();
+    let (b_words, _) = b.as_chunks::<8>();
+    a_words.iter().zip(b_words).all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
+        && u64::from_ne_bytes(*a_end) == u64::from_ne_bytes(*b_end)
+}
+
+/// A field of at most 15 bytes as two words, zero-padded, with its length in the top byte:
+/// equal keys mean equal texts, and the key hashes and compares without touching the text.
+type ShortKey = (u64, u64);
+
+/// The key and length of the field at `at` when it is at most 15 bytes long and ends with
+/// a comma; `None` otherwise (also within 16 bytes of the chunk's end).
+#[inline(always)]
+fn short_field(buf: &[u8], at: usize) -> Option<(ShortKey, usize)> {
+    let w0 = word(buf, at)?;
+    let w1 = word(buf, at + 8)?;
+    let e0 = field_ends(w0);
+    let (k0, k1, len) = if e0 != 0 {
+        let n = (e0.trailing_zeros() / 8) as usize;
+        (w0 & low_bytes(n), 0, n)
+    } else {
+        let e1 = field_ends(w1);
+        if e1 == 0 {
+            return None;
+        }
+        let n = (e1.trailing_zeros() / 8) as usize;
+        (w0, w1 & low_bytes(n), 8 + n)
+    };
+    (buf[at + len] == b',').then_some(((k0, k1 | (len as u64) << 56), len))
+}
+
+/// The number written by eight digit values, one per byte, the first in the lowest byte.
+#[inline(always)]
+fn digits_value(x: u64) -> u32 {
+    let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_FFFF_0000_FFFF;
+    ((x.wrapping_mul(10_000) + (x >> 32)) & 0xFFFF_FFFF) as u32
 }
 
 /// A position in a chunk, for reading a row field by field without splitting it first.
@@ -551,16 +853,67 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// Where the next `,` or `\n` is, a word at a time.
+    #[inline(always)]
+    fn field_end(&self) -> Option<usize> {
+        let mut i = self.at;
+        while let Some(w) = word(self.buf, i) {
+            let ends = field_ends(w);
+            if ends != 0 {
+                return Some(i + (ends.trailing_zeros() / 8) as usize);
+            }
+            i += 8;
+        }
+        let rest = self.buf.get(i..)?;
+        rest.iter().position(|&b| b == b',' || b == b'\n').map(|p| i + p)
+    }
+
     /// The text up to the next comma (consumed); `None` at a line end or the chunk's end.
+    #[inline(always)]
     fn field(&mut self) -> Option<&'a [u8]> {
-        let rest = self.buf.get(self.at..)?;
-        let i = rest.iter().position(|&b| b == b',' || b == b'\n')?;
-        self.at += i + 1;
-        (rest[i] == b',').then(|| &rest[..i])
+        let end = self.field_end()?;
+        let text = &self.buf[self.at..end];
+        self.at = end + 1;
+        (self.buf[end] == b',').then_some(text)
+    }
+
+    /// [`Cursor::number`] followed by a comma, quicker for the one or two digits of seconds.
+    #[inline(always)]
+    fn seconds(&mut self) -> Option<u32> {
+        if let Some(&[a, b, c]) = self.buf.get(self.at..).and_then(|rest| rest.first_chunk::<3>()) {
+            let (a, digit_b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+            if a <= 9 {
+                if b == b',' {
+                    self.at += 2;
+                    return Some(u32::from(a));
+                }
+                if digit_b <= 9 && c == b',' {
+                    self.at += 3;
+                    return Some(u32::from(a) * 10 + u32::from(digit_b));
+                }
+            }
+        }
+        self.number(b',')
     }
 
     /// Up to ten digits followed by `delim` (consumed).
+    #[inline(always)]
     fn number(&mut self, delim: u8) -> Option<u32> {
+        // Up to seven digits, the usual case, are read from one word without a loop.
+        if let Some(w) = word(self.buf, self.at) {
+            let x = w.wrapping_sub(ONES * u64::from(b'0'));
+            // A borrow or carry only runs upwards from a non-digit byte, so the lowest flagged
+            // byte is exactly the first non-digit.
+            let non_digits = (x.wrapping_add(ONES * 0x76) | x) & HIGHS;
+            let n = (non_digits.trailing_zeros() / 8) as usize;
+            if n < 8 {
+                if n == 0 || (w >> (8 * n)) as u8 != delim {
+                    return None;
+                }
+                self.at += n + 1;
+                return Some(digits_value(x << (8 * (8 - n))));
+            }
+        }
         let start = self.at;
         let mut v: u64 = 0;
         while let Some(&b) = self.buf.get(self.at) {
@@ -576,82 +929,268 @@ impl<'a> Cursor<'a> {
         }
         None
     }
-
-    /// The rest of the line and the position after its `\n`; `None` if the chunk ends first
-    /// or the rest holds another comma.
-    fn last_field(&mut self) -> Option<(&'a [u8], usize)> {
-        let start = self.at;
-        let end = start + memchr::memchr2(b',', b'\n', &self.buf[start..])?;
-        (self.buf[end] == b'\n').then(|| (trim_cr(&self.buf[start..end]), end + 1))
-    }
 }
+
+/// The text of a row from its date to its time's seconds (`08/6/30,10:17:`), which rows
+/// of the same minute share, with what it says.
+#[derive(Clone, Copy)]
+struct Stamp {
+    key: (u64, u64),
+    mask: (u64, u64),
+    len: usize,
+    date: NaiveDate,
+    hour: u32,
+    minute: u32,
+}
+
+/// A row's text from its PID on (`1260,svchost.exe,<user>\r\n`), with what it says. A
+/// process logs the same tail on every row, so tails are looked up by their first eight bytes
+/// and checked in place.
+#[derive(Clone, Copy)]
+struct Tail<'a> {
+    /// Up to and including the `\n`.
+    text: &'a [u8],
+    pid: u32,
+    module: Symbol,
+    user: Symbol,
+    shape: RowShape,
+}
+
+/// Slots of the tail cache.
+const TAIL_SLOTS: usize = 256;
 
 impl<'a> ChunkTables<'a> {
     /// Reads the common 9- and 10-field row shapes straight from the chunk, with exactly the
     /// results the general path would give; `None` sends the line to the general path.
-    fn fast_row(&mut self, buf: &'a [u8], start: usize) -> Option<(PortEvent, usize)> {
+    ///
+    /// Every shortcut below keys on the exact bytes it stands for (a cached date-and-minute
+    /// prefix, an address text, a row's tail), so a hit gives what parsing those bytes gives.
+    /// Nothing is interned before the whole row has been read, so that a refused row leaves
+    /// the tables as the general path alone would: each distinct text is added at its first
+    /// sight on an accepted row, in line order, whichever path reads it.
+    #[inline(always)]
+    fn fast_row(
+        &mut self,
+        known: &Known,
+        buf: &'a [u8],
+        start: usize,
+        sink: &mut Sink<'_>,
+        number: u32,
+    ) -> Option<usize> {
         let mut c = Cursor { buf, at: start };
-        let date = self.date(c.field()?)?;
-        let (h, m, s) = (c.number(b':')?, c.number(b':')?, c.number(b',')?);
-        let time = date.and_hms_opt(h, m, s)?;
-        let protocol = match c.field()? {
-            b"TCP" => Protocol::Tcp,
-            b"UDP" => Protocol::Udp,
+        let (date, hour, minute) = self.stamp(&mut c)?;
+        let time = date.and_hms_opt(hour, minute, c.seconds()?)?;
+        let protocol = match buf.get(c.at..c.at + 4)? {
+            b"TCP," => Protocol::Tcp,
+            b"UDP," => Protocol::Udp,
             _ => return None,
         };
+        c.at += 4;
         let local_port = u16::try_from(c.number(b',')?).ok()?;
-        let local_text = c.field()?;
-        let local_ip = match self.last_local {
-            Some((last, id)) if last == local_text => id,
-            _ => {
-                let id = self.addr(local_text)?;
-                self.last_local = Some((local_text, id));
-                id
+        let (local, local_key) = match short_field(buf, c.at) {
+            Some((key, len)) => {
+                let text = &buf[c.at..c.at + len];
+                c.at += len + 1;
+                let found = match self.last_local_key {
+                    Some((k, id)) if k == key => Found::Id(id),
+                    _ => self.find_short(known, key, text)?,
+                };
+                (found, Some(key))
             }
+            None => (self.find_long(known, c.field()?)?, None),
         };
-        let remote_port = match c.field()? {
-            b"*" => PortField::Any,
-            b"" => PortField::Empty,
-            digits => PortField::Num(parse_u16(digits)?),
-        };
-        let remote_ip = self.addr(c.field()?)?;
-        let pid = c.number(b',')?;
-        let mut probe = Cursor { buf, at: c.at };
-        let (module, user, shape, next) = match probe.field() {
-            Some(module) => {
-                let (user, next) = probe.last_field()?;
-                (module, Some(user), RowShape::Full, next)
+        let remote_port = match *buf.get(c.at)? {
+            b'*' if buf.get(c.at + 1) == Some(&b',') => {
+                c.at += 2;
+                PortField::Any
             }
-            None => {
-                let (module, next) = c.last_field()?;
-                (module, None, RowShape::NoUser, next)
+            b',' => {
+                c.at += 1;
+                PortField::Empty
             }
+            _ => PortField::Num(u16::try_from(c.number(b',')?).ok()?),
         };
-        let module =
-            cached_intern(&mut self.last_module, &mut self.modules, &mut self.module_list, Cow::Borrowed(module));
-        let user = match user {
-            Some(u) => cached_intern(
-                &mut self.last_user,
-                &mut self.users,
-                &mut self.user_list,
-                strip_brackets(Cow::Borrowed(u)),
-            ),
-            None => Symbol::EMPTY,
+        let remote = match short_field(buf, c.at) {
+            Some((key, len)) => {
+                let text = &buf[c.at..c.at + len];
+                c.at += len + 1;
+                self.find_short(known, key, text)?
+            }
+            None => self.find_long(known, c.field()?)?,
         };
-        let ev = PortEvent::new(
+        let tail_start = c.at;
+        let slot = word(buf, c.at).map(|w| (w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % TAIL_SLOTS);
+        let cached = match slot {
+            Some(i) => match self.tails[i] {
+                Some(t) => match buf.get(tail_start..tail_start + t.text.len()) {
+                    Some(here) if same_bytes(here, t.text) => Some(t),
+                    _ => None,
+                },
+                None => None,
+            },
+            None => None,
+        };
+        let tail = match cached {
+            Some(t) => t,
+            None => self.new_tail(known, buf, tail_start, slot)?,
+        };
+        // The row is read (the tail last): from here on nothing refuses it.
+        let local_ip = self.commit(local)?;
+        if let Some(key) = local_key {
+            self.last_local_key = Some((key, local_ip));
+        }
+        let remote_ip = self.commit(remote)?;
+        let row = PortEvent::new(
             time,
             protocol,
             local_port,
             local_ip,
             remote_port,
             remote_ip,
-            Some(pid),
-            module,
-            user,
-            shape,
+            Some(tail.pid),
+            tail.module,
+            tail.user,
+            tail.shape,
         );
-        Some((ev, next))
+        sink.push(row, number);
+        Some(tail_start + tail.text.len())
     }
+
+    /// Reads a row tail from its PID on and keeps it in the cache's `slot`.
+    #[inline(never)]
+    fn new_tail(&mut self, known: &Known, buf: &'a [u8], at: usize, slot: Option<usize>) -> Option<Tail<'a>> {
+        let mut c = Cursor { buf, at };
+        let pid = c.number(b',')?;
+        let (end, module, user, shape) = read_tail(buf, c.at)?;
+        let module = match known.modules.get(module) {
+            Some(&s) => s,
+            None => intern_local(&mut self.modules, &mut self.module_list, Cow::Borrowed(module)),
+        };
+        let user = match user {
+            Some(u) => match known.users.get(&*u) {
+                Some(&s) => s,
+                None => intern_local(&mut self.users, &mut self.user_list, u),
+            },
+            None => Symbol::EMPTY,
+        };
+        let tail = Tail { text: &buf[at..end], pid, module, user, shape };
+        if let Some(i) = slot {
+            self.tails[i] = Some(tail);
+        }
+        Some(tail)
+    }
+
+    /// The date, hour and minute at the cursor (consumed up to the seconds).
+    #[inline(always)]
+    fn stamp(&mut self, c: &mut Cursor<'a>) -> Option<(NaiveDate, u32, u32)> {
+        let start = c.at;
+        let words = word(c.buf, start).zip(word(c.buf, start + 8));
+        if let (Some(st), Some((w0, w1))) = (&self.stamp, words)
+            && (w0 & st.mask.0, w1 & st.mask.1) == st.key
+        {
+            c.at += st.len;
+            return Some((st.date, st.hour, st.minute));
+        }
+        let date = self.date(c.field()?)?;
+        let hour = c.number(b':')?;
+        let minute = c.number(b':')?;
+        let len = c.at - start;
+        if let Some((w0, w1)) = words
+            && len <= 16
+        {
+            let mask = match len {
+                0..8 => (low_bytes(len), 0),
+                8 => (u64::MAX, 0),
+                9..16 => (u64::MAX, low_bytes(len - 8)),
+                _ => (u64::MAX, u64::MAX),
+            };
+            self.stamp = Some(Stamp { key: (w0 & mask.0, w1 & mask.1), mask, len, date, hour, minute });
+        }
+        Some((date, hour, minute))
+    }
+
+    /// What [`ChunkTables::addr`] would give for a short field, behind tables keyed by its
+    /// bytes.
+    #[inline(always)]
+    fn find_short(&self, known: &Known, key: ShortKey, text: &'a [u8]) -> Option<Found<'a>> {
+        if let Some(id) = known.short_addrs.get(key) {
+            return Some(Found::Id(id));
+        }
+        if let Some(&id) = self.short_addrs.get(&key) {
+            return Some(Found::Id(id));
+        }
+        self.find_text(text, Some(key))
+    }
+
+    /// What [`ChunkTables::addr`] would give for a longer field (IPv6).
+    fn find_long(&self, known: &Known, text: &'a [u8]) -> Option<Found<'a>> {
+        match known.long_addrs.get(text) {
+            Some(&id) => Some(Found::Id(id)),
+            None => self.find_text(text, None),
+        }
+    }
+
+    /// What [`ChunkTables::addr`] would give, without adding anything.
+    #[inline(never)]
+    fn find_text(&self, text: &'a [u8], key: Option<ShortKey>) -> Option<Found<'a>> {
+        if let Some(v4) = parse_ipv4_fast(text) {
+            return Some(self.v4.get(&v4).map_or(Found::New(text, key), |&id| Found::Id(id)));
+        }
+        if let Some(&id) = self.addrs.get(text) {
+            return Some(Found::Id(id));
+        }
+        // A zone (`%...`) is not read, so it could hide a quote: see [`ChunkOut::quoted`].
+        if memchr::memchr(b'"', text).is_some() {
+            return None;
+        }
+        parse_address(text)?;
+        Some(Found::New(text, key))
+    }
+
+    /// The id of a found address, adding it if it is new.
+    #[inline(always)]
+    fn commit(&mut self, found: Found<'a>) -> Option<AddrId> {
+        match found {
+            Found::Id(id) => Some(id),
+            Found::New(text, key) => {
+                let id = self.addr(text)?;
+                if let Some(key) = key {
+                    self.short_addrs.insert(key, id);
+                }
+                Some(id)
+            }
+        }
+    }
+}
+
+/// An address field as the fast path found it: its id, or a valid text not yet in the
+/// tables (with its key when short).
+#[derive(Clone, Copy)]
+enum Found<'a> {
+    Id(AddrId),
+    New(&'a [u8], Option<ShortKey>),
+}
+
+/// A row tail after the PID as read: where it ends (after the `\n`), module, user (without
+/// brackets) and shape.
+type RawTail<'a> = (usize, &'a [u8], Option<Cow<'a, [u8]>>, RowShape);
+
+/// Reads a row tail, `module\n` (9 fields) or `module,user\n` (10); anything else is refused.
+#[inline(never)]
+fn read_tail(buf: &[u8], at: usize) -> Option<RawTail<'_>> {
+    let mut c = Cursor { buf, at };
+    let end = c.field_end()?;
+    let quote_free = |text: &[u8]| memchr::memchr(b'"', text).is_none();
+    if buf[end] == b'\n' {
+        return quote_free(&buf[at..end]).then(|| (end + 1, trim_cr(&buf[at..end]), None, RowShape::NoUser));
+    }
+    c.at = end + 1;
+    let nl = c.field_end()?;
+    if buf[nl] != b'\n' || !quote_free(&buf[at..nl]) {
+        return None;
+    }
+    let user = strip_brackets(Cow::Borrowed(trim_cr(&buf[end + 1..nl])));
+    Some((nl + 1, &buf[at..end], Some(user), RowShape::Full))
 }
 
 enum Extent<'a> {
@@ -738,7 +1277,14 @@ impl PortsLog {
 
     /// True when events are in time order (a single file almost always is).
     fn is_time_ordered(&self) -> bool {
-        self.events.windows(2).all(|w| w[0].time <= w[1].time)
+        use rayon::prelude::*;
+        // A pass over every row, memory-bound: on all cores, in runs that overlap by a row.
+        const RUN: usize = 1 << 16;
+        let n = self.events.len();
+        (0..n.div_ceil(RUN)).into_par_iter().all(|k| {
+            let run = &self.events[k * RUN..n.min((k + 1) * RUN + 1)];
+            run.windows(2).all(|w| w[0].time <= w[1].time)
+        })
     }
 
     /// Orders events by time, keeping file order for equal times.
@@ -749,28 +1295,54 @@ impl PortsLog {
         }
     }
 
-    /// Folds one parsed chunk in: local ids become this log's ids.
-    /// Returns the chunk's emptied event vector for reuse.
-    fn absorb(&mut self, mut chunk: ChunkOut<'_>, source: u16, path: &Arc<Path>, first_line: u32) -> Vec<PortEvent> {
+    /// Folds a parsed chunk's tables in, in file order, and gives its rows that hold
+    /// chunk-local ids (`local`, counted from `at` in `events`) the log's ids.
+    fn merge(
+        &mut self,
+        chunk: Parsed<'_>,
+        local: &[usize],
+        at: usize,
+        known: &mut Known,
+        path: &Arc<Path>,
+        first_line: u32,
+    ) {
+        let tables = &chunk.tables;
         let modules: Vec<Symbol> = std::iter::once(Symbol::EMPTY)
-            .chain(chunk.tables.module_list.iter().map(|b| self.modules.intern(&field_text(b))))
+            .chain(tables.module_list.iter().map(|b| self.modules.intern(&field_text(b))))
             .collect();
         let users: Vec<Symbol> = std::iter::once(Symbol::EMPTY)
-            .chain(chunk.tables.user_list.iter().map(|b| self.users.intern(&field_text(b))))
+            .chain(tables.user_list.iter().map(|b| self.users.intern(&field_text(b))))
             .collect();
-        let addrs: Vec<AddrId> = chunk.tables.addr_list.iter().map(|a| self.addrs.intern(*a)).collect();
-        {
-            use rayon::prelude::*;
-            self.events.par_extend(chunk.events.par_drain(..).map(|mut e| {
-                e.module = modules[e.module.0 as usize];
-                e.user = users[e.user.0 as usize];
-                e.local_ip = addrs[e.local_ip.0 as usize];
-                e.remote_ip = addrs[e.remote_ip.0 as usize];
-                e.line += first_line;
-                e.source = source;
-                e
-            }));
+        let addrs: Vec<AddrId> = tables.addr_list.iter().map(|a| self.addrs.intern(*a)).collect();
+        let addr = |id: AddrId| if id.0 & LOCAL != 0 { addrs[(id.0 & !LOCAL) as usize] } else { id };
+        let module = |s: Symbol| if s.0 & LOCAL != 0 { modules[(s.0 & !LOCAL) as usize] } else { s };
+        let user = |s: Symbol| if s.0 & LOCAL != 0 { users[(s.0 & !LOCAL) as usize] } else { s };
+        for &i in local {
+            let e = &mut self.events[at + i];
+            e.local_ip = addr(e.local_ip);
+            e.remote_ip = addr(e.remote_ip);
+            e.module = module(e.module);
+            e.user = user(e.user);
         }
+        for (&key, &id) in &tables.short_addrs {
+            known.short_addrs.insert(key, addr(id));
+        }
+        // The fast path takes no line with a quote (see [`ChunkOut::quoted`]), so neither may
+        // the texts it looks up.
+        let quote_free = |text: &[u8]| memchr::memchr(b'"', text).is_none();
+        known.long_addrs.extend(
+            tables.addrs.iter().filter(|(text, _)| quote_free(text)).map(|(&text, &id)| (Box::from(text), addr(id))),
+        );
+        known.modules.extend(
+            tables
+                .modules
+                .iter()
+                .filter(|(text, _)| quote_free(text))
+                .map(|(text, &s)| (Box::from(&**text), module(s))),
+        );
+        known.users.extend(
+            tables.users.iter().filter(|(text, _)| quote_free(text)).map(|(text, &s)| (Box::from(&**text), user(s))),
+        );
         self.malformed_count += chunk.malformed;
         let room = MAX_KEPT_ISSUES.saturating_sub(self.malformed.len());
         self.malformed.extend(
@@ -780,7 +1352,6 @@ impl PortsLog {
                 .take(room)
                 .map(|(line, reason, text)| LineIssue::new(path, line + first_line, reason.to_string(), text)),
         );
-        chunk.events
     }
 }
 
@@ -801,7 +1372,7 @@ impl LoadProgress {
 
 /// Bytes read per step: big enough to keep both cores busy, small enough that a huge file
 /// costs little memory beyond its rows.
-const BLOCK_BYTES: usize = 8 << 20;
+const BLOCK_BYTES: usize = 2 << 20;
 
 /// Lines longer than this are never held whole: they are skipped and reported.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -852,55 +1423,60 @@ pub fn read_from(
         (Stream::Chained(io::Cursor::new(head[skip.min(n)..].to_vec()).chain(file)), encoding)
     };
 
-    // Blocks start small so that small files cost little, and grow to BLOCK_BYTES. The buffer
-    // only grows (so is zeroed once); `filled` bytes of it hold unparsed text.
+    // Blocks start small so that small files cost little, and grow to BLOCK_BYTES. While a
+    // block is parsed, the next one is read into the other of two buffers, after room for
+    // what the parse leaves over (a partial last line, or a quoted record still open): the
+    // read, a copy out of the page cache, would otherwise keep the other cores waiting.
+    // `cur[start..end]` holds unparsed text. Buffers only grow (so are zeroed once).
     let mut block = 64 << 10;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut filled = 0;
-    let mut pool: Vec<Vec<PortEvent>> = Vec::new();
+    let mut cur: Vec<u8> = vec![0; block];
+    let mut spare: Vec<u8> = Vec::new();
+    let got = read_full(&mut stream, &mut cur).map_err(err)?;
+    progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
+    let (mut start, mut end) = (0, got);
+    let mut at_eof = got < block;
+    let mut known = Known::default();
     let mut reserved = false;
     let mut next_line: u32 = 1;
     let mut version = None;
     let mut partner = None;
     let mut header_done = false;
     let mut skipping_long_line = false;
-    let mut at_eof = false;
-    while !at_eof {
+    loop {
         if progress.cancelled() {
             return Err(crate::error::LogError::Cancelled);
         }
-        if buf.len() < filled + block {
-            buf.resize(filled + block, 0);
-        }
-        let got = read_full(&mut stream, &mut buf[filled..filled + block]).map_err(err)?;
-        filled += got;
-        at_eof = got < block;
-        block = (block * 2).min(BLOCK_BYTES);
-        progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
-
         if skipping_long_line {
-            match memchr::memchr(b'\n', &buf[..filled]) {
+            match memchr::memchr(b'\n', &cur[start..end]) {
                 Some(i) => {
-                    buf.copy_within(i + 1..filled, 0);
-                    filled -= i + 1;
+                    start += i + 1;
                     skipping_long_line = false;
                     next_line = next_line.saturating_add(1);
                 }
-                None => {
-                    filled = 0;
-                    continue;
-                }
+                None => start = end,
             }
         }
-        if !header_done {
-            let (v, p, done) = read_header(&buf[..filled]);
+        let data = &cur[start..end];
+        if !header_done && !skipping_long_line {
+            let (v, p, done) = read_header(data);
             version = version.or(v);
             partner = partner.or(p);
             header_done = done || at_eof;
         }
+        let next_block = (block * 2).min(BLOCK_BYTES);
+        let partial = if at_eof { 0 } else { data.len() - memchr::memrchr(b'\n', data).map_or(0, |i| i + 1) };
+        let room = partial + MAX_RECORD_BYTES;
+        if !at_eof && spare.len() < room + next_block {
+            spare.resize(room + next_block, 0);
+        }
         let rows_before_block = log.events.len();
         let file_ref = FileRef { source, path: &shared, progress };
-        let (used, lines) = parse_block(log, &buf[..filled], at_eof, &file_ref, next_line, &mut pool);
+        let mut parsed = (0, 0);
+        let read = rayon::in_place_scope(|s| {
+            s.spawn(|_| parsed = parse_block(log, data, at_eof, &file_ref, next_line, &mut known));
+            if at_eof { Ok(0) } else { read_full(&mut stream, &mut spare[room..room + next_block]) }
+        });
+        let (used, lines) = parsed;
         next_line = next_line.saturating_add(lines);
         // Once the first block shows how long rows are, make room for the whole file at once
         // instead of growing (and copying) the row vector step by step.
@@ -913,21 +1489,40 @@ pub fn read_from(
             }
             reserved = true;
         }
-        buf.copy_within(used..filled, 0);
-        filled -= used;
-        if !at_eof && filled > MAX_LINE_BYTES {
+        if at_eof {
+            break;
+        }
+        let got = read.map_err(err)?;
+        progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
+        let mut left = &cur[start + used..end];
+        if left.len() > MAX_LINE_BYTES {
             log.malformed_count += 1;
             if log.malformed.len() < MAX_KEPT_ISSUES {
                 log.malformed.push(LineIssue::new(
                     &shared,
                     next_line,
                     format!("line longer than {MAX_LINE_BYTES} bytes; skipped"),
-                    &buf[..filled],
+                    left,
                 ));
             }
-            filled = 0;
+            left = &[];
             skipping_long_line = true;
         }
+        // What is left over goes just before the new text (`room` is enough by construction;
+        // the other branch only keeps this correct if it were not).
+        if left.len() <= room {
+            spare[room - left.len()..room].copy_from_slice(left);
+            start = room - left.len();
+        } else {
+            let mut joined = left.to_vec();
+            joined.extend_from_slice(&spare[room..room + got]);
+            spare = joined;
+            start = 0;
+        }
+        end = start + left.len() + got;
+        std::mem::swap(&mut cur, &mut spare);
+        at_eof = got < next_block;
+        block = next_block;
     }
     log.sources.push(PortsSource {
         path: shared,
@@ -1025,35 +1620,87 @@ fn parse_block(
     at_eof: bool,
     file: &FileRef<'_>,
     first_line: u32,
-    pool: &mut Vec<Vec<PortEvent>>,
+    known: &mut Known,
 ) -> (usize, u32) {
     let FileRef { source, path, progress } = *file;
     use rayon::prelude::*;
-    // Quoted fields may hold line breaks, so only quote-free blocks are cut at arbitrary lines.
-    let has_quotes = memchr::memchr(b'"', buf).is_some();
-    let pieces = if has_quotes { 1 } else { rayon::current_num_threads() * 4 };
-    let bounds = piece_bounds(buf, pieces);
-    // Piece vectors are reused from block to block: fresh memory costs a page fault per page.
-    let vectors: Vec<Vec<PortEvent>> = (0..bounds.len()).map(|_| pool.pop().unwrap_or_default()).collect();
-    let outs: Vec<ChunkOut<'_>> = bounds
-        .par_iter()
-        .zip(vectors)
-        .map(|(&(s, e, last), events)| {
-            let mut out = parse_chunk(&buf[s..e], at_eof && last, has_quotes, events);
-            out.consumed += s;
-            out
-        })
-        .collect();
+    let base = log.events.len();
+    let known_now: &Known = known;
+    let run = |events: &mut Vec<PortEvent>, has_quotes: bool| {
+        let pieces = if has_quotes { 1 } else { rayon::current_num_threads() * 4 };
+        let bounds = piece_bounds(buf, pieces);
+        // A piece holds at most one row per line; its lines end with a line end, but for the
+        // last piece's last line.
+        let sizes: Vec<usize> =
+            bounds.par_iter().map(|&(s, e, last)| count_line_ends(&buf[s..e]) + usize::from(last)).collect();
+        events.reserve(sizes.iter().sum());
+        let mut slots = events.spare_capacity_mut();
+        let mut line = first_line;
+        let mut jobs = Vec::with_capacity(bounds.len());
+        for (&(s, e, last), &size) in bounds.iter().zip(&sizes) {
+            let (mine, rest) = std::mem::take(&mut slots).split_at_mut(size);
+            slots = rest;
+            jobs.push((s, e, last, Sink::new(mine, line, source)));
+            line = line.saturating_add(size as u32);
+        }
+        let outs: Vec<(Parsed<'_>, Written)> = jobs
+            .into_par_iter()
+            .map(|(s, e, last, sink)| {
+                let (mut parsed, written) = parse_chunk(&buf[s..e], at_eof && last, has_quotes, sink, known_now);
+                parsed.consumed += s;
+                (parsed, written)
+            })
+            .collect();
+        (outs, sizes)
+    };
+    // Quoted fields may hold line breaks, so only quote-free text is cut at arbitrary lines.
+    // Quotes are rare: rather than search every block for them first, a block is read again,
+    // whole, when one of its pieces meets a quoted line.
+    let (mut outs, mut sizes) = run(&mut log.events, false);
+    if outs.iter().any(|(p, _)| p.quoted) {
+        (outs, sizes) = run(&mut log.events, true);
+    }
+    // Each piece wrote its rows at the start of its stretch: close the gaps that lines without
+    // rows left, then take the rows in.
+    let spare = log.events.spare_capacity_mut();
+    let mut starts = Vec::with_capacity(outs.len());
+    let (mut rows, mut stretch) = (0, 0);
+    for ((_, w), size) in outs.iter().zip(&sizes) {
+        if stretch != rows {
+            spare.copy_within(stretch..stretch + w.len, rows);
+        }
+        starts.push(rows);
+        rows += w.len;
+        stretch += size;
+    }
+    // SAFETY: the first `rows` slots of the spare capacity hold rows: each piece wrote the
+    // first `w.len` slots of its stretch (a `Sink` fills its slots in order), and the loop
+    // above moved those, in order, to follow one another from the first slot on.
+    unsafe { log.events.set_len(base + rows) };
+    if outs.iter().any(|(_, w)| !w.extra.is_empty()) {
+        let written = log.events.split_off(base);
+        for ((_, w), start) in outs.iter().zip(starts.iter_mut()) {
+            let moved = log.events.len() - base;
+            log.events.extend_from_slice(&written[*start..*start + w.len]);
+            log.events.extend_from_slice(&w.extra);
+            *start = moved;
+        }
+    }
     let mut line = first_line;
     let mut consumed = 0;
-    for out in outs {
-        let (lines, end) = (out.lines, out.consumed);
-        pool.push(log.absorb(out, source, path, line));
+    for ((parsed, written), start) in outs.into_iter().zip(starts) {
+        let (lines, end) = (parsed.lines, parsed.consumed);
+        log.merge(parsed, &written.local, base + start, known, path, line);
         line = line.saturating_add(lines);
         consumed = end;
     }
     progress.rows.store(log.events.len() as u64, std::sync::atomic::Ordering::Relaxed);
     (consumed, line - first_line)
+}
+
+/// Line ends in a text (memchr counts them with vector instructions).
+fn count_line_ends(text: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', text).count()
 }
 
 /// Splits a buffer into up to `n` pieces that end on line ends; the last piece takes the

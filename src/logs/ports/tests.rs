@@ -403,3 +403,310 @@ fn random_bytes_never_panic() {
         assert!(log.malformed.len() as u64 <= log.malformed_count);
     }
 }
+
+/// The fast path ([`ChunkTables::fast_row`]) is only a shortcut: on any line it takes, it must
+/// give exactly what the general path (`split_fields` + [`ChunkTables::row`]) gives, and a
+/// line it refuses must leave its tables as they were, so that the general path then reads it
+/// as if alone. (It may refuse lines the general path takes: those are its fallback.)
+mod fast_path_agrees_with_general_path {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An event with its ids resolved: what the two paths must agree on.
+    type Resolved =
+        (NaiveDateTime, Protocol, u16, Address, PortField, Address, Option<u32>, Vec<u8>, Vec<u8>, RowShape);
+
+    fn resolve(t: &ChunkTables<'_>, e: &PortEvent) -> Resolved {
+        // With no `Known` table, every id is the chunk's own.
+        let addr = |id: AddrId| {
+            assert_ne!(id.0 & LOCAL, 0, "a chunk-local address id");
+            t.addr_list[(id.0 & !LOCAL) as usize]
+        };
+        let name = |list: &[Cow<'_, [u8]>], s: Symbol| match s.0 {
+            0 => Vec::new(),
+            n => {
+                assert_ne!(n & LOCAL, 0, "a chunk-local symbol");
+                list[(n & !LOCAL) as usize - 1].to_vec()
+            }
+        };
+        (
+            e.time,
+            e.protocol,
+            e.local_port,
+            addr(e.local_ip),
+            e.remote_port(),
+            addr(e.remote_ip),
+            e.pid(),
+            name(&t.module_list, e.module),
+            name(&t.user_list, e.user),
+            e.shape(),
+        )
+    }
+
+    fn pick(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop::sample::select(items).prop_map(String::from)
+    }
+
+    // Each field often comes from a few values, so that the fast path's caches, which key on
+    // repeated text, both hit and narrowly miss.
+
+    fn date() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => pick(&["08/6/30", "08/6/3", "08/6/31", "8/6/30", "08/7/1"]),
+            3 => (0u32..100, 1u32..13, 1u32..32, any::<bool>())
+                .prop_map(|(y, m, d, pad)| if pad { format!("{y:02}/{m:02}/{d:02}") } else { format!("{y:02}/{m}/{d}") }),
+            1 => (0u32..200, 0u32..15, 0u32..34).prop_map(|(y, m, d)| format!("{y}/{m}/{d}")),
+            1 => pick(&["08/6/30", "4/1/24", "04/1/24", " 08/6/30", "08/6/30 ", "", "08/6", "08/6/30/1", "x/y/z",
+                "2008/06/30", "08//30", "00000000008/6/30", "08/6/30\r"]),
+        ]
+    }
+
+    fn time() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u32..3, 0u32..3, 0u32..63, any::<bool>())
+                .prop_map(|(h, m, s, pad)| if pad { format!("{h:02}:{m:02}:{s:02}") } else { format!("{h}:{m}:{s}") }),
+            2 => (0u32..27, 0u32..63, 0u32..63, any::<bool>())
+                .prop_map(|(h, m, s, pad)| if pad { format!("{h:02}:{m:02}:{s:02}") } else { format!("{h}:{m}:{s}") }),
+            1 => pick(&["1:2", "", " 1:2:3", "1:2:3 ", "1:2:3:4", "99999999999:0:0", "4294967296:0:0",
+                "0000000001:0:0", "00000000001:0:0", "a:b:c", "1::3", "23:59:60", "12345678:0:0"]),
+        ]
+    }
+
+    fn port() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u32..70_000).prop_map(|p| p.to_string()),
+            1 => pick(&["*", "", "0080", " 80", "80 ", "-1", "65535", "65536", "4294967295", "4294967296",
+                "99999999999", "1*", "**", "+1"]),
+        ]
+    }
+
+    fn address() -> impl Strategy<Value = String> {
+        let octet = (0u32..300, prop::bool::weighted(0.05))
+            .prop_map(|(o, zero)| if zero { format!("0{o}") } else { o.to_string() });
+        prop_oneof![
+            3 => [octet.clone(), octet.clone(), octet.clone(), octet].prop_map(|o| o.join(".")),
+            3 => pick(&["1.2.3.4", "1.2.3.40", "1.2.3.4\r", "10.0.0.1", "10.0.0.10", "::1", "::10"]),
+            2 => pick(&["*", "", "0.0.0.0", "192.168.1.103", "::", "::1", "[::1]", "fe80::1%eth0", "fe80::1%1",
+                "2001:db8::10", "2001:db8:0:10::103", "2001:db8:85a3::8a2e:370:7334", "::ffff:1.2.3.4", " 1.2.3.4",
+                "1.2.3.4 ", "host", "1.2.3", "1.2.3.4.5", "[1.2.3.4]", "1.2.3.04", "01.2.3.4", "256.1.1.1",
+                "1.2.3.4%x", "[::1", "1234567890123456", "255.255.255.255"]),
+        ]
+    }
+
+    fn pid() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => pick(&["4", "8", "1260", "3480"]),
+            3 => (0u64..5_000_000_000).prop_map(|p| p.to_string()),
+            1 => pick(&["", "-1", " 4", "4 ", "0004", "*", "00000000004"]),
+        ]
+    }
+
+    /// Names with what may trip a reader: blanks, commas, brackets, CR, non-ASCII (no quotes:
+    /// a quoted line never reaches the fast path), and rows too long for the reader's window.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            20 => pick(&["svchost.exe", "svchost.ex", "svchost.exe ", "System", "a", "", "caf\u{e9}.exe"]),
+            10 => "[a-zA-Z0-9 .,<>\\\\_\r\t\u{e9}\u{65e5}-]{0,16}",
+            1 => "[a-z]{200,300}",
+        ]
+    }
+
+    fn user() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => name().prop_map(|n| format!("<{n}>")),
+            1 => name(),
+            2 => pick(&["", "<>", "<a", "a>", "<NT AUTHORITY\\NETWORK SERVICE>", "<NT AUTHORITY\\NETWORK SERVICE >",
+                "<NT AUTHORITY\\SYSTEM>"]),
+        ]
+    }
+
+    /// A data row of 7, 8, 9, 10, 11 or 12 fields.
+    fn row() -> impl Strategy<Value = String> {
+        let head = (date(), time(), pick(&["TCP", "UDP", "TCP", "UDP", "tcp", "Udp", " TCP", "TCP ", "ICMP", ""]));
+        let socket = (port(), address(), port(), address());
+        (head, socket, pid(), name(), user(), name(), 0u8..8).prop_map(
+            |((date, time, proto), (lport, lip, rport, rip), pid, module, user, extra, shape)| {
+                let mut f = vec![date, time, proto, lport, lip, rport, rip, pid, module, user];
+                match shape {
+                    0 => f.truncate(7),
+                    1 => f.truncate(8),
+                    2 | 3 => f.truncate(9),
+                    4 => f.insert(9, extra),
+                    5 => f.push(extra),
+                    _ => {}
+                }
+                f.join(",")
+            },
+        )
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            10 => row(),
+            1 => pick(&["Port Reporter Version 1.01 Log File - Port usage log", "Log format:", "", "   ",
+                "date,time,protocol,local port,local IP address,remote port,remote IP address,PID,module,user context",
+                "garbage", ",", "08/6/30", "08/6/30,10:17:58"]),
+        ]
+    }
+
+    /// Lines joined with LF or CRLF; the last one maybe without its line end.
+    fn text() -> impl Strategy<Value = Vec<u8>> {
+        (prop::collection::vec((line(), any::<bool>()), 1..40), any::<bool>()).prop_map(|(lines, last_ended)| {
+            let mut text = Vec::new();
+            for (line, crlf) in &lines {
+                text.extend_from_slice(line.as_bytes());
+                text.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+            }
+            if !last_ended {
+                let end = text.len() - if lines.last().is_some_and(|l| l.1) { 2 } else { 1 };
+                text.truncate(end);
+            }
+            text
+        })
+    }
+
+    /// Reads every line of `text` both ways, the fast path with one set of tables throughout
+    /// (so that its caches carry over from line to line, as in a chunk).
+    fn check_lines(text: &[u8]) -> Result<usize, TestCaseError> {
+        let known = Known::default();
+        let mut fast = ChunkTables::default();
+        let mut taken = 0;
+        let mut start = 0;
+        while start < text.len() {
+            let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
+            let line = trim_cr(text[start..end].strip_suffix(b"\n").unwrap_or(&text[start..end]));
+            let mut general = ChunkTables::default();
+            let mut fields = Vec::new();
+            let want = split_fields(line, &mut fields).and_then(|()| general.row(&mut fields));
+            let sizes = (fast.addr_list.len(), fast.module_list.len(), fast.user_list.len());
+            let shown = String::from_utf8_lossy(line);
+            // With no slots of its own, the sink keeps what it is given in `extra`.
+            let mut sink = Sink::new(&mut [], 7, 3);
+            let taken_now = fast.fast_row(&known, text, start, &mut sink, 2);
+            let events = sink.extra;
+            match taken_now {
+                Some(next) => {
+                    prop_assert_eq!(next, end, "{:?}", shown);
+                    prop_assert_eq!(events.len(), 1);
+                    prop_assert_eq!((events[0].line, events[0].source), (9, 3));
+                    let want = want.map(|e| resolve(&general, &e));
+                    prop_assert_eq!(Ok(resolve(&fast, &events[0])), want, "{:?}", shown);
+                    taken += 1;
+                }
+                None => {
+                    prop_assert!(events.is_empty());
+                    let after = (fast.addr_list.len(), fast.module_list.len(), fast.user_list.len());
+                    prop_assert_eq!(after, sizes, "a refused line changed the tables: {:?}", shown);
+                }
+            }
+            start = end;
+        }
+        Ok(taken)
+    }
+
+    /// Rows as Port Reporter writes them, which the fast path exists for.
+    fn usual_row() -> impl Strategy<Value = String> {
+        let date = prop_oneof![
+            3 => pick(&["08/6/30", "08/6/3", "8/6/30", "08/7/1"]),
+            1 => (0u32..100, 1u32..13, 1u32..29).prop_map(|(y, m, d)| format!("{y:02}/{m}/{d}")),
+        ];
+        let time = prop_oneof![
+            3 => (0u32..3, 0u32..3, 0u32..60).prop_map(|(h, m, s)| format!("{h}:{m}:{s}")),
+            1 => (0u32..24, 0u32..60, 0u32..60).prop_map(|(h, m, s)| format!("{h}:{m}:{s}")),
+        ];
+        let ip = prop_oneof![
+            2 => pick(&["0.0.0.0", "1.2.3.4", "1.2.3.40", "::", "::1", "fe80::1%eth0", "2001:db8:85a3::8a2e:370:7334"]),
+            1 => any::<[u8; 4]>().prop_map(|o| std::net::Ipv4Addr::from(o).to_string()),
+            1 => any::<[u16; 8]>().prop_map(|g| std::net::Ipv6Addr::from(g).to_string()),
+        ];
+        let remote_ip = prop_oneof![3 => ip.clone(), 1 => pick(&["*", ""])];
+        let remote_port = prop_oneof![3 => any::<u16>().prop_map(|p| p.to_string()), 1 => pick(&["*", ""])];
+        let pid = prop_oneof![3 => pick(&["4", "8", "1260"]), 1 => any::<u32>().prop_map(|p| p.to_string())];
+        let module = prop_oneof![
+            30 => pick(&["svchost.exe", "svchost.exe ", "svchost.ex", "System", ""]),
+            10 => "[a-zA-Z0-9 ._\u{e9}-]{0,16}",
+            1 => "[a-z]{150,300}",
+        ];
+        let user = prop_oneof![
+            3 => pick(&["<NT AUTHORITY\\SYSTEM>", "<NT AUTHORITY\\NETWORK SERVICE>", "<NT AUTHORITY\\NETWORK SERVICE >",
+                "<CORP\\alice>", "<>", ""]),
+            1 => "[a-zA-Z0-9 .\\\\\u{e9}]{0,30}".prop_map(|u| format!("<{u}>")),
+        ];
+        let tail = prop_oneof![
+            3 => (module.clone(), user).prop_map(|(m, u)| format!("{m},{u}")),
+            1 => module,
+        ];
+        (date, time, any::<bool>(), any::<u16>(), ip, remote_port, remote_ip, pid, tail).prop_map(
+            |(date, time, tcp, lport, lip, rport, rip, pid, tail)| {
+                let proto = if tcp { "TCP" } else { "UDP" };
+                format!("{date},{time},{proto},{lport},{lip},{rport},{rip},{pid},{tail}")
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn on_any_line(text in text()) {
+            check_lines(&text)?;
+        }
+
+        #[test]
+        fn and_takes_the_usual_rows(rows in prop::collection::vec((usual_row(), any::<bool>()), 1..30)) {
+            let text: String = rows.iter().map(|(r, crlf)| format!("{r}{}", if *crlf { "\r\n" } else { "\n" })).collect();
+            prop_assert_eq!(check_lines(text.as_bytes())?, rows.len());
+        }
+    }
+
+    /// Usual rows, mostly read by the fast path (also through the reader's window).
+    fn usual_text() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec((usual_row(), any::<bool>()), 1..40).prop_map(|rows| {
+            rows.iter().flat_map(|(r, crlf)| [r.as_bytes(), if *crlf { b"\r\n" } else { b"\n" }].concat()).collect()
+        })
+    }
+
+    /// `text` read as quote-free text (the fast path and pieces) and, with a quoted row every
+    /// 50 lines (so every block holds one), with quoting (the general path, one piece).
+    fn both_ways(body: &[u8]) -> (PortsLog, PortsLog) {
+        let mut plain = Vec::new();
+        let mut quoted = Vec::new();
+        for (i, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
+            if i % 50 == 0 {
+                plain.extend_from_slice(b"08/6/30,0:0:0,TCP,1,1.1.1.1,2,2.2.2.2,1,q,<u>\n");
+                quoted.extend_from_slice(b"08/6/30,0:0:0,TCP,1,1.1.1.1,2,2.2.2.2,1,\"q\",<u>\n");
+            }
+            plain.extend_from_slice(line);
+            quoted.extend_from_slice(line);
+        }
+        (load(&plain), load(&quoted))
+    }
+
+    fn issues(log: &PortsLog) -> (u64, Vec<(u32, String)>) {
+        (log.malformed_count, log.malformed.iter().map(|m| (m.line, m.reason.clone())).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+        /// Also across blocks (a text repeated past the first few blocks), where pieces look
+        /// addresses up in what earlier blocks found, and the log's tables fill in line order.
+        #[test]
+        fn whether_or_not_the_text_holds_quotes(text in prop_oneof![text(), usual_text()], long in prop::bool::weighted(0.2)) {
+            let mut body = text.clone();
+            while long && body.len() < 200_000 {
+                if body.last() != Some(&b'\n') {
+                    body.push(b'\n');
+                }
+                body.extend_from_slice(&text);
+            }
+            let (plain, quoted) = both_ways(&body);
+            prop_assert_eq!(issues(&plain), issues(&quoted));
+            prop_assert!(flat(&plain) == flat(&quoted), "events differ");
+            prop_assert_eq!(plain.addrs.iter().collect::<Vec<_>>(), quoted.addrs.iter().collect::<Vec<_>>());
+            prop_assert_eq!(plain.modules.iter().collect::<Vec<_>>(), quoted.modules.iter().collect::<Vec<_>>());
+            prop_assert_eq!(plain.users.iter().collect::<Vec<_>>(), quoted.users.iter().collect::<Vec<_>>());
+        }
+    }
+}
