@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod app;
+pub mod collector;
 pub mod error;
 pub mod generate;
 pub mod intern;

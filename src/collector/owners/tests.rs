@@ -1,0 +1,171 @@
+//! The owner cache on a fixture /proc tree: descriptor links are plain symbolic links whose
+//! text is `socket:[INODE]`, so every case — a new process, a new socket in an old one, an
+//! exit, a PID reused, a socket nobody visible holds — is built without real processes.
+
+use std::os::unix::fs::symlink;
+
+use super::*;
+use crate::model::{Protocol, TcpState};
+
+struct Fixture {
+    root: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture { root: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A process with a name, a start time and descriptors (inode 0 stands for a file that is
+    /// no socket).
+    fn process(&self, pid: u32, name: &str, start: u64, inodes: &[u64]) {
+        let base = self.path().join(pid.to_string());
+        std::fs::create_dir_all(base.join("fd")).expect("mkdir");
+        std::fs::write(base.join("comm"), format!("{name}\n")).expect("comm");
+        let stat_fields = (3..=21).map(|i| i.to_string()).collect::<Vec<_>>().join(" ");
+        std::fs::write(base.join("stat"), format!("{pid} ({name}) {stat_fields} {start} 0 0\n")).expect("stat");
+        std::fs::write(base.join("status"), "Name:\tx\nUid:\t0\t0\t0\t0\n").expect("status");
+        std::fs::write(base.join("cgroup"), "0::/user.slice/user-0.slice/session-1.scope\n").expect("cgroup");
+        std::fs::write(base.join("maps"), format!("5555000-5556000 r-xp 0 0:0 1 /usr/bin/{name}\n")).expect("maps");
+        let _ = symlink(format!("/usr/bin/{name}"), base.join("exe"));
+        self.descriptors(pid, inodes);
+    }
+
+    /// Replaces a process's descriptors.
+    fn descriptors(&self, pid: u32, inodes: &[u64]) {
+        let fd = self.path().join(pid.to_string()).join("fd");
+        std::fs::remove_dir_all(&fd).expect("rm");
+        std::fs::create_dir(&fd).expect("mkdir");
+        for (i, inode) in inodes.iter().enumerate() {
+            let target = if *inode == 0 { "/dev/null".to_string() } else { format!("socket:[{inode}]") };
+            symlink(target, fd.join(i.to_string())).expect("link");
+        }
+    }
+
+    fn exit(&self, pid: u32) {
+        std::fs::remove_dir_all(self.path().join(pid.to_string())).expect("rm");
+    }
+}
+
+fn socket(port: u16, inode: u64, uid: u32) -> Socket {
+    Socket {
+        protocol: Protocol::Tcp,
+        local: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        remote: "0.0.0.0:0".parse().expect("addr"),
+        state: Some(TcpState::Listening),
+        inode,
+        uid,
+    }
+}
+
+fn pids(owners: &[Option<Arc<ProcessInfo>>]) -> Vec<Option<u32>> {
+    owners.iter().map(|o| o.as_ref().map(|i| i.pid)).collect()
+}
+
+#[test]
+fn a_steady_poll_reads_no_descriptors() {
+    let f = Fixture::new();
+    f.process(100, "web", 1, &[0, 1000, 1001]);
+    f.process(200, "shell", 2, &[0]);
+    let mut owners = Owners::new(f.path());
+    let sockets = vec![socket(80, 1000, 0), socket(443, 1001, 0)];
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100), Some(100)]);
+    assert_eq!(owners.stats(), ScanStats { fd_dirs: 2, fd_links: 4 }, "the first poll reads every process");
+    let info = owners.resolve(&sockets)[0].clone().expect("owner");
+    assert_eq!(owners.stats().fd_dirs, 2, "the second reads none");
+    assert_eq!((info.name.as_str(), info.exe.as_deref()), ("web", Some("/usr/bin/web")));
+    assert_eq!((info.uid, info.user.as_deref()), (Some(0), Some("root")));
+    assert!(info.services.is_empty());
+}
+
+#[test]
+fn a_new_socket_of_a_known_process_is_searched_for_once() {
+    let f = Fixture::new();
+    f.process(100, "web", 1, &[1000]);
+    f.process(200, "db", 2, &[2000]);
+    let mut owners = Owners::new(f.path());
+    owners.resolve(&[socket(80, 1000, 0), socket(5432, 2000, 0)]);
+    f.descriptors(100, &[1000, 1002]);
+    let before = owners.stats().fd_dirs;
+    let found = owners.resolve(&[socket(80, 1000, 0), socket(5432, 2000, 0), socket(81, 1002, 0)]);
+    assert_eq!(pids(&found), vec![Some(100), Some(200), Some(100)]);
+    assert!(owners.stats().fd_dirs - before <= 2, "a search reads at most the known processes");
+    let before = owners.stats().fd_dirs;
+    owners.resolve(&[socket(80, 1000, 0), socket(5432, 2000, 0), socket(81, 1002, 0)]);
+    assert_eq!(owners.stats().fd_dirs, before);
+}
+
+#[test]
+fn the_sockets_user_is_searched_first() {
+    let f = Fixture::new();
+    f.process(100, "a", 1, &[]);
+    f.process(200, "b", 2, &[]);
+    let mut owners = Owners::new(f.path());
+    owners.resolve(&[]);
+    // The fixture's folders belong to the user running the test, like the socket: the search
+    // stops at the first process holding it.
+    f.descriptors(100, &[3000]);
+    let me = nix::unistd::geteuid().as_raw();
+    let before = owners.stats().fd_dirs;
+    assert_eq!(pids(&owners.resolve(&[socket(1, 3000, me)])), vec![Some(100)]);
+    assert_eq!(owners.stats().fd_dirs - before, 1, "stopped at the first process holding it");
+}
+
+#[test]
+fn an_inode_nobody_visible_holds_is_system_idle_and_not_searched_again() {
+    let f = Fixture::new();
+    f.process(100, "web", 1, &[1000]);
+    let mut owners = Owners::new(f.path());
+    let sockets = vec![socket(80, 1000, 0), socket(22, 4242, 0), socket(5000, 0, 0)];
+    let found = owners.resolve(&sockets);
+    assert_eq!(pids(&found), vec![Some(100), Some(0), None]);
+    let idle = found[1].clone().expect("idle owner");
+    assert_eq!((idle.name.as_str(), idle.user.as_deref()), ("System Idle", Some("root")));
+    let before = owners.stats().fd_dirs;
+    owners.resolve(&sockets);
+    assert_eq!(owners.stats().fd_dirs, before, "a known-unattributable inode starts no search");
+    f.process(300, "late", 3, &[4242]);
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100), Some(300), None], "a new process claims it");
+}
+
+#[test]
+fn exits_and_reused_pids() {
+    let f = Fixture::new();
+    f.process(100, "parent", 1, &[1000]);
+    f.process(101, "child", 2, &[1000]);
+    let mut owners = Owners::new(f.path());
+    let sockets = [socket(80, 1000, 0)];
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100)]);
+    f.exit(100);
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(101)], "the inheritor is found");
+    f.exit(101);
+    f.process(101, "reused", 9, &[1001]);
+    let found = owners.resolve(&[socket(80, 1000, 0), socket(81, 1001, 0)]);
+    assert_eq!(pids(&found), vec![Some(0), Some(101)]);
+    assert_eq!(found[1].as_ref().map(|i| i.name.as_str()), Some("reused"));
+}
+
+#[test]
+fn hostile_names_are_kept_byte_for_byte() {
+    let f = Fixture::new();
+    f.process(100, "a,b\"c\nd", 1, &[1000]);
+    // stat prints the name raw; the start time is counted from the last parenthesis.
+    let mut owners = Owners::new(f.path());
+    let found = owners.resolve(&[socket(80, 1000, 0)]);
+    assert_eq!(found[0].as_ref().map(|i| i.name.as_str()), Some("a,b\"c\nd"));
+    assert_eq!(read_start_time(&f.path().join("100")), Some(1));
+    assert!(matches!(owners.modules(100), Some(Modules::Listed(list)) if list.len() == 1));
+    assert_eq!(owners.modules(999), None);
+}
+
+#[test]
+fn links_and_status_lines() {
+    assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+    assert_eq!(socket_inode(b"pipe:[12345]"), None);
+    assert_eq!(socket_inode(b"socket:[x]"), None);
+    assert_eq!(effective_uid("Name:\tx\nUid:\t1000\t1001\t1000\t1000\n"), Some(1001));
+}
