@@ -11,8 +11,8 @@
 //!
 //! Evaluation never runs a pattern once per row: each criterion is evaluated once per
 //! distinct value of its field (module names, users, addresses, ports, PIDS blocks, host
-//! names), and rows are flagged with table look-ups, in parallel. Per-criterion counts come
-//! from per-value row histograms, so a thousand criteria cost little more than one.
+//! names), and rows are flagged with table look-ups in one parallel pass that also counts hits
+//! per value, so per-criterion totals cost a sum over values, not another pass over rows.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -369,17 +369,6 @@ pub struct Evaluation {
     pub per_criterion: Vec<usize>,
 }
 
-/// Per-value truth tables of one field, for all criteria on it.
-struct Tables {
-    module: Vec<bool>,
-    user: Vec<bool>,
-    local_ip: Vec<bool>,
-    remote_ip: Vec<bool>,
-    local_port: Vec<bool>,
-    remote_port: Vec<bool>,
-    block: Vec<bool>,
-}
-
 /// The per-value matches of one criterion.
 fn value_table(c: &Compiled, ctx: &Context<'_>) -> Vec<bool> {
     let log = &ctx.set.ports;
@@ -399,116 +388,181 @@ fn value_table(c: &Compiled, ctx: &Context<'_>) -> Vec<bool> {
     }
 }
 
-fn or_into(target: &mut [bool], table: &[bool]) {
-    target.iter_mut().zip(table).for_each(|(t, v)| *t |= v);
+/// The one value of a row that a single-valued field reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Module,
+    User,
+    LocalIp,
+    RemoteIp,
+    LocalPort,
+    RemotePort,
+    Block,
 }
 
-/// Row-level look-up of one field's value id.
-fn value_of(field: Field, e: &PortEvent, block: BlockId) -> [Option<usize>; 2] {
-    match field {
-        Field::Module => [Some(e.module.0 as usize), None],
-        Field::User => [Some(e.user.0 as usize), None],
-        Field::LocalIp => [Some(e.local_ip.0 as usize), None],
-        Field::RemoteIp | Field::HostName => [Some(e.remote_ip.0 as usize), None],
-        Field::Ip => [Some(e.local_ip.0 as usize), Some(e.remote_ip.0 as usize)],
-        Field::LocalPort => [Some(e.local_port as usize), None],
-        Field::RemotePort => [e.remote_port().num().map(usize::from), None],
-        Field::Port => [Some(e.local_port as usize), e.remote_port().num().map(usize::from)],
-        Field::ModulePath => [(block != NO_BLOCK).then_some(block as usize), None],
+impl Slot {
+    const ALL: [Slot; 7] =
+        [Slot::Module, Slot::User, Slot::LocalIp, Slot::RemoteIp, Slot::LocalPort, Slot::RemotePort, Slot::Block];
+
+    /// The slot of a single-valued field; `None` for the either-side fields (IP, port).
+    fn of(field: Field) -> Option<Slot> {
+        match field {
+            Field::Module => Some(Slot::Module),
+            Field::User => Some(Slot::User),
+            Field::LocalIp => Some(Slot::LocalIp),
+            Field::RemoteIp | Field::HostName => Some(Slot::RemoteIp),
+            Field::LocalPort => Some(Slot::LocalPort),
+            Field::RemotePort => Some(Slot::RemotePort),
+            Field::ModulePath => Some(Slot::Block),
+            Field::Ip | Field::Port => None,
+        }
+    }
+
+    /// The row's value id in this slot, if it has one.
+    fn value(self, e: &PortEvent, block: BlockId) -> Option<usize> {
+        match self {
+            Slot::Module => Some(e.module.0 as usize),
+            Slot::User => Some(e.user.0 as usize),
+            Slot::LocalIp => Some(e.local_ip.0 as usize),
+            Slot::RemoteIp => Some(e.remote_ip.0 as usize),
+            Slot::LocalPort => Some(e.local_port as usize),
+            Slot::RemotePort => e.remote_port().num().map(usize::from),
+            Slot::Block => (block != NO_BLOCK).then_some(block as usize),
+        }
     }
 }
 
+/// The union of all criteria's tables, by where they look: one table per single-valued slot
+/// (empty when no criterion reads it) and one per either-side field.
+struct Tables {
+    slots: [Vec<bool>; 7],
+    /// Matches of IP criteria, by address id; empty without any.
+    either_ip: Vec<bool>,
+    either_port: Vec<bool>,
+}
+
+/// What the pass over the rows counts, per thread: matching rows by value in each used slot,
+/// and by (local, remote) pair for the either-side fields.
+#[derive(Default)]
+struct Hits {
+    slots: [Vec<u32>; 7],
+    ip_pairs: FxHashMap<(u32, u32), u32>,
+    port_pairs: FxHashMap<(u32, Option<u16>), u32>,
+    flagged: usize,
+}
+
+impl Hits {
+    fn sized_like(t: &Tables) -> Hits {
+        Hits { slots: t.slots.clone().map(|table| vec![0; table.len()]), ..Hits::default() }
+    }
+
+    fn add(mut self, other: Hits) -> Hits {
+        for (a, b) in self.slots.iter_mut().zip(other.slots) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        for (k, v) in other.ip_pairs {
+            *self.ip_pairs.entry(k).or_default() += v;
+        }
+        for (k, v) in other.port_pairs {
+            *self.port_pairs.entry(k).or_default() += v;
+        }
+        self.flagged += other.flagged;
+        self
+    }
+}
+
+/// Rows per pass step: large enough to amortise a step, small enough to balance two cores.
+const ROWS_PER_STEP: usize = 1 << 16;
+
 /// Flags every row matching at least one enabled, valid criterion, and counts rows per criterion.
+///
+/// One pass over the rows does both: a row looks up its values in the criteria's per-value
+/// tables and counts a hit against the value, so per-criterion totals are sums over values
+/// afterwards. The rows are only read once, which is what costs on millions of them.
 pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
     let (compiled, _) = criteria.compile();
     let log = &ctx.set.ports;
-    let tables_per_criterion: Vec<(usize, Field, Vec<bool>)> =
+    let per_criterion_tables: Vec<(usize, Field, Vec<bool>)> =
         compiled.par_iter().map(|(i, c)| (*i, c.field, value_table(c, ctx))).collect();
 
-    let mut t = Tables {
-        module: vec![false; log.modules.len()],
-        user: vec![false; log.users.len()],
-        local_ip: vec![false; log.addrs.len()],
-        remote_ip: vec![false; log.addrs.len()],
-        local_port: vec![false; 1 << 16],
-        remote_port: vec![false; 1 << 16],
-        block: vec![false; ctx.index.len()],
-    };
-    for (_, field, table) in &tables_per_criterion {
-        match field {
-            Field::Module => or_into(&mut t.module, table),
-            Field::User => or_into(&mut t.user, table),
-            Field::LocalIp => or_into(&mut t.local_ip, table),
-            Field::RemoteIp | Field::HostName => or_into(&mut t.remote_ip, table),
-            Field::Ip => {
-                or_into(&mut t.local_ip, table);
-                or_into(&mut t.remote_ip, table);
-            }
-            Field::LocalPort => or_into(&mut t.local_port, table),
-            Field::RemotePort => or_into(&mut t.remote_port, table),
-            Field::Port => {
-                or_into(&mut t.local_port, table);
-                or_into(&mut t.remote_port, table);
-            }
-            Field::ModulePath => or_into(&mut t.block, table),
+    let mut t = Tables { slots: Default::default(), either_ip: Vec::new(), either_port: Vec::new() };
+    for (_, field, table) in &per_criterion_tables {
+        let target = match (Slot::of(*field), field) {
+            (Some(slot), _) => &mut t.slots[slot as usize],
+            (None, Field::Ip) => &mut t.either_ip,
+            (None, _) => &mut t.either_port,
+        };
+        if target.is_empty() {
+            target.resize(table.len(), false);
         }
+        target.iter_mut().zip(table).for_each(|(t, v)| *t |= v);
     }
-    let row_block = |i: usize| ctx.row_blocks.get(i).copied().unwrap_or(NO_BLOCK);
-    let flagged: Vec<bool> = log
+    let used: Vec<Slot> = Slot::ALL.into_iter().filter(|s| !t.slots[*s as usize].is_empty()).collect();
+
+    let mut flagged = vec![false; log.events.len()];
+    let hits = log
         .events
-        .par_iter()
+        .par_chunks(ROWS_PER_STEP)
+        .zip(flagged.par_chunks_mut(ROWS_PER_STEP))
         .enumerate()
-        .map(|(i, e)| {
-            let b = row_block(i);
-            t.module[e.module.0 as usize]
-                || t.user[e.user.0 as usize]
-                || t.local_ip[e.local_ip.0 as usize]
-                || t.remote_ip[e.remote_ip.0 as usize]
-                || t.local_port[e.local_port as usize]
-                || e.remote_port().num().is_some_and(|p| t.remote_port[p as usize])
-                || (b != NO_BLOCK && t.block.get(b as usize).copied().unwrap_or(false))
-        })
-        .collect();
-    let flagged_rows = flagged.par_iter().filter(|f| **f).count();
+        .fold(
+            || Hits::sized_like(&t),
+            |mut h, (step, (events, out))| {
+                let first = step * ROWS_PER_STEP;
+                for (j, (e, flag)) in events.iter().zip(out.iter_mut()).enumerate() {
+                    let block = ctx.row_blocks.get(first + j).copied().unwrap_or(NO_BLOCK);
+                    let mut any = false;
+                    for &slot in &used {
+                        if let Some(v) = slot.value(e, block)
+                            && t.slots[slot as usize].get(v).copied().unwrap_or(false)
+                        {
+                            h.slots[slot as usize][v] += 1;
+                            any = true;
+                        }
+                    }
+                    if !t.either_ip.is_empty() {
+                        let (l, r) = (e.local_ip.0, e.remote_ip.0);
+                        if t.either_ip[l as usize] || t.either_ip[r as usize] {
+                            *h.ip_pairs.entry((l, r)).or_default() += 1;
+                            any = true;
+                        }
+                    }
+                    if !t.either_port.is_empty() {
+                        let (l, r) = (e.local_port, e.remote_port().num());
+                        if t.either_port[l as usize] || r.is_some_and(|r| t.either_port[r as usize]) {
+                            *h.port_pairs.entry((u32::from(l), r)).or_default() += 1;
+                            any = true;
+                        }
+                    }
+                    *flag = any;
+                    h.flagged += usize::from(any);
+                }
+                h
+            },
+        )
+        .reduce(|| Hits::sized_like(&t), Hits::add);
 
     let mut per_criterion = vec![0; criteria.criteria.len()];
-    let fields: Vec<Field> = {
-        let mut f: Vec<Field> = tables_per_criterion.iter().map(|(_, f, _)| *f).collect();
-        f.sort_by_key(|f| Field::ALL.iter().position(|x| x == f));
-        f.dedup();
-        f
-    };
-    for field in fields {
-        let hist = histogram(field, ctx);
-        for (i, _, table) in tables_per_criterion.iter().filter(|(_, f, _)| *f == field) {
-            per_criterion[*i] = hist
-                .iter()
-                .filter(|([a, b], _)| a.is_some_and(|a| table[a]) || b.is_some_and(|b| table[b]))
-                .map(|(_, n)| *n)
-                .sum();
-        }
-    }
-    Evaluation { flagged, flagged_rows, per_criterion }
-}
-
-/// Rows per value (or pair of values) of a field.
-fn histogram(field: Field, ctx: &Context<'_>) -> Vec<([Option<usize>; 2], usize)> {
-    let events = &ctx.set.ports.events;
-    let map = events
-        .par_iter()
-        .enumerate()
-        .fold(FxHashMap::default, |mut m: FxHashMap<[Option<usize>; 2], usize>, (i, e)| {
-            let b = ctx.row_blocks.get(i).copied().unwrap_or(NO_BLOCK);
-            *m.entry(value_of(field, e, b)).or_default() += 1;
-            m
-        })
-        .reduce(FxHashMap::default, |mut a, b| {
-            for (k, v) in b {
-                *a.entry(k).or_default() += v;
+    for (i, field, table) in &per_criterion_tables {
+        per_criterion[*i] = match (Slot::of(*field), field) {
+            (Some(slot), _) => {
+                table.iter().zip(&hits.slots[slot as usize]).filter(|(m, _)| **m).map(|(_, n)| *n as usize).sum()
             }
-            a
-        });
-    map.into_iter().collect()
+            (None, Field::Ip) => hits
+                .ip_pairs
+                .iter()
+                .filter(|((l, r), _)| table[*l as usize] || table[*r as usize])
+                .map(|(_, n)| *n as usize)
+                .sum(),
+            (None, _) => hits
+                .port_pairs
+                .iter()
+                .filter(|((l, r), _)| table[*l as usize] || r.is_some_and(|r| table[r as usize]))
+                .map(|(_, n)| *n as usize)
+                .sum(),
+        };
+    }
+    Evaluation { flagged, flagged_rows: hits.flagged, per_criterion }
 }
 
 /// The criteria (indices into the set) that one row matches, for the notification shown when

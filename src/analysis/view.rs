@@ -132,7 +132,10 @@ pub fn endpoint(addr: Address, port: Option<String>) -> String {
 /// The text of one cell.
 pub fn cell_text(log: &PortsLog, hosts: &dyn HostNames, e: &PortEvent, column: Column) -> String {
     match column {
-        Column::Time => e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
+        Column::Time => match time_digits(&e.time) {
+            Some(text) => String::from_utf8_lossy(&text).into_owned(),
+            None => e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
+        },
         Column::Protocol => e.protocol.to_string(),
         Column::Local => endpoint(log.local_ip(e), Some(e.local_port.to_string())),
         Column::Remote => endpoint(log.remote_ip(e), Some(e.remote_port().to_string())),
@@ -141,6 +144,24 @@ pub fn cell_text(log: &PortsLog, hosts: &dyn HostNames, e: &PortEvent, column: C
         Column::Module => log.module(e).to_string(),
         Column::User => log.user(e).to_string(),
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` for years 0..=9999, written digit by digit: the quick filter writes
+/// it for every row, and chrono's formatting machinery made that the slowest part of a filter.
+fn time_digits(t: &chrono::NaiveDateTime) -> Option<[u8; 19]> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let mut text = *b"0000-00-00 00:00:00";
+    for (at, width, value) in
+        [(0, 4, year), (5, 2, t.month()), (8, 2, t.day()), (11, 2, t.hour()), (14, 2, t.minute()), (17, 2, t.second())]
+    {
+        let mut v = value;
+        for i in (at..at + width).rev() {
+            text[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    Some(text)
 }
 
 /// A row as tab-separated text, for the clipboard.
@@ -155,6 +176,10 @@ struct Matches {
     users: Vec<bool>,
     addrs: Vec<bool>,
     hosts: Vec<bool>,
+    /// By port number: formatting a number per row and per column is what made filtering slow.
+    ports: Vec<bool>,
+    /// By [`crate::model::Protocol`] discriminant.
+    protocols: [bool; 2],
 }
 
 impl Matches {
@@ -170,6 +195,8 @@ impl Matches {
                 .iter()
                 .map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| has(&h)))
                 .collect(),
+            ports: (0..=u16::MAX).map(|p| has(&p.to_string())).collect(),
+            protocols: [crate::model::Protocol::Tcp, crate::model::Protocol::Udp].map(|p| has(p.as_str())),
             needle,
         }
     }
@@ -179,23 +206,53 @@ impl Matches {
     fn column(&self, log: &PortsLog, e: &PortEvent, column: Column) -> bool {
         let text_has = |c: Column| self.needle_in(&cell_text(log, &crate::analysis::dns::NoHostNames, e, c));
         match column {
-            Column::Time => self.could_be_time() && text_has(Column::Time),
-            Column::Protocol => e.protocol.as_str().to_lowercase().contains(&self.needle),
+            Column::Time => {
+                self.could_be_time()
+                    && match time_digits(&e.time) {
+                        Some(text) => memchr::memmem::find(&text, self.needle.as_bytes()).is_some(),
+                        None => text_has(Column::Time),
+                    }
+            }
+            Column::Protocol => self.protocols[e.protocol as usize],
             Column::Local => {
                 self.addrs[e.local_ip.0 as usize]
-                    || e.local_port.to_string().contains(&self.needle)
+                    || self.ports[e.local_port as usize]
                     || (self.needle.contains(':') && text_has(Column::Local))
             }
             Column::Remote => {
                 self.addrs[e.remote_ip.0 as usize]
-                    || e.remote_port().to_string().contains(&self.needle)
+                    || self.port_field(e.remote_port())
                     || (self.needle.contains(':') && text_has(Column::Remote))
             }
             Column::Host => self.hosts[e.remote_ip.0 as usize],
-            Column::Pid => e.pid().is_some_and(|p| p.to_string().contains(&self.needle)),
+            Column::Pid => e.pid().is_some_and(|p| self.needle_in_number(p)),
             Column::Module => self.modules[e.module.0 as usize],
             Column::User => self.users[e.user.0 as usize],
         }
+    }
+
+    fn port_field(&self, port: crate::model::PortField) -> bool {
+        match port {
+            crate::model::PortField::Num(p) => self.ports[p as usize],
+            crate::model::PortField::Any => self.needle == "*",
+            crate::model::PortField::Empty => false,
+        }
+    }
+
+    /// Whether the number's decimal text holds the needle, without allocating per row.
+    fn needle_in_number(&self, n: u32) -> bool {
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        memchr::memmem::find(&digits[at..], self.needle.as_bytes()).is_some()
     }
 
     fn needle_in(&self, text: &str) -> bool {
@@ -238,33 +295,117 @@ pub fn build(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, sort: Optio
     rows
 }
 
-/// Sorts a view in place, off the caller's thread's time (parallel, stable).
+/// Sorts a view in place (parallel; equal keys keep ascending row order, as a stable sort of
+/// the log would).
+///
+/// Each row's key is computed once into a packed `u64` rather than inside the comparator:
+/// comparing through the rows means a cache miss into the ten-million-row event table at every
+/// comparison, which made sorting twice as slow as the sort itself. The keys are then radix
+/// sorted, and a log that is already in key order (the usual case for time) is only checked,
+/// or reversed by runs.
 pub fn sort_rows(log: &PortsLog, hosts: &dyn HostNames, rows: &mut [u32], sort: Sort) {
-    let module_rank = rank(log.modules.iter().map(|(_, s)| s.to_lowercase()));
-    let user_rank = rank(log.users.iter().map(|(_, s)| s.to_lowercase()));
-    let addr_rank = rank(log.addrs.iter().map(|(_, a)| a));
-    let host_rank = rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default()));
-    let ev = |i: u32| &log.events[i as usize];
-    let key = |i: &u32| -> (u64, u64) {
-        let e = ev(*i);
+    let names = |table: &crate::intern::Interner| rank(table.iter().map(|(_, s)| s.to_lowercase()));
+    let ranks = match sort.column {
+        Column::Module => names(&log.modules),
+        Column::User => names(&log.users),
+        Column::Local | Column::Remote => rank(log.addrs.iter().map(|(_, a)| a)),
+        Column::Host => {
+            rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default()))
+        }
+        Column::Time | Column::Protocol | Column::Pid => Vec::new(),
+    };
+    let key = |i: u32| -> u64 {
+        let e = &log.events[i as usize];
         match sort.column {
-            Column::Time => (e.time.and_utc().timestamp() as u64, 0),
-            Column::Protocol => (e.protocol as u64, 0),
-            Column::Local => (addr_rank[e.local_ip.0 as usize], u64::from(e.local_port)),
+            // Order-preserving map of the signed timestamp onto u64.
+            Column::Time => (e.time.and_utc().timestamp() as u64) ^ (1 << 63),
+            Column::Protocol => e.protocol as u64,
+            Column::Local => (ranks[e.local_ip.0 as usize] << 17) | u64::from(e.local_port),
             Column::Remote => {
-                (addr_rank[e.remote_ip.0 as usize], e.remote_port().num().map_or(0, |p| u64::from(p) + 1))
+                (ranks[e.remote_ip.0 as usize] << 17) | e.remote_port().num().map_or(0, |p| u64::from(p) + 1)
             }
-            Column::Host => (host_rank[e.remote_ip.0 as usize], 0),
-            Column::Pid => (e.pid().map_or(u64::MAX, u64::from), 0),
-            Column::Module => (module_rank[e.module.0 as usize], 0),
-            Column::User => (user_rank[e.user.0 as usize], 0),
+            Column::Host => ranks[e.remote_ip.0 as usize],
+            Column::Pid => e.pid().map_or(u64::MAX, u64::from),
+            Column::Module => ranks[e.module.0 as usize],
+            Column::User => ranks[e.user.0 as usize],
         }
     };
-    if sort.descending {
-        rows.par_sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.cmp(b)));
-    } else {
-        rows.par_sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.cmp(b)));
+    let keys: Vec<u64> = rows.par_iter().map(|&i| key(i)).collect();
+    sort_by_keys(rows, &keys, sort.descending);
+}
+
+/// Orders `rows` by `keys` (one per row, same positions); ties end in ascending row order.
+fn sort_by_keys(rows: &mut [u32], keys: &[u64], descending: bool) {
+    let ascending_rows = rows.par_windows(2).all(|w| w[0] < w[1]);
+    if ascending_rows && keys.par_windows(2).all(|w| w[0] <= w[1]) {
+        if descending {
+            reverse_keeping_ties(rows, keys);
+        }
+        return;
     }
+    if ascending_rows {
+        radix_sort(rows, keys, descending);
+        return;
+    }
+    let mut pairs: Vec<(u64, u32)> =
+        keys.par_iter().zip(rows.par_iter()).map(|(&k, &r)| (if descending { !k } else { k }, r)).collect();
+    pairs.par_sort_unstable();
+    rows.par_iter_mut().zip(pairs.par_iter()).for_each(|(r, p)| *r = p.1);
+}
+
+/// From ascending keys to descending ones, each run of equal keys keeping its row order.
+fn reverse_keeping_ties(rows: &mut [u32], keys: &[u64]) {
+    let mut end = rows.len();
+    let mut out = Vec::with_capacity(rows.len());
+    while end > 0 {
+        let k = keys[end - 1];
+        let mut start = end - 1;
+        while start > 0 && keys[start - 1] == k {
+            start -= 1;
+        }
+        out.extend_from_slice(&rows[start..end]);
+        end = start;
+    }
+    rows.copy_from_slice(&out);
+}
+
+/// Least-significant-digit radix sort on the keys' span (`key - min`), 16 bits a pass: it is
+/// stable, so rows given in ascending order keep that order among equal keys, and the columns'
+/// keys span few bits (a module rank: one pass; an address and port, a PID or the hours of a
+/// log's times: two or three), where it beats a comparison sort on two cores.
+fn radix_sort(rows: &mut [u32], keys: &[u64], descending: bool) {
+    const DIGIT: u32 = 16;
+    let (min, max) = keys
+        .par_iter()
+        .fold(|| (u64::MAX, 0), |(lo, hi), &k| (lo.min(k), hi.max(k)))
+        .reduce(|| (u64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let span = max.saturating_sub(min);
+    let mut src: Vec<(u64, u32)> =
+        keys.par_iter().zip(rows.par_iter()).map(|(&k, &r)| (if descending { max - k } else { k - min }, r)).collect();
+    let mut dst = vec![(0u64, 0u32); src.len()];
+    let bits = 64 - span.leading_zeros();
+    let mut shift = 0;
+    while shift < bits.max(1) {
+        let digit = |k: u64| ((k >> shift) & ((1 << DIGIT) - 1)) as usize;
+        let mut next = vec![0usize; 1 << DIGIT];
+        for &(k, _) in &src {
+            next[digit(k)] += 1;
+        }
+        let mut total = 0;
+        for slot in &mut next {
+            let n = *slot;
+            *slot = total;
+            total += n;
+        }
+        for &(k, r) in &src {
+            let d = digit(k);
+            dst[next[d]] = (k, r);
+            next[d] += 1;
+        }
+        std::mem::swap(&mut src, &mut dst);
+        shift += DIGIT;
+    }
+    rows.par_iter_mut().zip(src.par_iter()).for_each(|(r, p)| *r = p.1);
 }
 
 /// The rank of each value in sorted order, so rows compare by integer.
@@ -355,6 +496,36 @@ mod tests {
         assert_eq!(texts(log, &sorted(Column::Pid, true), Column::Pid), vec!["6660", "3312", "1900", "4"]);
         assert_eq!(texts(log, &sorted(Column::Module, false), Column::Pid), vec!["3312", "6660", "1900", "4"]);
         assert_eq!(texts(log, &sorted(Column::Local, false), Column::Pid), vec!["4", "1900", "6660", "3312"]);
+    }
+
+    proptest::proptest! {
+        /// Every path of `sort_by_keys` (already ordered, radix sort, pair sort) gives what
+        /// a stable comparison sort gives.
+        #[test]
+        fn key_sorts_agree_with_a_stable_sort(
+            keys in proptest::collection::vec(proptest::prop_oneof![0u64..4, 0u64..100_000, proptest::num::u64::ANY], 0..300),
+            shuffle in proptest::bool::ANY,
+            presorted in proptest::bool::ANY,
+            descending in proptest::bool::ANY,
+        ) {
+            let mut keys = keys;
+            if presorted {
+                keys.sort();
+            }
+            let mut rows: Vec<u32> = (0..keys.len() as u32).map(|r| r * 3).collect();
+            if shuffle {
+                rows.reverse();
+            }
+            let by_row = |r: u32| keys[(r / 3) as usize];
+            let mut expected = rows.clone();
+            expected.sort_by(|a, b| {
+                let (ka, kb) = (by_row(*a), by_row(*b));
+                if descending { kb.cmp(&ka) } else { ka.cmp(&kb) }.then(a.cmp(b))
+            });
+            let row_keys: Vec<u64> = rows.iter().map(|&r| by_row(r)).collect();
+            sort_by_keys(&mut rows, &row_keys, descending);
+            proptest::prop_assert_eq!(rows, expected);
+        }
     }
 
     #[test]

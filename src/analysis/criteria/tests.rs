@@ -167,3 +167,21 @@ fn initial_mappings_are_matched_with_their_process_block() {
     assert_eq!(matching_mapping(&criteria, &mapping, Some(block), &none), vec![0, 1, 2]);
     assert_eq!(matching_mapping(&criteria, &mapping, None, &none), vec![0]);
 }
+
+#[test]
+fn either_side_criteria_count_each_row_once_per_criterion() {
+    let eval = run(
+        vec![
+            crit("v4 side", Field::Ip, MatchKind::Exact, "192.168.1.103"),
+            crit("remote v4", Field::Ip, MatchKind::Cidr, "203.0.113.0/24"),
+            crit("web", Field::Port, MatchKind::Range, "80,443"),
+            crit("low local", Field::Port, MatchKind::Range, "1-1448"),
+            crit("same rows, single side", Field::RemotePort, MatchKind::Range, "80,443"),
+        ],
+        &crate::analysis::dns::NoHostNames,
+    );
+    // Row 1 matches both IP criteria (local and remote side) and counts once for each.
+    assert_eq!(eval.per_criterion, vec![4, 1, 3, 5, 3]);
+    assert_eq!(flagged_rows(&eval), vec![0, 1, 2, 4, 5]);
+    assert_eq!(eval.flagged_rows, 5);
+}
