@@ -626,5 +626,76 @@ pub fn matching_mapping(
         .collect()
 }
 
+impl Evaluation {
+    /// Joins the evaluation of rows that follow the ones this one covers (see
+    /// [`evaluate_rows`]).
+    pub fn add(&mut self, later: Evaluation) {
+        self.flagged.extend(later.flagged);
+        self.flagged_rows += later.flagged_rows;
+        if self.per_criterion.len() < later.per_criterion.len() {
+            self.per_criterion.resize(later.per_criterion.len(), 0);
+        }
+        self.per_criterion.iter_mut().zip(later.per_criterion).for_each(|(a, b)| *a += b);
+    }
+}
+
+/// Evaluates only the rows in `range` (rows a followed log just added), with the outcome
+/// [`evaluate`] gives for them: their flags, in order, and their hits per criterion. Each
+/// criterion runs once per distinct value of those rows, not of the whole log, so a poll's
+/// rows cost little however long the log has grown; [`Evaluation::add`] joins the result.
+pub fn evaluate_rows(criteria: &CriteriaSet, ctx: &Context<'_>, range: std::ops::Range<usize>) -> Evaluation {
+    let (compiled, _) = criteria.compile();
+    let rows = ctx.set.ports.events.get(range.clone()).unwrap_or(&[]);
+    let mut flagged = vec![false; rows.len()];
+    let mut per_criterion = vec![0; criteria.criteria.len()];
+    for (i, c) in &compiled {
+        let mut known: FxHashMap<u64, bool> = FxHashMap::default();
+        for (j, (e, flag)) in rows.iter().zip(flagged.iter_mut()).enumerate() {
+            let block = ctx.row_blocks.get(range.start + j).copied().unwrap_or(NO_BLOCK);
+            if row_matches(c, ctx, e, block, &mut known) {
+                per_criterion[*i] += 1;
+                *flag = true;
+            }
+        }
+    }
+    let flagged_rows = flagged.iter().filter(|f| **f).count();
+    Evaluation { flagged, flagged_rows, per_criterion }
+}
+
+/// Whether a row matches one criterion, remembering the answer per value id in `known`
+/// (ids of one field only: the map serves one criterion).
+fn row_matches(
+    c: &Compiled,
+    ctx: &Context<'_>,
+    e: &PortEvent,
+    block: BlockId,
+    known: &mut FxHashMap<u64, bool>,
+) -> bool {
+    let log = &ctx.set.ports;
+    let mut value = |id: u64, test: &dyn Fn() -> bool| *known.entry(id).or_insert_with(test);
+    let addr = |id: crate::model::AddrId| c.matches_addr(log.addrs.resolve(id));
+    // Ports are matched by number: cheap enough not to remember.
+    match c.field {
+        Field::Module => value(u64::from(e.module.0), &|| !e.module.is_empty() && c.matches_text(log.module(e))),
+        Field::User => value(u64::from(e.user.0), &|| !e.user.is_empty() && c.matches_text(log.user(e))),
+        Field::LocalIp => value(u64::from(e.local_ip.0), &|| addr(e.local_ip)),
+        Field::RemoteIp => value(u64::from(e.remote_ip.0), &|| addr(e.remote_ip)),
+        Field::Ip => {
+            value(u64::from(e.local_ip.0), &|| addr(e.local_ip))
+                || value(u64::from(e.remote_ip.0), &|| addr(e.remote_ip))
+        }
+        Field::HostName => value(u64::from(e.remote_ip.0), &|| {
+            log.remote_ip(e).ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))
+        }),
+        Field::LocalPort => c.matches_port(Some(e.local_port)),
+        Field::RemotePort => c.matches_port(e.remote_port().num()),
+        Field::Port => c.matches_port(Some(e.local_port)) || c.matches_port(e.remote_port().num()),
+        Field::ModulePath => {
+            block != NO_BLOCK
+                && value(u64::from(block), &|| ctx.index.block(ctx.set, block).is_some_and(|b| c.matches_block(b)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

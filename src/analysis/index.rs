@@ -43,6 +43,14 @@ struct Entry {
     block: BlockId,
 }
 
+/// Where `PidsIndex::build` puts a block among blocks of the same time.
+fn build_order(r: BlockRef) -> (u8, u16, u32) {
+    match r {
+        BlockRef::Pids { file, block } => (0, file, block),
+        BlockRef::Initial { file, block } => (1, file, block),
+    }
+}
+
 /// Blocks of every PIDS and INITIAL log of a set, by PID and time.
 #[derive(Debug, Default)]
 pub struct PidsIndex {
@@ -68,6 +76,40 @@ impl PidsIndex {
             entries.sort_by_key(|e| (e.time, e.block));
         }
         index
+    }
+
+    /// Indexes blocks added to the set's logs after the index was built (a followed log
+    /// growing). Returns the PIDs they describe. Blocks are usually later than all others, so
+    /// each goes in at the end of its PID's list; an earlier one is placed by time.
+    pub fn extend(&mut self, set: &LogSet, added: &[BlockRef]) -> Vec<u32> {
+        let mut pids = Vec::new();
+        for &r in added {
+            let (block, time) = match r {
+                BlockRef::Pids { file, block } => {
+                    let Some(log) = set.pids.get(file as usize) else { continue };
+                    let Some(b) = log.blocks.get(block as usize) else { continue };
+                    (b, b.recorded_at.or(log.header.system_date))
+                }
+                BlockRef::Initial { file, block } => {
+                    let Some(log) = set.initials.get(file as usize) else { continue };
+                    let Some(b) = log.blocks.get(block as usize) else { continue };
+                    (b, log.header.system_date)
+                }
+            };
+            let id = self.blocks.len() as BlockId;
+            self.blocks.push((r, time));
+            if let Some(time) = time {
+                // Equal times are ordered as `build` orders them (by id there): PIDS logs
+                // before INITIAL logs, each by file and block.
+                let blocks = &self.blocks;
+                let entries = self.by_pid.entry(block.pid).or_default();
+                let at = entries
+                    .partition_point(|e| (e.time, build_order(blocks[e.block as usize].0)) <= (time, build_order(r)));
+                entries.insert(at, Entry { time, block: id });
+            }
+            pids.push(block.pid);
+        }
+        pids
     }
 
     fn push(&mut self, r: BlockRef, pid: u32, time: Option<NaiveDateTime>) {
@@ -130,5 +172,49 @@ impl PidsIndex {
     /// once so that criteria on module paths cost a table look-up per row.
     pub fn row_blocks(&self, set: &LogSet) -> Vec<BlockId> {
         set.ports.events.par_iter().map(|e| self.lookup_event(set, e).unwrap_or(NO_BLOCK)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::test_support::set_from;
+
+    const PORTS: &str = "\
+08/6/30,10:0:1,TCP,1447,192.168.1.103,80,65.55.200.252,1900,svchost.exe,<NT AUTHORITY\\SYSTEM>
+08/6/30,10:9:0,TCP,1448,192.168.1.103,80,65.55.200.252,1900,svchost.exe,<NT AUTHORITY\\SYSTEM>
+";
+
+    const PIDS: &str = "\
+Port Reporter Version 1.01 Log File
+Process detail log
+======================================================
+Log entry below recorded at: 08/6/30 10:0:0
+======================================================
+Process ID: 1900 (svchost.exe)
+Process doesn't appear to be a service
+======================================================
+Log entry below recorded at: 08/6/30 10:8:0
+======================================================
+Process ID: 1900 (svchost.exe)
+Process doesn't appear to be a service
+";
+
+    #[test]
+    fn extending_gives_what_building_gives() {
+        let set = set_from(PORTS, Some(PIDS));
+        let built = PidsIndex::build(&set);
+        let mut grown = PidsIndex::default();
+        // In reverse, so the second one has to be placed before the first by time.
+        let added = [BlockRef::Pids { file: 0, block: 1 }, BlockRef::Pids { file: 0, block: 0 }];
+        assert_eq!(grown.extend(&set, &added), vec![1900, 1900]);
+        let rows = |index: &PidsIndex| -> Vec<Option<BlockRef>> {
+            index.row_blocks(&set).into_iter().map(|id| index.block_ref(id)).collect()
+        };
+        assert_eq!(rows(&grown), rows(&built));
+        assert_eq!(
+            rows(&grown),
+            vec![Some(BlockRef::Pids { file: 0, block: 0 }), Some(BlockRef::Pids { file: 0, block: 1 })]
+        );
     }
 }

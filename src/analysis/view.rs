@@ -268,31 +268,74 @@ impl Matches {
 
 /// Row indices passing `filter`, ordered by `sort` (stable: equal keys keep log order).
 pub fn build(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, sort: Option<Sort>) -> Vec<u32> {
-    let mut rows: Vec<u32> = if filter.is_empty() {
-        (0..log.events.len() as u32).collect()
-    } else {
-        let quick = (!filter.quick.trim().is_empty()).then(|| Matches::new(log, hosts, &filter.quick));
-        let per_column: Vec<(Column, Matches)> = filter
-            .columns
-            .iter()
-            .filter(|(_, t)| !t.trim().is_empty())
-            .map(|(c, t)| (*c, Matches::new(log, hosts, t)))
-            .collect();
-        log.events
-            .par_iter()
-            .enumerate()
-            .filter(|(_, e)| {
-                filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
-                    && quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
-                    && per_column.iter().all(|(c, m)| m.column(log, e, *c))
-            })
-            .map(|(i, _)| i as u32)
-            .collect()
-    };
+    let mut rows = filter_rows(log, hosts, filter, 0..log.events.len());
     if let Some(sort) = sort {
         sort_rows(log, hosts, &mut rows, sort);
     }
     rows
+}
+
+/// The rows of `range` that pass `filter`, in log order.
+fn filter_rows(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, range: std::ops::Range<usize>) -> Vec<u32> {
+    let events = log.events.get(range.clone()).unwrap_or(&[]);
+    let first = range.start as u32;
+    if filter.is_empty() {
+        return (first..first + events.len() as u32).collect();
+    }
+    let quick = (!filter.quick.trim().is_empty()).then(|| Matches::new(log, hosts, &filter.quick));
+    let per_column: Vec<(Column, Matches)> = filter
+        .columns
+        .iter()
+        .filter(|(_, t)| !t.trim().is_empty())
+        .map(|(c, t)| (*c, Matches::new(log, hosts, t)))
+        .collect();
+    events
+        .par_iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
+                && quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
+                && per_column.iter().all(|(c, m)| m.column(log, e, *c))
+        })
+        .map(|(i, _)| first + i as u32)
+        .collect()
+}
+
+/// The view after rows `added` were appended to the log: `rows` (the view [`build`] gave
+/// with the same filter and sort before) with the added rows that pass the filter merged in
+/// where the sort puts them. It equals what [`build`] gives on the grown log, for the cost of
+/// the new rows: each is placed by binary search, and the old rows are only copied.
+pub fn extend(
+    log: &PortsLog,
+    hosts: &dyn HostNames,
+    rows: &[u32],
+    added: std::ops::Range<usize>,
+    filter: &Filter,
+    sort: Option<Sort>,
+) -> Vec<u32> {
+    let mut fresh = filter_rows(log, hosts, filter, added);
+    let Some(sort) = sort else {
+        let mut out = Vec::with_capacity(rows.len() + fresh.len());
+        out.extend_from_slice(rows);
+        out.append(&mut fresh);
+        return out;
+    };
+    let keys = SortKeys::new(log, hosts, sort.column);
+    let fresh_keys: Vec<u64> = fresh.iter().map(|&i| keys.key(log, i)).collect();
+    sort_by_keys(&mut fresh, &fresh_keys, sort.descending);
+    let mut out = Vec::with_capacity(rows.len() + fresh.len());
+    let mut from = 0;
+    for &row in &fresh {
+        let k = keys.key(log, row);
+        // New rows come after old ones of the same key (ties keep ascending row order).
+        let before = |&r: &u32| if sort.descending { keys.key(log, r) >= k } else { keys.key(log, r) <= k };
+        let at = from + rows[from..].partition_point(before);
+        out.extend_from_slice(&rows[from..at]);
+        out.push(row);
+        from = at;
+    }
+    out.extend_from_slice(&rows[from..]);
+    out
 }
 
 /// Sorts a view in place (parallel; equal keys keep ascending row order, as a stable sort of
@@ -304,19 +347,36 @@ pub fn build(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, sort: Optio
 /// sorted, and a log that is already in key order (the usual case for time) is only checked,
 /// or reversed by runs.
 pub fn sort_rows(log: &PortsLog, hosts: &dyn HostNames, rows: &mut [u32], sort: Sort) {
-    let names = |table: &crate::intern::Interner| rank(table.iter().map(|(_, s)| s.to_lowercase()));
-    let ranks = match sort.column {
-        Column::Module => names(&log.modules),
-        Column::User => names(&log.users),
-        Column::Local | Column::Remote => rank(log.addrs.iter().map(|(_, a)| a)),
-        Column::Host => {
-            rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default()))
-        }
-        Column::Time | Column::Protocol | Column::Pid => Vec::new(),
-    };
-    let key = |i: u32| -> u64 {
+    let keys = SortKeys::new(log, hosts, sort.column);
+    let row_keys: Vec<u64> = rows.par_iter().map(|&i| keys.key(log, i)).collect();
+    sort_by_keys(rows, &row_keys, sort.descending);
+}
+
+/// What a column's packed sort key is made of: names and addresses by rank.
+struct SortKeys {
+    column: Column,
+    ranks: Vec<u64>,
+}
+
+impl SortKeys {
+    fn new(log: &PortsLog, hosts: &dyn HostNames, column: Column) -> SortKeys {
+        let names = |table: &crate::intern::Interner| rank(table.iter().map(|(_, s)| s.to_lowercase()));
+        let ranks = match column {
+            Column::Module => names(&log.modules),
+            Column::User => names(&log.users),
+            Column::Local | Column::Remote => rank(log.addrs.iter().map(|(_, a)| a)),
+            Column::Host => {
+                rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default()))
+            }
+            Column::Time | Column::Protocol | Column::Pid => Vec::new(),
+        };
+        SortKeys { column, ranks }
+    }
+
+    fn key(&self, log: &PortsLog, i: u32) -> u64 {
+        let ranks = &self.ranks;
         let e = &log.events[i as usize];
-        match sort.column {
+        match self.column {
             // Order-preserving map of the signed timestamp onto u64.
             Column::Time => (e.time.and_utc().timestamp() as u64) ^ (1 << 63),
             Column::Protocol => e.protocol as u64,
@@ -329,9 +389,7 @@ pub fn sort_rows(log: &PortsLog, hosts: &dyn HostNames, rows: &mut [u32], sort: 
             Column::Module => ranks[e.module.0 as usize],
             Column::User => ranks[e.user.0 as usize],
         }
-    };
-    let keys: Vec<u64> = rows.par_iter().map(|&i| key(i)).collect();
-    sort_by_keys(rows, &keys, sort.descending);
+    }
 }
 
 /// Orders `rows` by `keys` (one per row, same positions); ties end in ascending row order.
@@ -526,6 +584,50 @@ mod tests {
             sort_by_keys(&mut rows, &row_keys, descending);
             proptest::prop_assert_eq!(rows, expected);
         }
+    }
+
+    #[test]
+    fn extending_a_view_gives_what_building_it_again_gives() {
+        let more = "\
+08/6/30,10:0:2,TCP,1450,192.168.1.103,80,65.55.200.252,1900,svchost.exe,<NT AUTHORITY\\SYSTEM>
+08/6/30,9:59:0,TCP,22,10.9.9.9,5000,198.51.100.1,77,sshd,<root>
+08/6/30,10:0:3,UDP,137,192.168.1.103,*,*,4,System,
+08/6/30,10:0:1,TCP,1448,192.168.1.103,6667,203.0.113.66,6661,Svchost.exe,<CORP\\bob>
+";
+        // In file order, as a followed log grows (`set_from` orders by time).
+        let mut grown = PortsLog::default();
+        let text = format!("{PORTS}{more}");
+        crate::logs::ports::read_from(
+            &mut grown,
+            std::path::Path::new("PR-PORTS-t.log"),
+            text.as_bytes(),
+            None,
+            &crate::logs::ports::LoadProgress::default(),
+        )
+        .expect("in-memory read");
+        let grown = &grown;
+        let mut before = grown.clone();
+        before.events.truncate(4);
+        let filters = [
+            Filter::default(),
+            Filter { quick: "svchost".into(), ..Filter::default() },
+            Filter { columns: vec![(Column::Protocol, "tcp".into())], ..Filter::default() },
+        ];
+        for filter in &filters {
+            for column in Column::ALL {
+                for descending in [false, true] {
+                    let sort = Some(Sort { column, descending });
+                    for s in [sort, None] {
+                        let old = build(&before, &NoHostNames, filter, s);
+                        let extended = extend(grown, &NoHostNames, &old, 4..8, filter, s);
+                        assert_eq!(extended, build(grown, &NoHostNames, filter, s), "{filter:?} {s:?}");
+                    }
+                }
+            }
+        }
+        let by_time = Some(Sort { column: Column::Time, descending: false });
+        let old = build(&before, &NoHostNames, &Filter::default(), by_time);
+        assert_eq!(extend(grown, &NoHostNames, &old, 4..8, &Filter::default(), by_time), vec![5, 3, 1, 7, 0, 4, 2, 6]);
     }
 
     #[test]

@@ -24,6 +24,17 @@ pub enum Done {
         generation: u64,
         evaluation: Evaluation,
     },
+    /// Criteria over rows a live session added, from row `first` on.
+    LiveFlags {
+        generation: u64,
+        first: usize,
+        evaluation: Evaluation,
+    },
+    /// The view with rows a live session added merged in.
+    LiveView {
+        generation: u64,
+        rows: Vec<u32>,
+    },
     /// Paths picked in a file dialog, and what for.
     Picked {
         purpose: Pick,
@@ -56,6 +67,8 @@ pub enum Done {
 pub enum Pick {
     OpenLogs,
     OpenFolder,
+    /// A folder to follow live.
+    FollowFolder,
     LoadCriteria,
     SaveCriteria,
     ExportCsv,

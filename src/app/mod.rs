@@ -7,6 +7,8 @@ pub mod detail;
 pub mod grid;
 pub mod initial_view;
 pub mod jobs;
+pub mod live;
+mod live_ui;
 pub mod settings;
 pub mod stats_view;
 
@@ -102,6 +104,7 @@ pub struct PrParserApp {
     dns_settings_open: bool,
     /// Exports still being written.
     exports_pending: usize,
+    live: live_ui::LiveState,
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
@@ -165,6 +168,7 @@ impl PrParserApp {
             last_host_evaluation: None,
             dns_settings_open: false,
             exports_pending: 0,
+            live: live_ui::LiveState::default(),
             settings,
         };
         app.open(paths);
@@ -177,6 +181,7 @@ impl PrParserApp {
             && !self.view_busy
             && !self.eval_busy
             && self.exports_pending == 0
+            && self.live.idle()
             && !(self.tab == Tab::Statistics && self.stats_dirty)
     }
 
@@ -191,6 +196,7 @@ impl PrParserApp {
 
     /// Starts loading `paths` in the background (a running load is cancelled).
     pub fn open(&mut self, paths: Vec<PathBuf>) {
+        self.live.stop();
         if let Some(old) = self.loading.take() {
             old.progress.cancel.store(true, Ordering::Relaxed);
         }
@@ -252,18 +258,7 @@ impl PrParserApp {
                 match result {
                     Ok(data) => {
                         self.settings.remember(&paths);
-                        self.data = Some(data);
-                        self.grid = GridState::default();
-                        self.shown_row = None;
-                        self.notification = None;
-                        self.view = Arc::new(Vec::new());
-                        self.evaluation = Arc::new(Evaluation::default());
-                        self.drill = None;
-                        self.stats = None;
-                        self.initial = initial_view::InitialState::default();
-                        self.refresh_view();
-                        self.refresh_flags();
-                        self.request_names();
+                        self.show_data(data);
                     }
                     Err(e) if e == crate::error::LogError::Cancelled.to_string() => {}
                     Err(e) => self.error = Some(e),
@@ -306,6 +301,8 @@ impl PrParserApp {
                     Err(e) => self.error = Some(format!("cannot export to {}: {e}", path.display())),
                 }
             }
+            Done::LiveFlags { generation, first, evaluation } => self.live_flags(generation, first, evaluation),
+            Done::LiveView { generation, rows } => self.live_view(generation, rows),
             Done::CriteriaSaved { path, result } => match result {
                 Ok(()) => {
                     self.message = Some(format!("Criteria saved to {}", path.display()));
@@ -316,12 +313,29 @@ impl PrParserApp {
         }
     }
 
+    /// Shows a new dataset from scratch: view, flags and names computed anew.
+    fn show_data(&mut self, data: Arc<Dataset>) {
+        self.data = Some(data);
+        self.grid = GridState::default();
+        self.shown_row = None;
+        self.notification = None;
+        self.view = Arc::new(Vec::new());
+        self.evaluation = Arc::new(Evaluation::default());
+        self.drill = None;
+        self.stats = None;
+        self.initial = initial_view::InitialState::default();
+        self.refresh_view();
+        self.refresh_flags();
+        self.request_names();
+    }
+
     fn picked(&mut self, purpose: Pick, paths: Vec<PathBuf>) {
         let Some(first) = paths.first().cloned() else {
             return;
         };
         match purpose {
             Pick::OpenLogs | Pick::OpenFolder => self.open(paths),
+            Pick::FollowFolder => self.follow_folder(first),
             Pick::LoadCriteria => self.jobs.spawn("criteria-load", move || Done::CriteriaLoaded {
                 result: criteria::CriteriaSet::load(&first).map_err(|e| e.to_string()),
                 path: first,
@@ -502,7 +516,7 @@ impl PrParserApp {
                 Pick::OpenLogs => {
                     dialog.add_filter("Port Reporter logs", &["log", "txt", "csv"]).pick_files().unwrap_or_default()
                 }
-                Pick::OpenFolder => dialog.pick_folder().into_iter().collect(),
+                Pick::OpenFolder | Pick::FollowFolder => dialog.pick_folder().into_iter().collect(),
                 Pick::LoadCriteria => dialog.add_filter("Criteria", &["json"]).pick_file().into_iter().collect(),
                 Pick::SaveCriteria => save(dialog, "criteria.json", "json", "Criteria"),
                 Pick::ExportCsv => save(dialog, "prparser-view.csv", "csv", "CSV"),
@@ -652,6 +666,7 @@ impl PrParserApp {
                     self.dns_settings_open = true;
                 }
             });
+            ui.menu_button("Live", |ui| self.live_menu(ui));
             if ui.button("Criteria...").clicked() {
                 self.criteria_open = true;
             }
@@ -757,6 +772,7 @@ impl PrParserApp {
                 ui.separator();
                 ui.spinner();
             }
+            self.live_status(ui);
             if let Some(m) = &self.message {
                 ui.separator();
                 ui.label(m);
@@ -943,6 +959,7 @@ impl eframe::App for PrParserApp {
             self.handle(done);
         }
         let ctx = ui.ctx().clone();
+        self.live_frame(&ctx);
         self.shortcuts(&ctx);
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
@@ -962,6 +979,7 @@ impl eframe::App for PrParserApp {
         self.dns_settings_ui(&ctx);
         self.names_maybe_changed();
         self.notification_ui(&ctx);
+        self.live_alert_ui(&ctx);
         if self.loading.is_some() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }

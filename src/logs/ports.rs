@@ -1698,6 +1698,22 @@ fn parse_block(
     (consumed, line - first_line)
 }
 
+/// Parses text that continues a file already partly read (a file being followed as it
+/// grows) into `log`, as rows of source `source` numbered from `first_line`. Unless `at_end`
+/// (the file is finished), a partial last line or a quoted record still open is left for the
+/// next call. Returns (bytes used, lines used).
+pub fn append_complete(
+    log: &mut PortsLog,
+    bytes: &[u8],
+    (source, path): (u16, &Arc<Path>),
+    first_line: u32,
+    at_end: bool,
+) -> (usize, u32) {
+    let progress = LoadProgress::default();
+    let file = FileRef { source, path, progress: &progress };
+    parse_block(log, bytes, at_end, &file, first_line, &mut Known::default())
+}
+
 /// Line ends in a text (memchr counts them with vector instructions).
 fn count_line_ends(text: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', text).count()

@@ -1,0 +1,263 @@
+//! The app's side of live capture: the Live menu, taking the thread's batches into the
+//! dataset, and the notice about new flagged rows.
+//!
+//! A batch is parsed on the live thread; taking it in ([`Dataset::append`]) costs the new rows
+//! only and happens on the UI thread, between frames' work, when no job holds the dataset
+//! (`Arc::get_mut`): a job reading it meanwhile sees a consistent set, and nothing is copied.
+//! Until then batches wait. The criteria then run on the new rows and the new rows are merged
+//! into the grid's view, each as a job ([`criteria::evaluate_rows`], [`view::extend`]); the
+//! statistics are recomputed over the grown view, as a job too, when their tab is shown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use egui::RichText;
+
+use super::PrParserApp;
+use super::jobs::{Done, Pick};
+use super::live::{self, Live, LiveMsg};
+use crate::analysis::criteria::{self, Evaluation, Field};
+use crate::analysis::dataset::Dataset;
+use crate::analysis::view;
+use crate::logs::follow::{FollowBatch, FollowNote};
+use crate::logs::set::LogSet;
+
+/// How soon to try again to take batches in while a job holds the dataset.
+const RETRY: Duration = Duration::from_millis(30);
+
+/// New flagged rows not yet looked at.
+struct Alert {
+    count: usize,
+    first_row: u32,
+}
+
+#[derive(Default)]
+pub struct LiveState {
+    session: Option<Live>,
+    pending: Vec<FollowBatch>,
+    /// The latest note from the files or the collector.
+    note: Option<String>,
+    alert: Option<Alert>,
+}
+
+impl LiveState {
+    /// True when nothing waits to be taken in.
+    pub fn idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn stop(&mut self) {
+        self.session = None;
+        self.pending.clear();
+    }
+}
+
+impl PrParserApp {
+    /// Shows the rows of a log folder as they are written: the folder's PORTS files from the
+    /// oldest on, then what is appended and the files rotation starts.
+    pub fn follow_folder(&mut self, folder: PathBuf) {
+        let session = Live::follow(folder.clone(), self.jobs.context());
+        self.start_live(folder, session);
+    }
+
+    /// Runs the collector on this machine into `folder` and shows what it logs.
+    pub fn capture_into(&mut self, folder: PathBuf) {
+        let session = Live::capture(folder.clone(), self.jobs.context());
+        self.start_live(folder, session);
+    }
+
+    pub fn stop_live(&mut self) {
+        if self.live.session.is_some() {
+            self.message = Some("Live capture stopped".into());
+        }
+        self.live.session = None;
+    }
+
+    /// The number of new flagged rows the notice shows, if it is shown.
+    pub fn live_alert(&self) -> Option<usize> {
+        self.live.alert.as_ref().map(|a| a.count)
+    }
+
+    fn start_live(&mut self, folder: PathBuf, session: Result<Live, String>) {
+        match session {
+            Ok(session) => {
+                if let Some(old) = self.loading.take() {
+                    old.progress.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                self.load_generation += 1;
+                self.error = None;
+                self.live.stop();
+                self.live.session = Some(session);
+                self.show_data(Arc::new(Dataset::from_set(vec![folder], LogSet::default())));
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Takes in what the live thread sent (each frame).
+    pub(super) fn live_frame(&mut self, ctx: &egui::Context) {
+        if let Some(session) = &self.live.session {
+            for msg in session.take() {
+                match msg {
+                    LiveMsg::Batch(batch) => {
+                        for note in &batch.notes {
+                            // Rows read twice or a file gone are worth saying in the open.
+                            if !matches!(note, FollowNote::Started(_) | FollowNote::Rotated { .. }) {
+                                self.message = Some(note.to_string());
+                            }
+                            self.live.note = Some(note.to_string());
+                        }
+                        self.live.pending.push(*batch);
+                    }
+                    LiveMsg::Note(text) => self.live.note = Some(text),
+                }
+            }
+        }
+        if self.live.pending.is_empty() {
+            return;
+        }
+        let free = self.loading.is_none() && !self.view_busy && !self.eval_busy;
+        let Some(data) = self.data.as_mut().and_then(|d| if free { Arc::get_mut(d) } else { None }) else {
+            ctx.request_repaint_after(RETRY);
+            return;
+        };
+        let first = data.set.ports.events.len();
+        let mut relinked = false;
+        for batch in self.live.pending.drain(..) {
+            relinked |= !data.append(batch).relinked.is_empty();
+        }
+        let added = first..data.set.ports.events.len();
+        let uses_blocks = self.settings.criteria.criteria.iter().any(|c| c.enabled && c.field == Field::ModulePath);
+        if relinked && uses_blocks {
+            // Rows whose process block came late may now match: evaluate everything again.
+            self.refresh_flags();
+        } else if !added.is_empty() {
+            self.flag_new_rows(added.clone());
+        }
+        if !added.is_empty() {
+            self.merge_new_rows(added);
+            self.request_names();
+        }
+    }
+
+    fn flag_new_rows(&mut self, added: std::ops::Range<usize>) {
+        let Some(data) = self.data.clone() else {
+            return;
+        };
+        self.eval_generation += 1;
+        let generation = self.eval_generation;
+        let criteria = self.settings.criteria.clone();
+        let dns = Arc::clone(&self.dns);
+        self.eval_busy = true;
+        self.jobs.spawn("live-criteria", move || {
+            let ctx =
+                criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &*dns };
+            let first = added.start;
+            Done::LiveFlags { generation, first, evaluation: criteria::evaluate_rows(&criteria, &ctx, added) }
+        });
+    }
+
+    fn merge_new_rows(&mut self, added: std::ops::Range<usize>) {
+        let Some(data) = self.data.clone() else {
+            return;
+        };
+        self.view_generation += 1;
+        let generation = self.view_generation;
+        let (filter, sort, dns, old) =
+            (self.filter(), self.settings.sort, Arc::clone(&self.dns), Arc::clone(&self.view));
+        self.view_busy = true;
+        self.jobs.spawn("live-view", move || Done::LiveView {
+            generation,
+            rows: view::extend(&data.set.ports, &*dns, &old, added, &filter, sort),
+        });
+    }
+
+    pub(super) fn live_flags(&mut self, generation: u64, first: usize, evaluation: Evaluation) {
+        if generation != self.eval_generation {
+            return;
+        }
+        self.eval_busy = false;
+        if self.evaluation.flagged.len() != first {
+            self.refresh_flags();
+            return;
+        }
+        let new_flagged = evaluation.flagged_rows;
+        let first_flagged = evaluation.flagged.iter().position(|f| *f).map(|i| (first + i) as u32);
+        Arc::make_mut(&mut self.evaluation).add(evaluation);
+        if let Some(row) = first_flagged {
+            let alert = self.live.alert.get_or_insert(Alert { count: 0, first_row: row });
+            alert.count += new_flagged;
+        }
+    }
+
+    pub(super) fn live_view(&mut self, generation: u64, rows: Vec<u32>) {
+        if generation != self.view_generation {
+            return;
+        }
+        self.view_busy = false;
+        self.grid.selected_pos = self.grid.selected.and_then(|s| rows.iter().position(|&r| r == s));
+        self.view = Arc::new(rows);
+        self.stats_dirty = true;
+    }
+
+    pub(super) fn live_menu(&mut self, ui: &mut egui::Ui) {
+        if ui.button("Follow a log folder...").clicked() {
+            self.pick(Pick::FollowFolder);
+        }
+        if ui.button("Capture this machine").on_hover_text("Runs the collector here and shows what it logs").clicked() {
+            match live::capture_folder() {
+                Some(folder) => self.capture_into(folder),
+                None => self.error = Some("no capture folder: neither XDG_DATA_HOME nor HOME is set".into()),
+            }
+        }
+        if ui.add_enabled(self.live.session.is_some(), egui::Button::new("Stop live")).clicked() {
+            self.stop_live();
+        }
+    }
+
+    pub(super) fn live_status(&self, ui: &mut egui::Ui) {
+        let Some(session) = &self.live.session else {
+            return;
+        };
+        ui.separator();
+        let what = if session.capturing() { "capturing into" } else { "following" };
+        let label = ui.label(RichText::new(format!("Live: {what} {}", session.folder().display())).strong());
+        if let Some(note) = &self.live.note {
+            label.on_hover_text(note);
+        }
+    }
+
+    /// The non-modal notice about new flagged rows.
+    pub(super) fn live_alert_ui(&mut self, ctx: &egui::Context) {
+        let Some(alert) = &self.live.alert else {
+            return;
+        };
+        let (count, row) = (alert.count, alert.first_row);
+        let (mut go, mut dismiss) = (false, false);
+        egui::Window::new("New flagged rows").collapsible(false).resizable(false).show(ctx, |ui| {
+            let text =
+                if count == 1 { "1 new row is flagged".to_string() } else { format!("{count} new rows are flagged") };
+            ui.label(RichText::new(text).color(super::grid::FLAGGED));
+            ui.horizontal(|ui| {
+                go = ui.button("Go to first").clicked();
+                dismiss = ui.button("Dismiss").clicked();
+            });
+        });
+        if go {
+            self.live.alert = None;
+            match self.view.iter().position(|&r| r == row) {
+                Some(pos) => {
+                    self.grid.selected = Some(row);
+                    self.grid.selected_pos = Some(pos);
+                    self.grid.reveal(pos);
+                    self.select(row);
+                }
+                None => self.message = Some("The first new flagged row is hidden by the filter.".into()),
+            }
+        }
+        if dismiss {
+            self.live.alert = None;
+        }
+    }
+}

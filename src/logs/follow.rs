@@ -1,0 +1,448 @@
+//! Following a log folder while a collector writes it: each [`Follower::poll`] returns the
+//! rows and process blocks written since the last one, each exactly once.
+//!
+//! A writer appends lines and, at rotation, starts a new set of files with a later stamp in
+//! the same folder (`PR-PORTS-<stamp>.log` and its `PR-PIDS-<stamp>.log`). The follower keeps
+//! the byte offset of the PORTS file it reads and hands complete lines to the PORTS parser; a
+//! partial last line waits for the next poll. Once it has read to the end of its file it lists
+//! the folder: a newer PORTS file means the writer has finished the old one (the collector
+//! starts a set only after the last one is written out), so the old file is read once more to
+//! its very end, its last line taken even if unterminated (and reported as truncated, like any
+//! log ending mid-row), and the follower moves on to the next file by stamp.
+//!
+//! PIDS blocks are taken up to the start of the last entry while the file grows; the last
+//! entry too once the file stood still through a read and ends on a line end (the collector
+//! writes each poll's entries in one go), or when the set is finished. A block written in
+//! pieces slower than that is read as two (the second part is reported as lines outside any
+//! block).
+//!
+//! Only plain files directly in the folder are opened (as [`header::list_logs`] finds them,
+//! symbolic links skipped, and opened with `O_NOFOLLOW`). A file that shrinks was truncated or
+//! replaced: that is reported and it is read again from its start. A file that disappears is
+//! reported once; what is already open is still read to its end.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use crate::logs::header::{self, LogKind};
+use crate::logs::initial::{self, InitialLog};
+use crate::logs::pids::{self, PidsLog};
+use crate::logs::ports::{self, PortsLog, PortsSource};
+use crate::logs::text;
+
+/// Bytes of PORTS text read per poll at most: a folder holding large logs is read over
+/// several polls ([`FollowBatch::more`]) rather than into memory at once, and each batch
+/// (about 50,000 rows) stays quick to take into a dataset between two frames.
+pub const MAX_POLL_BYTES: usize = 4 << 20;
+
+/// What a poll found.
+#[derive(Debug, Default)]
+pub struct FollowBatch {
+    /// The new rows in file order, with their own name and address tables, and one source
+    /// per file they come from (`rows` and `malformed` counting this batch only).
+    pub ports: PortsLog,
+    /// New process blocks, one entry per PIDS file (its header as far as read so far); block
+    /// `source` fields are 0 and lines are the file's own.
+    pub pids: Vec<PidsLog>,
+    /// INITIAL logs of the sets started since the last poll, read whole.
+    pub initials: Vec<InitialLog>,
+    pub notes: Vec<FollowNote>,
+    /// More text is waiting than one poll reads: poll again without waiting.
+    pub more: bool,
+}
+
+impl FollowBatch {
+    pub fn is_empty(&self) -> bool {
+        self.ports.events.is_empty()
+            && self.ports.malformed_count == 0
+            && self.pids.iter().all(|p| p.blocks.is_empty() && p.warnings.is_empty())
+            && self.initials.is_empty()
+            && self.notes.is_empty()
+    }
+}
+
+/// Something about the files themselves, for the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowNote {
+    Started(PathBuf),
+    Rotated {
+        from: PathBuf,
+        to: PathBuf,
+    },
+    /// The file got shorter than what was read: it is read again from its start.
+    Truncated(PathBuf),
+    /// The file was deleted or renamed.
+    Gone(PathBuf),
+    Unreadable {
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for FollowNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FollowNote::Started(p) => write!(f, "following {}", p.display()),
+            FollowNote::Rotated { from, to } => {
+                write!(f, "{} finished, now following {}", from.display(), to.display())
+            }
+            FollowNote::Truncated(p) => write!(f, "{} got shorter; reading it again from the start", p.display()),
+            FollowNote::Gone(p) => write!(f, "{} was deleted or renamed", p.display()),
+            FollowNote::Unreadable { path, reason } => write!(f, "cannot read {}: {reason}", path.display()),
+        }
+    }
+}
+
+/// Where to begin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The oldest PORTS file of the folder: everything it holds, then what is written.
+    Oldest,
+    /// This PORTS file (in the folder), then newer ones.
+    File(PathBuf),
+}
+
+/// An open file and how far it was read.
+#[derive(Debug)]
+struct Cursor {
+    path: Arc<Path>,
+    stamp: Option<NaiveDateTime>,
+    file: File,
+    /// Bytes handed to the parser.
+    offset: u64,
+    /// Line number at `offset`.
+    line: u32,
+    gone_reported: bool,
+}
+
+impl Cursor {
+    fn open(path: &Path) -> io::Result<Cursor> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)?;
+        let stamp = path.file_name().and_then(|n| n.to_str()).and_then(header::parse_file_name).map(|(_, s)| s);
+        Ok(Cursor { path: text::shared_path(path), stamp, file, offset: 0, line: 1, gone_reported: false })
+    }
+
+    /// Checks the file against what was read: truncated (start over) or gone (report once).
+    fn check(&mut self, notes: &mut Vec<FollowNote>) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let open = self.file.metadata()?;
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if now.ino() != open.ino() || now.dev() != open.dev() => {
+                // Replaced by another file of the same name: read that one from its start.
+                *self = Cursor::open(&self.path)?;
+                notes.push(FollowNote::Truncated(self.path.to_path_buf()));
+            }
+            Ok(_) if open.len() < self.offset => {
+                self.offset = 0;
+                self.line = 1;
+                notes.push(FollowNote::Truncated(self.path.to_path_buf()));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !self.gone_reported {
+                    self.gone_reported = true;
+                    notes.push(FollowNote::Gone(self.path.to_path_buf()));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Reads from `offset` to the end of the file, at most `limit` bytes.
+    fn read_new(&mut self, limit: usize) -> io::Result<Vec<u8>> {
+        self.file.seek(SeekFrom::Start(self.offset))?;
+        let mut buf = Vec::new();
+        (&mut self.file).take(limit as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// Follows one folder; see the module docs.
+#[derive(Debug)]
+pub struct Follower {
+    folder: PathBuf,
+    start: Option<Start>,
+    ports: Option<Cursor>,
+    pids: Option<Cursor>,
+    /// The stamp of a PIDS file not there yet (a writer creates a set's files one by one).
+    pids_wanted: Option<NaiveDateTime>,
+}
+
+impl Follower {
+    /// Follows `folder` from `start`. Nothing is opened before the first poll.
+    pub fn new(folder: &Path, start: Start) -> Follower {
+        Follower { folder: folder.to_path_buf(), start: Some(start), ports: None, pids: None, pids_wanted: None }
+    }
+
+    /// Follows a PORTS file and, in its folder, the files that follow it.
+    pub fn from_file(path: &Path) -> Follower {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Follower::new(folder, Start::File(path.to_path_buf()))
+    }
+
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    /// The PORTS file being read, once one is.
+    pub fn current(&self) -> Option<&Path> {
+        self.ports.as_ref().map(|c| &*c.path)
+    }
+
+    /// Reads what was written since the last poll (at most [`MAX_POLL_BYTES`] of PORTS text).
+    pub fn poll(&mut self) -> FollowBatch {
+        let mut batch = FollowBatch::default();
+        let mut budget = MAX_POLL_BYTES;
+        if self.ports.is_none() && !self.begin(&mut batch) {
+            return batch;
+        }
+        while self.read_current(&mut batch, &mut budget, false) {
+            // At the end of the file: has the writer moved on to a newer one?
+            let Some(next) = self.next_ports() else {
+                break;
+            };
+            if !self.read_current(&mut batch, &mut budget, true) {
+                break;
+            }
+            self.poll_pids(&mut batch, true);
+            let from = self.current().map(Path::to_path_buf).unwrap_or_default();
+            if !self.switch_to(&next, &mut batch) {
+                break;
+            }
+            batch.notes.push(FollowNote::Rotated { from, to: next });
+        }
+        self.poll_pids(&mut batch, false);
+        batch
+    }
+
+    /// Reads the current PORTS file on; true when it was read to its end.
+    fn read_current(&mut self, batch: &mut FollowBatch, budget: &mut usize, finish: bool) -> bool {
+        let Some(cur) = self.ports.as_mut() else {
+            return false;
+        };
+        match read_ports(cur, batch, budget, finish) {
+            Ok(true) => true,
+            Ok(false) => {
+                batch.more = true;
+                false
+            }
+            Err(e) => {
+                batch.notes.push(unreadable(&cur.path, &e));
+                false
+            }
+        }
+    }
+
+    /// Opens the first file; false when there is none yet.
+    fn begin(&mut self, batch: &mut FollowBatch) -> bool {
+        let first = match self.start.clone() {
+            Some(Start::File(path)) => Some(path),
+            Some(Start::Oldest) | None => self.ports_files().into_iter().next().map(|(p, _)| p),
+        };
+        let Some(first) = first else {
+            return false;
+        };
+        if !self.switch_to(&first, batch) {
+            return false;
+        }
+        self.start = None;
+        batch.notes.push(FollowNote::Started(first));
+        true
+    }
+
+    /// Starts reading a PORTS file, with the PIDS and INITIAL logs of its stamp.
+    fn switch_to(&mut self, path: &Path, batch: &mut FollowBatch) -> bool {
+        let cursor = match Cursor::open(path) {
+            Ok(c) => c,
+            Err(e) => {
+                batch.notes.push(unreadable(path, &e));
+                return false;
+            }
+        };
+        let partners: Vec<(PathBuf, LogKind)> = match cursor.stamp {
+            Some(stamp) => header::list_logs(&self.folder)
+                .into_iter()
+                .filter(|(_, k, s)| *s == stamp && *k != LogKind::Ports)
+                .map(|(p, k, _)| (p, k))
+                .collect(),
+            None => Vec::new(),
+        };
+        self.pids_wanted = cursor.stamp;
+        self.ports = Some(cursor);
+        self.pids = None;
+        for (p, kind) in partners {
+            match kind {
+                LogKind::Pids => self.open_pids(&p, batch),
+                LogKind::Initial => match initial::read_initial(&p, 0) {
+                    Ok(log) => batch.initials.push(log),
+                    Err(e) => batch.notes.push(FollowNote::Unreadable { path: p, reason: e.to_string() }),
+                },
+                LogKind::Ports => {}
+            }
+        }
+        true
+    }
+
+    fn open_pids(&mut self, path: &Path, batch: &mut FollowBatch) {
+        self.pids_wanted = None;
+        match Cursor::open(path) {
+            Ok(cursor) => self.pids = Some(cursor),
+            Err(e) => batch.notes.push(unreadable(path, &e)),
+        }
+    }
+
+    /// PORTS files directly in the folder, by stamp.
+    fn ports_files(&self) -> Vec<(PathBuf, NaiveDateTime)> {
+        header::list_logs(&self.folder)
+            .into_iter()
+            .filter(|(_, k, _)| *k == LogKind::Ports)
+            .map(|(p, _, s)| (p, s))
+            .collect()
+    }
+
+    /// The PORTS file after the current one, by stamp (a file without a stamp has none).
+    fn next_ports(&self) -> Option<PathBuf> {
+        let stamp = self.ports.as_ref()?.stamp?;
+        self.ports_files().into_iter().find(|(_, s)| *s > stamp).map(|(p, _)| p)
+    }
+
+    /// Takes the new complete entries of the current PIDS file; all of them when `finish`.
+    fn poll_pids(&mut self, batch: &mut FollowBatch, finish: bool) {
+        if let Some(stamp) = self.pids_wanted
+            && let Some((path, _, _)) =
+                header::list_logs(&self.folder).into_iter().find(|(_, k, s)| *k == LogKind::Pids && *s == stamp)
+        {
+            self.open_pids(&path, batch);
+        }
+        let Some(c) = self.pids.as_mut() else {
+            return;
+        };
+        let result = c.check(&mut batch.notes).and_then(|()| {
+            let before = c.file.metadata()?.len();
+            let buf = c.read_new(usize::MAX)?;
+            Ok((buf, c.file.metadata()?.len() == before))
+        });
+        let (buf, still) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                batch.notes.push(unreadable(&c.path, &e));
+                return;
+            }
+        };
+        let cut = if finish || (still && buf.ends_with(b"\n")) { buf.len() } else { last_entry_start(&buf) };
+        if cut == 0 {
+            return;
+        }
+        let text = &buf[..cut];
+        let text = if c.offset == 0 { text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text) } else { text };
+        let mut log = pids::parse_pids(&c.path, 0, text);
+        let shift = c.line - 1;
+        if c.offset > 0 {
+            // A piece of the file without its header: only line-level findings apply.
+            log.warnings.retain(|w| w.line > 0);
+        }
+        for w in &mut log.warnings {
+            w.line += shift;
+        }
+        for b in &mut log.blocks {
+            b.line += shift;
+        }
+        c.offset += cut as u64;
+        c.line += memchr::memchr_iter(b'\n', &buf[..cut]).count() as u32;
+        batch.pids.push(log);
+    }
+}
+
+/// Reads new PORTS text into the batch; `finish` takes an unterminated last line too.
+/// Returns false when the budget ran out before the end of the file.
+fn read_ports(c: &mut Cursor, batch: &mut FollowBatch, budget: &mut usize, finish: bool) -> io::Result<bool> {
+    if *budget == 0 {
+        return Ok(false);
+    }
+    c.check(&mut batch.notes)?;
+    let buf = c.read_new(*budget)?;
+    *budget -= buf.len();
+    let at_end = *budget > 0 || buf.is_empty();
+    let first = c.offset == 0;
+    let text = if first { buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buf) } else { &buf };
+    let bom = buf.len() - text.len();
+    if text.is_empty() {
+        c.offset += bom as u64;
+        return Ok(at_end);
+    }
+    let log = &mut batch.ports;
+    let source = match log.sources.iter().position(|s| s.path == c.path) {
+        Some(i) => i,
+        None => {
+            let (version, partner) = if first { header_of(text) } else { (None, None) };
+            log.sources.push(PortsSource {
+                path: Arc::clone(&c.path),
+                version,
+                encoding: if bom > 0 { text::Encoding::Utf8Bom } else { text::Encoding::Utf8OrAnsi },
+                partner,
+                rows: 0,
+                malformed: 0,
+            });
+            log.sources.len() - 1
+        }
+    };
+    let (rows_before, malformed_before) = (log.events.len(), log.malformed_count);
+    let source_id = u16::try_from(source).unwrap_or(u16::MAX);
+    let (mut used, mut lines) = ports::append_complete(log, text, (source_id, &c.path), c.line, finish && at_end);
+    if used == 0 && !at_end {
+        // A line longer than a whole poll's read: reported as malformed, in pieces, rather
+        // than read again and again.
+        (used, lines) = ports::append_complete(log, text, (source_id, &c.path), c.line, true);
+    }
+    if let Some(s) = log.sources.get_mut(source) {
+        s.rows += (log.events.len() - rows_before) as u64;
+        s.malformed += log.malformed_count - malformed_before;
+    }
+    c.offset += (bom + used) as u64;
+    c.line += lines;
+    Ok(at_end)
+}
+
+/// Version and partner named by a PORTS file's first lines.
+fn header_of(text: &[u8]) -> (Option<header::Version>, Option<Result<String, String>>) {
+    let mut version = None;
+    let mut partner = None;
+    for (_, line) in text::numbered_lines(text, 1).take(4) {
+        let line = text::field_text(line);
+        version = version.or_else(|| header::parse_version_line(&line));
+        partner = partner.or_else(|| header::partner_from_header(&line));
+    }
+    (version, partner)
+}
+
+/// Where the last PIDS entry of `buf` begins (its separator line, or its `Log entry` line):
+/// text before it holds only complete entries. 0 when there is none but the first.
+fn last_entry_start(buf: &[u8]) -> usize {
+    const ENTRY: &[u8] = b"Log entry below recorded at:";
+    let Some(at) = memchr::memmem::rfind(buf, ENTRY) else {
+        return 0;
+    };
+    let line_start = |end: usize| memchr::memrchr(b'\n', &buf[..end]).map_or(0, |i| i + 1);
+    let entry_line = line_start(at);
+    if entry_line == 0 {
+        return 0;
+    }
+    let previous = line_start(entry_line - 1);
+    let is_separator = buf[previous..entry_line].trim_ascii().iter().all(|b| *b == b'=')
+        && !buf[previous..entry_line].trim_ascii().is_empty();
+    if is_separator { previous } else { entry_line }
+}
+
+fn unreadable(path: &Path, e: &io::Error) -> FollowNote {
+    FollowNote::Unreadable { path: path.to_path_buf(), reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests;
