@@ -16,3 +16,4 @@ pub mod intern;
 pub mod logs;
 pub mod model;
 pub mod report;
+pub mod tail;

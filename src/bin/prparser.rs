@@ -45,6 +45,25 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Print a log's rows as they are written (tail -F), following rotations to the next file.
+    Follow {
+        /// Criteria file (JSON) whose enabled criteria flag rows.
+        #[arg(long)]
+        criteria: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = FollowFormat::Text)]
+        format: FollowFormat,
+        /// Print flagged rows only.
+        #[arg(long)]
+        flagged_only: bool,
+        /// How often to look for new rows, in milliseconds.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+        interval_ms: u64,
+        /// Stop after this many seconds (default: until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// A log folder, or a PR-PORTS file (then the files rotated after it in its folder).
+        path: PathBuf,
+    },
     /// Write a consistent PR-INITIAL + PR-PORTS + PR-PIDS set of any size, for benchmarks.
     Generate {
         #[arg(long)]
@@ -63,6 +82,13 @@ enum Format {
     Text,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum FollowFormat {
+    Text,
+    /// One JSON object per row and line.
+    Jsonl,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,6 +103,19 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Report { criteria, process, format, top, paths }) => {
             report(criteria, process, format, top, &paths)
+        }
+        Some(Command::Follow { criteria, format, flagged_only, interval_ms, seconds, path }) => {
+            let style = match format {
+                FollowFormat::Text => prparser::tail::Style::Text,
+                FollowFormat::Jsonl => prparser::tail::Style::JsonLines,
+            };
+            let options = prparser::tail::Options {
+                style,
+                interval: std::time::Duration::from_millis(interval_ms),
+                flagged_only,
+                duration: seconds.map(std::time::Duration::from_secs),
+            };
+            follow(criteria, &options, &path)
         }
         Some(Command::Generate { rows, out, seed }) => {
             let summary = prparser::generate::write_set(&out, rows, seed)
@@ -107,14 +146,9 @@ fn icon() -> egui::IconData {
     eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon-256.png")).unwrap_or_default()
 }
 
-fn report(
-    criteria: Option<PathBuf>,
-    process: Option<String>,
-    format: Format,
-    top: usize,
-    paths: &[PathBuf],
-) -> Result<()> {
-    let criteria = match criteria {
+/// Loads a criteria file and refuses it if any criterion cannot be used, naming it.
+fn load_criteria(path: Option<PathBuf>) -> Result<CriteriaSet> {
+    let criteria = match path {
         Some(path) => CriteriaSet::load(&path)?,
         None => CriteriaSet::default(),
     };
@@ -122,6 +156,37 @@ fn report(
     if let Some((i, err)) = broken.first() {
         bail!("criterion {:?} (number {}) cannot be used: {err}", criteria.criteria[*i].name, i + 1);
     }
+    Ok(criteria)
+}
+
+fn follow(criteria: Option<PathBuf>, options: &prparser::tail::Options, path: &std::path::Path) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let criteria = load_criteria(criteria)?;
+    if !path.exists() {
+        bail!("{} does not exist", path.display());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot handle signals")?;
+    }
+    let stop_now = || stop.load(Ordering::Relaxed);
+    let totals =
+        prparser::tail::run(path, &criteria, options, &mut std::io::stdout().lock(), &mut std::io::stderr(), &stop_now)
+            .with_context(|| format!("while following {}", path.display()))?;
+    eprintln!("prparser: {} rows, {} flagged, {} malformed lines", totals.rows, totals.flagged, totals.malformed);
+    Ok(())
+}
+
+fn report(
+    criteria: Option<PathBuf>,
+    process: Option<String>,
+    format: Format,
+    top: usize,
+    paths: &[PathBuf],
+) -> Result<()> {
+    let criteria = load_criteria(criteria)?;
     let set = set::open(paths, &LoadProgress::default())?;
     let report = prparser::report::build(&set, &criteria, process.as_deref());
     match format {

@@ -1,0 +1,200 @@
+//! `prparser follow`: a followed log's rows printed as they are written, one line each, with
+//! the criteria that flag them — `tail -F` for Port Reporter logs, for scripts and terminals.
+//!
+//! Rows come from a [`Follower`] (so rotations, partial lines and truncation behave as in the
+//! app) and go through a [`Dataset`] so that module-path criteria can see each row's PIDS
+//! entry. A row is printed once, when it is read: a module-path criterion sees the PIDS entry
+//! known at that moment (the collector writes a process's entry just after its first rows, so
+//! a row read in the same poll as its entry is matched, one read a poll earlier is not).
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::analysis::criteria::{self, CriteriaSet};
+use crate::analysis::dataset::Dataset;
+use crate::analysis::dns::NoHostNames;
+use crate::logs::follow::{Follower, Start};
+use crate::logs::set::LogSet;
+
+/// How rows are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Aligned text for a person.
+    Text,
+    /// One JSON object per line, for pipelines.
+    JsonLines,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub style: Style,
+    pub interval: Duration,
+    /// Print flagged rows only.
+    pub flagged_only: bool,
+    /// Stop after this long (`None`: until `stop` says so).
+    pub duration: Option<Duration>,
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    time: String,
+    protocol: &'a str,
+    local_ip: String,
+    local_port: u16,
+    remote_ip: String,
+    remote_port: String,
+    pid: Option<u32>,
+    module: &'a str,
+    user: &'a str,
+    file: String,
+    line: u32,
+    flagged_by: Vec<&'a str>,
+}
+
+/// What a run printed, for its caller's summary.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub rows: u64,
+    pub flagged: u64,
+    pub malformed: u64,
+}
+
+/// Follows `path` (a log folder, or a PR-PORTS file and those rotated after it) and prints its
+/// rows to `out`, file notes and malformed lines to `notes`, until `stop` returns true or the
+/// duration ends. Everything already in the files is printed first, then what is appended.
+pub fn run(
+    path: &Path,
+    criteria: &CriteriaSet,
+    options: &Options,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+    stop: &dyn Fn() -> bool,
+) -> io::Result<Totals> {
+    let mut follower = if path.is_dir() { Follower::new(path, Start::Oldest) } else { Follower::from_file(path) };
+    let mut data = Dataset::from_set(vec![path.to_path_buf()], LogSet::default());
+    let mut totals = Totals::default();
+    let began = Instant::now();
+    let over = |began: Instant| options.duration.is_some_and(|d| began.elapsed() >= d);
+    while !stop() && !over(began) {
+        let batch = follower.poll();
+        let more = batch.more;
+        for note in &batch.notes {
+            writeln!(notes, "prparser: {note}")?;
+        }
+        for issue in &batch.ports.malformed {
+            writeln!(notes, "prparser: malformed: {issue}")?;
+        }
+        totals.malformed += batch.ports.malformed_count;
+        let added = data.append(batch);
+        let ctx =
+            criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &NoHostNames };
+        let eval = criteria::evaluate_rows(criteria, &ctx, added.rows.clone());
+        for (row, flagged) in added.rows.clone().zip(eval.flagged) {
+            let names: Vec<&str> = if flagged {
+                criteria::matching_criteria(criteria, &ctx, row)
+                    .into_iter()
+                    .filter_map(|i| criteria.criteria.get(i).map(|c| c.name.as_str()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            totals.rows += 1;
+            totals.flagged += u64::from(flagged);
+            if flagged || !options.flagged_only {
+                print_row(out, &data, row, names, options.style)?;
+            }
+        }
+        out.flush()?;
+        if !more {
+            sleep_unless(options.interval, stop);
+        }
+    }
+    Ok(totals)
+}
+
+/// Sleeps in short steps so that a stop request is seen quickly.
+fn sleep_unless(total: Duration, stop: &dyn Fn() -> bool) {
+    let step = Duration::from_millis(50);
+    let until = Instant::now() + total;
+    while !stop() {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        std::thread::sleep(step.min(until - now));
+    }
+}
+
+fn print_row(out: &mut dyn Write, data: &Dataset, row: usize, flagged_by: Vec<&str>, style: Style) -> io::Result<()> {
+    let log = &data.set.ports;
+    let Some(e) = log.events.get(row) else {
+        return Ok(());
+    };
+    match style {
+        Style::JsonLines => {
+            let json = JsonRow {
+                time: e.time.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                protocol: e.protocol.as_str(),
+                local_ip: log.local_ip(e).to_string(),
+                local_port: e.local_port,
+                remote_ip: log.remote_ip(e).to_string(),
+                remote_port: e.remote_port().to_string(),
+                pid: e.pid(),
+                module: log.module(e),
+                user: log.user(e),
+                file: log.source_path(e).map(|p| p.display().to_string()).unwrap_or_default(),
+                line: e.line,
+                flagged_by,
+            };
+            serde_json::to_writer(&mut *out, &json).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+        Style::Text => {
+            let pid = e.pid().map(|p| p.to_string()).unwrap_or_default();
+            // Names come from the log and may hold control characters: shown escaped, so a
+            // hostile module name cannot rewrite the terminal or fake a line.
+            write!(
+                out,
+                "{}  {:<3}  {:>21} -> {:<21}  {:>6}  {}  {}",
+                e.time.format("%Y-%m-%d %H:%M:%S"),
+                e.protocol.as_str(),
+                format!("{}:{}", log.local_ip(e), e.local_port),
+                format!("{}:{}", log.remote_ip(e), e.remote_port()),
+                pid,
+                printable(log.module(e)),
+                printable(log.user(e)),
+            )?;
+            if flagged_by.is_empty() {
+                writeln!(out)
+            } else {
+                writeln!(out, "  FLAGGED: {}", printable(&flagged_by.join(", ")))
+            }
+        }
+    }
+}
+
+/// Text with its control characters escaped (`\n`, `\u{1b}`), the rest as it is.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped_and_nothing_else() {
+        assert_eq!(printable("NT AUTHORITY\\SYSTEM"), "NT AUTHORITY\\SYSTEM");
+        assert_eq!(printable("a\nb\u{1b}[2Jc"), "a\\nb\\u{1b}[2Jc");
+        assert_eq!(printable("caf\u{e9}"), "caf\u{e9}");
+    }
+}
