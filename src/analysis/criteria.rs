@@ -350,6 +350,38 @@ impl CriteriaSet {
     }
 }
 
+/// A criteria set compiled once for every check that uses it: evaluation, the notification of
+/// an opened row, the INITIAL view's flags and the editor's messages. Compiling is the costly
+/// part with many criteria, so it happens once per change of the set, never per row or frame.
+#[derive(Debug, Default)]
+pub struct CompiledSet {
+    /// The criteria as they were when compiled.
+    pub source: CriteriaSet,
+    pub compiled: Vec<(usize, Compiled)>,
+    pub broken: Vec<Broken>,
+}
+
+impl CompiledSet {
+    pub fn new(source: &CriteriaSet) -> CompiledSet {
+        let (compiled, broken) = source.compile();
+        CompiledSet { source: source.clone(), compiled, broken }
+    }
+
+    /// Why criterion `index` cannot be used, when it is enabled and broken.
+    pub fn error(&self, index: usize) -> Option<&CriterionError> {
+        self.broken.binary_search_by_key(&index, |(i, _)| *i).ok().map(|k| &self.broken[k].1)
+    }
+}
+
+/// Two compilations of the same criteria are the same.
+impl PartialEq for CompiledSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for CompiledSet {}
+
 /// What evaluation needs besides the criteria: the rows, their PIDS blocks, and names.
 pub struct Context<'a> {
     pub set: &'a LogSet,
@@ -367,23 +399,84 @@ pub struct Evaluation {
     pub flagged_rows: usize,
     /// Rows matched per criterion, by index in the criteria set (0 for disabled or broken ones).
     pub per_criterion: Vec<usize>,
+    /// Per INITIAL log of the set, one flag per port mapping.
+    pub initial_flags: Vec<Vec<bool>>,
+    /// The criteria this evaluation used, compiled, for the checks that follow it.
+    pub compiled: std::sync::Arc<CompiledSet>,
 }
 
-/// The per-value matches of one criterion.
-fn value_table(c: &Compiled, ctx: &Context<'_>) -> Vec<bool> {
+/// The ports that rows of the log use, local or remote, ascending: port criteria are checked
+/// against these only, so that a criterion costs the log's ports, not all 65,536.
+fn ports_in_use(log: &crate::logs::ports::PortsLog) -> Vec<u16> {
+    let seen = log
+        .events
+        .par_chunks(ROWS_PER_STEP)
+        .fold(
+            || vec![false; PORT_VALUES],
+            |mut seen, events| {
+                for e in events {
+                    seen[usize::from(e.local_port)] = true;
+                    if let Some(r) = e.remote_port().num() {
+                        seen[usize::from(r)] = true;
+                    }
+                }
+                seen
+            },
+        )
+        .reduce(
+            || vec![false; PORT_VALUES],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                a
+            },
+        );
+    (0..=u16::MAX).filter(|&p| seen[usize::from(p)]).collect()
+}
+
+/// The positions of the `true`s.
+fn matching_ids(matches: impl Iterator<Item = bool>) -> Vec<u32> {
+    matches.enumerate().filter(|(_, m)| *m).map(|(i, _)| i as u32).collect()
+}
+
+/// Up to this many port criteria are checked against every port number; more, against the
+/// ports in use only.
+const FEW_PORT_CRITERIA: usize = 16;
+
+/// Port numbers, the size of a port field's tables.
+const PORT_VALUES: usize = 1 << 16;
+
+/// The values of its field that one criterion matches, as ascending ids into that field's
+/// table. A list, not a table of every value: with many criteria, tables of every value per
+/// criterion would take gigabytes, while each criterion matches few values.
+fn matching_values(c: &Compiled, ctx: &Context<'_>, ports: &[u16]) -> Vec<u32> {
     let log = &ctx.set.ports;
     match c.field {
-        Field::Module => log.modules.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t)).collect(),
-        Field::User => log.users.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t)).collect(),
-        Field::RemoteIp | Field::LocalIp | Field::Ip => log.addrs.iter().map(|(_, a)| c.matches_addr(a)).collect(),
-        Field::HostName => log
-            .addrs
-            .iter()
-            .map(|(_, a)| a.ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h)))
-            .collect(),
-        Field::RemotePort | Field::LocalPort | Field::Port => (0..=u16::MAX).map(|p| c.matches_port(Some(p))).collect(),
+        Field::Module => matching_ids(log.modules.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t))),
+        Field::User => matching_ids(log.users.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t))),
+        Field::RemoteIp | Field::LocalIp | Field::Ip => matching_ids(log.addrs.iter().map(|(_, a)| c.matches_addr(a))),
+        Field::HostName => matching_ids(
+            log.addrs
+                .iter()
+                .map(|(_, a)| a.ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))),
+        ),
+        Field::RemotePort | Field::LocalPort | Field::Port => match &c.matcher {
+            Matcher::Ports(ranges) => {
+                let mut found: Vec<u32> = ranges
+                    .iter()
+                    .flat_map(|&(lo, hi)| {
+                        let from = ports.partition_point(|&p| p < lo);
+                        let to = ports.partition_point(|&p| p <= hi);
+                        ports[from..to.max(from)].iter().map(|&p| u32::from(p))
+                    })
+                    .collect();
+                found.sort_unstable();
+                found.dedup();
+                found
+            }
+            _ => ports.iter().filter(|&&p| c.matches_port(Some(p))).map(|&p| u32::from(p)).collect(),
+        },
         Field::ModulePath => (0..ctx.index.len() as BlockId)
-            .map(|id| ctx.index.block(ctx.set, id).is_some_and(|b| c.matches_block(b)))
+            .filter(|&id| ctx.index.block(ctx.set, id).is_some_and(|b| c.matches_block(b)))
             .collect(),
     }
 }
@@ -475,27 +568,50 @@ impl Hits {
 const ROWS_PER_STEP: usize = 1 << 16;
 
 /// Flags every row matching at least one enabled, valid criterion, and counts rows per criterion.
-///
-/// One pass over the rows does both: a row looks up its values in the criteria's per-value
-/// tables and counts a hit against the value, so per-criterion totals are sums over values
-/// afterwards. The rows are only read once, which is what costs on millions of them.
 pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
-    let (compiled, _) = criteria.compile();
+    evaluate_compiled(std::sync::Arc::new(CompiledSet::new(criteria)), ctx)
+}
+
+/// [`evaluate`] with criteria compiled already.
+///
+/// One pass over the rows flags them and counts: a row looks up its values in the union of
+/// the criteria's matches and counts a hit against the value, so per-criterion totals are sums
+/// over each criterion's matching values afterwards. The rows are only read once, which is
+/// what costs on millions of them.
+pub fn evaluate_compiled(compiled: std::sync::Arc<CompiledSet>, ctx: &Context<'_>) -> Evaluation {
     let log = &ctx.set.ports;
-    let per_criterion_tables: Vec<(usize, Field, Vec<bool>)> =
-        compiled.par_iter().map(|(i, c)| (*i, c.field, value_table(c, ctx))).collect();
+    let port_criteria = compiled.compiled.iter().filter(|(_, c)| c.field.is_port()).count();
+    let ports: Vec<u16> = match port_criteria {
+        0 => Vec::new(),
+        // A few criteria cost less checked against every port than a pass over all rows.
+        1..=FEW_PORT_CRITERIA => (0..=u16::MAX).collect(),
+        _ => ports_in_use(log),
+    };
+    let matches: Vec<(usize, Field, Vec<u32>)> =
+        compiled.compiled.par_iter().map(|(i, c)| (*i, c.field, matching_values(c, ctx, &ports))).collect();
+    let domain = |field: Field| match field {
+        Field::Module => log.modules.len(),
+        Field::User => log.users.len(),
+        Field::RemoteIp | Field::LocalIp | Field::Ip | Field::HostName => log.addrs.len(),
+        Field::RemotePort | Field::LocalPort | Field::Port => PORT_VALUES,
+        Field::ModulePath => ctx.index.len(),
+    };
 
     let mut t = Tables { slots: Default::default(), either_ip: Vec::new(), either_port: Vec::new() };
-    for (_, field, table) in &per_criterion_tables {
+    for (_, field, values) in &matches {
         let target = match (Slot::of(*field), field) {
             (Some(slot), _) => &mut t.slots[slot as usize],
             (None, Field::Ip) => &mut t.either_ip,
             (None, _) => &mut t.either_port,
         };
         if target.is_empty() {
-            target.resize(table.len(), false);
+            target.resize(domain(*field), false);
         }
-        target.iter_mut().zip(table).for_each(|(t, v)| *t |= v);
+        for &v in values {
+            if let Some(slot) = target.get_mut(v as usize) {
+                *slot = true;
+            }
+        }
     }
     let used: Vec<Slot> = Slot::ALL.into_iter().filter(|s| !t.slots[*s as usize].is_empty()).collect();
 
@@ -522,14 +638,15 @@ pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
                     }
                     if !t.either_ip.is_empty() {
                         let (l, r) = (e.local_ip.0, e.remote_ip.0);
-                        if t.either_ip[l as usize] || t.either_ip[r as usize] {
+                        let hit = |v: u32| t.either_ip.get(v as usize).copied().unwrap_or(false);
+                        if hit(l) || hit(r) {
                             *h.ip_pairs.entry((l, r)).or_default() += 1;
                             any = true;
                         }
                     }
                     if !t.either_port.is_empty() {
                         let (l, r) = (e.local_port, e.remote_port().num());
-                        if t.either_port[l as usize] || r.is_some_and(|r| t.either_port[r as usize]) {
+                        if t.either_port[usize::from(l)] || r.is_some_and(|r| t.either_port[usize::from(r)]) {
                             *h.port_pairs.entry((u32::from(l), r)).or_default() += 1;
                             any = true;
                         }
@@ -542,40 +659,92 @@ pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
         )
         .reduce(|| Hits::sized_like(&t), Hits::add);
 
-    let mut per_criterion = vec![0; criteria.criteria.len()];
-    for (i, field, table) in &per_criterion_tables {
+    let ip_pairs = EitherSide::new(hits.ip_pairs.iter().map(|(&(l, r), &n)| (l, Some(r), n)));
+    let port_pairs = EitherSide::new(hits.port_pairs.iter().map(|(&(l, r), &n)| (l, r.map(u32::from), n)));
+    let mut per_criterion = vec![0; compiled.source.criteria.len()];
+    for (i, field, values) in &matches {
         per_criterion[*i] = match (Slot::of(*field), field) {
             (Some(slot), _) => {
-                table.iter().zip(&hits.slots[slot as usize]).filter(|(m, _)| **m).map(|(_, n)| *n as usize).sum()
+                let counts = &hits.slots[slot as usize];
+                values.iter().map(|&v| counts.get(v as usize).copied().unwrap_or(0) as usize).sum()
             }
-            (None, Field::Ip) => hits
-                .ip_pairs
-                .iter()
-                .filter(|((l, r), _)| table[*l as usize] || table[*r as usize])
-                .map(|(_, n)| *n as usize)
-                .sum(),
-            (None, _) => hits
-                .port_pairs
-                .iter()
-                .filter(|((l, r), _)| table[*l as usize] || r.is_some_and(|r| table[r as usize]))
-                .map(|(_, n)| *n as usize)
-                .sum(),
+            (None, Field::Ip) => ip_pairs.rows_matching(values),
+            (None, _) => port_pairs.rows_matching(values),
         };
     }
-    Evaluation { flagged, flagged_rows: hits.flagged, per_criterion }
+    let initial_flags = ctx
+        .set
+        .initials
+        .iter()
+        .map(|log| {
+            log.mappings
+                .par_iter()
+                .map(|m| {
+                    let block = log.blocks.iter().find(|b| b.pid == m.pid);
+                    !matching_mapping_compiled(&compiled, m, block, ctx.hosts).is_empty()
+                })
+                .collect()
+        })
+        .collect();
+    Evaluation { flagged, flagged_rows: hits.flagged, per_criterion, initial_flags, compiled }
+}
+
+/// Flagged rows of an either-side field (IP, port) by their (local, remote) values, for
+/// counting a criterion's rows from its matching values alone: rows with a matching local
+/// value, plus rows with a matching remote value, less rows with both (counted twice).
+struct EitherSide {
+    by_local: FxHashMap<u32, Vec<(Option<u32>, usize)>>,
+    local: FxHashMap<u32, usize>,
+    remote: FxHashMap<u32, usize>,
+}
+
+impl EitherSide {
+    fn new(pairs: impl Iterator<Item = (u32, Option<u32>, u32)>) -> EitherSide {
+        let mut e =
+            EitherSide { by_local: FxHashMap::default(), local: FxHashMap::default(), remote: FxHashMap::default() };
+        for (l, r, n) in pairs {
+            let n = n as usize;
+            e.by_local.entry(l).or_default().push((r, n));
+            *e.local.entry(l).or_default() += n;
+            if let Some(r) = r {
+                *e.remote.entry(r).or_default() += n;
+            }
+        }
+        e
+    }
+
+    /// Rows whose local or remote value is one of `values` (ascending).
+    fn rows_matching(&self, values: &[u32]) -> usize {
+        let has = |v: u32| values.binary_search(&v).is_ok();
+        values
+            .iter()
+            .map(|v| {
+                let both: usize = self
+                    .by_local
+                    .get(v)
+                    .map_or(0, |list| list.iter().filter(|(r, _)| r.is_some_and(has)).map(|(_, n)| n).sum());
+                self.local.get(v).copied().unwrap_or(0) + self.remote.get(v).copied().unwrap_or(0) - both
+            })
+            .sum()
+    }
 }
 
 /// The criteria (indices into the set) that one row matches, for the notification shown when
 /// the row is opened.
 pub fn matching_criteria(criteria: &CriteriaSet, ctx: &Context<'_>, row: usize) -> Vec<usize> {
+    matching_criteria_compiled(&CompiledSet::new(criteria), ctx, row)
+}
+
+/// [`matching_criteria`] with criteria compiled already.
+pub fn matching_criteria_compiled(criteria: &CompiledSet, ctx: &Context<'_>, row: usize) -> Vec<usize> {
     let Some(e) = ctx.set.ports.events.get(row) else {
         return Vec::new();
     };
     let log = &ctx.set.ports;
     let block = ctx.row_blocks.get(row).copied().unwrap_or(NO_BLOCK);
-    let (compiled, _) = criteria.compile();
-    compiled
-        .into_iter()
+    criteria
+        .compiled
+        .iter()
         .filter(|(_, c)| match c.field {
             Field::Module => !e.module.is_empty() && c.matches_text(log.module(e)),
             Field::User => !e.user.is_empty() && c.matches_text(log.user(e)),
@@ -590,7 +759,7 @@ pub fn matching_criteria(criteria: &CriteriaSet, ctx: &Context<'_>, row: usize) 
             }
             Field::ModulePath => ctx.index.block(ctx.set, block).is_some_and(|b| c.matches_block(b)),
         })
-        .map(|(i, _)| i)
+        .map(|(i, _)| *i)
         .collect()
 }
 
@@ -602,12 +771,22 @@ pub fn matching_mapping(
     block: Option<&ProcessBlock>,
     hosts: &dyn HostNames,
 ) -> Vec<usize> {
+    matching_mapping_compiled(&CompiledSet::new(criteria), mapping, block, hosts)
+}
+
+/// [`matching_mapping`] with criteria compiled already.
+pub fn matching_mapping_compiled(
+    criteria: &CompiledSet,
+    mapping: &crate::model::PortMapping,
+    block: Option<&ProcessBlock>,
+    hosts: &dyn HostNames,
+) -> Vec<usize> {
     let process = mapping.process.as_deref().or(block.map(|b| b.process.as_str())).unwrap_or("");
     let user = block.and_then(|b| b.user.as_deref()).unwrap_or("");
     let remote_port = mapping.remote_port.num();
-    let (compiled, _) = criteria.compile();
-    compiled
-        .into_iter()
+    criteria
+        .compiled
+        .iter()
         .filter(|(_, c)| match c.field {
             Field::Module => !process.is_empty() && c.matches_text(process),
             Field::User => !user.is_empty() && c.matches_text(user),
@@ -622,7 +801,7 @@ pub fn matching_mapping(
             }
             Field::ModulePath => block.is_some_and(|b| c.matches_block(b)),
         })
-        .map(|(i, _)| i)
+        .map(|(i, _)| *i)
         .collect()
 }
 

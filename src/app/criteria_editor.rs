@@ -1,9 +1,17 @@
 //! The criteria editor: add, edit, enable/disable and delete criteria; invalid patterns are
 //! shown beside the pattern, never as a crash.
+//!
+//! A criteria file may hold a hundred thousand criteria: only the criteria in view are laid
+//! out, and their errors come from the set's last compilation (a criterion edited since is
+//! compiled on its own), so a frame costs the same whatever the set's size.
 
 use egui::{Color32, RichText, Ui};
 
-use crate::analysis::criteria::{CriteriaSet, Criterion, Field, MatchKind};
+use crate::analysis::criteria::{CompiledSet, CriteriaSet, Criterion, Field, MatchKind};
+
+/// The height of one criterion's block in the list: every block has the same lines (name,
+/// pattern, error or blank, message), so the list can lay out only those in view.
+const BLOCK_HEIGHT: f32 = 118.0;
 
 /// What the editor asks the app to do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -14,8 +22,9 @@ pub struct EditorEvents {
     pub save: bool,
 }
 
-/// Draws the list of criteria; edits `criteria` in place.
-pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize]) -> EditorEvents {
+/// Draws the list of criteria; edits `criteria` in place. `compiled` is the last compilation
+/// (possibly of an older version of the set).
+pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize], compiled: &CompiledSet) -> EditorEvents {
     let mut events = EditorEvents::default();
     ui.horizontal(|ui| {
         if ui.button("Add criterion").clicked() {
@@ -31,57 +40,77 @@ pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize]) -> E
         }
         events.load = ui.button("Load...").clicked();
         events.save = ui.button("Save as...").clicked();
+        ui.label(RichText::new(format!("{} criteria", criteria.criteria.len())).weak());
     });
     ui.separator();
     let mut delete = None;
-    egui::ScrollArea::vertical().id_salt("criteria-list").show(ui, |ui| {
-        for (i, c) in criteria.criteria.iter_mut().enumerate() {
-            ui.push_id(i, |ui| {
-                let error = c.compile().err();
-                ui.horizontal(|ui| {
-                    events.changed |= ui.checkbox(&mut c.enabled, "").on_hover_text("Enabled").changed();
-                    let label = ui.label("Name");
-                    events.changed |= ui
-                        .add(egui::TextEdit::singleline(&mut c.name).desired_width(160.0))
-                        .labelled_by(label.id)
-                        .changed();
-                    let count = counts.get(i).copied().unwrap_or(0);
-                    ui.label(RichText::new(format!("{count} rows")).weak());
-                    if ui.button("Delete").clicked() {
-                        delete = Some(i);
+    let total = criteria.criteria.len();
+    egui::ScrollArea::vertical().id_salt("criteria-list").show_rows(ui, BLOCK_HEIGHT, total, |ui, range| {
+        for i in range {
+            let Some(c) = criteria.criteria.get_mut(i) else {
+                break;
+            };
+            let error = match compiled.source.criteria.get(i) {
+                Some(then) if c.enabled && then == &*c => compiled.error(i).map(ToString::to_string),
+                _ if c.enabled || !c.pattern.trim().is_empty() => c.compile().err().map(|e| e.to_string()),
+                _ => None,
+            };
+            let size = egui::vec2(ui.available_width(), BLOCK_HEIGHT);
+            ui.allocate_ui_with_layout(size, egui::Layout::top_down(egui::Align::Min), |ui| {
+                ui.set_min_height(BLOCK_HEIGHT);
+                ui.push_id(i, |ui| {
+                    ui.horizontal(|ui| {
+                        events.changed |= ui.checkbox(&mut c.enabled, "").on_hover_text("Enabled").changed();
+                        let label = ui.label("Name");
+                        events.changed |= ui
+                            .add(egui::TextEdit::singleline(&mut c.name).desired_width(160.0))
+                            .labelled_by(label.id)
+                            .changed();
+                        let count = counts.get(i).copied().unwrap_or(0);
+                        ui.label(RichText::new(format!("{count} rows")).weak());
+                        if ui.button("Delete").clicked() {
+                            delete = Some(i);
+                        }
+                    });
+                    ui.horizontal(|ui| {
+                        egui::ComboBox::from_id_salt("field").selected_text(c.field.label()).show_ui(ui, |ui| {
+                            for f in Field::ALL {
+                                events.changed |= ui.selectable_value(&mut c.field, f, f.label()).changed();
+                            }
+                        });
+                        egui::ComboBox::from_id_salt("kind").selected_text(c.kind.label()).show_ui(ui, |ui| {
+                            for k in MatchKind::ALL {
+                                events.changed |= ui.selectable_value(&mut c.kind, k, k.label()).changed();
+                            }
+                        });
+                        let label = ui.label("Pattern");
+                        events.changed |= ui
+                            .add(egui::TextEdit::singleline(&mut c.pattern).desired_width(220.0))
+                            .labelled_by(label.id)
+                            .changed();
+                    });
+                    match error {
+                        Some(err) => {
+                            ui.label(
+                                RichText::new(format!("Invalid: {err}")).color(Color32::from_rgb(0xE0, 0x80, 0x20)),
+                            );
+                        }
+                        None => {
+                            ui.label("");
+                        }
                     }
-                });
-                ui.horizontal(|ui| {
-                    egui::ComboBox::from_id_salt("field").selected_text(c.field.label()).show_ui(ui, |ui| {
-                        for f in Field::ALL {
-                            events.changed |= ui.selectable_value(&mut c.field, f, f.label()).changed();
-                        }
-                    });
-                    egui::ComboBox::from_id_salt("kind").selected_text(c.kind.label()).show_ui(ui, |ui| {
-                        for k in MatchKind::ALL {
-                            events.changed |= ui.selectable_value(&mut c.kind, k, k.label()).changed();
-                        }
-                    });
-                    let label = ui.label("Pattern");
+                    let label = ui.label("Message");
                     events.changed |= ui
-                        .add(egui::TextEdit::singleline(&mut c.pattern).desired_width(220.0))
+                        .add(
+                            egui::TextEdit::multiline(&mut c.message)
+                                .desired_rows(1)
+                                .desired_width(f32::INFINITY)
+                                .hint_text("Shown when a flagged row is opened"),
+                        )
                         .labelled_by(label.id)
                         .changed();
+                    ui.separator();
                 });
-                if let Some(err) = error.filter(|_| !c.pattern.trim().is_empty() || c.enabled) {
-                    ui.label(RichText::new(format!("Invalid: {err}")).color(Color32::from_rgb(0xE0, 0x80, 0x20)));
-                }
-                let label = ui.label("Message");
-                events.changed |= ui
-                    .add(
-                        egui::TextEdit::multiline(&mut c.message)
-                            .desired_rows(1)
-                            .desired_width(f32::INFINITY)
-                            .hint_text("Shown when a flagged row is opened"),
-                    )
-                    .labelled_by(label.id)
-                    .changed();
-                ui.separator();
             });
         }
     });

@@ -4,8 +4,6 @@
 use egui::{RichText, Ui};
 use egui_extras::{Column as TableColumn, TableBuilder};
 
-use crate::analysis::criteria::{self, CriteriaSet};
-use crate::analysis::dns::HostNames;
 use crate::analysis::view::endpoint;
 use crate::app::detail::{DetailState, block_ui};
 use crate::app::grid::FLAGGED;
@@ -20,13 +18,9 @@ pub struct InitialState {
     pub detail: DetailState,
 }
 
-pub fn initial_ui(
-    ui: &mut Ui,
-    state: &mut InitialState,
-    logs: &[InitialLog],
-    criteria: &CriteriaSet,
-    hosts: &dyn HostNames,
-) {
+/// `flags` holds, per log, a flag per mapping: the criteria's verdicts, computed with the
+/// rows' (see [`crate::analysis::criteria::Evaluation::initial_flags`]), never per frame.
+pub fn initial_ui(ui: &mut Ui, state: &mut InitialState, logs: &[InitialLog], flags: &[Vec<bool>]) {
     if logs.is_empty() {
         ui.label("No PR-INITIAL log was opened with these logs.");
         return;
@@ -54,11 +48,7 @@ pub fn initial_ui(
         return;
     }
     let block_of = |pid: u32| log.blocks.iter().find(|b| b.pid == pid);
-    let flagged: Vec<bool> = log
-        .mappings
-        .iter()
-        .map(|m| !criteria::matching_mapping(criteria, m, block_of(m.pid), hosts).is_empty())
-        .collect();
+    let flagged: &[bool] = flags.get(state.log.min(logs.len() - 1)).map_or(&[], Vec::as_slice);
     ui.label(format!(
         "{} mappings at service start-up, {} flagged",
         log.mappings.len(),
@@ -75,7 +65,7 @@ pub fn initial_ui(
             }
         }
     });
-    mapping_table(ui, state, log, &flagged);
+    mapping_table(ui, state, log, flagged);
 }
 
 fn file_name(log: &InitialLog) -> String {

@@ -538,9 +538,10 @@ impl PrParserApp {
                 row_blocks: &data.row_blocks,
                 hosts: &*self.dns,
             };
-            let hits = criteria::matching_criteria(&self.settings.criteria, &ctx, row as usize)
+            let compiled = &self.evaluation.compiled;
+            let hits = criteria::matching_criteria_compiled(compiled, &ctx, row as usize)
                 .into_iter()
-                .filter_map(|i| self.settings.criteria.criteria.get(i))
+                .filter_map(|i| compiled.source.criteria.get(i))
                 .map(|c| (c.name.clone(), c.message.clone()))
                 .collect::<Vec<_>>();
             if !hits.is_empty() {
@@ -838,10 +839,11 @@ impl PrParserApp {
 
     fn criteria_ui(&mut self, ctx: &egui::Context) {
         let mut open = self.criteria_open;
-        let counts = self.evaluation.per_criterion.clone();
+        let evaluation = Arc::clone(&self.evaluation);
         let mut events = criteria_editor::EditorEvents::default();
         egui::Window::new("Criteria").open(&mut open).default_width(560.0).show(ctx, |ui| {
-            events = criteria_editor::editor_ui(ui, &mut self.settings.criteria, &counts);
+            let (counts, compiled) = (&evaluation.per_criterion, &evaluation.compiled);
+            events = criteria_editor::editor_ui(ui, &mut self.settings.criteria, counts, compiled);
         });
         self.criteria_open = open;
         if events.changed {
@@ -864,13 +866,8 @@ impl PrParserApp {
             Tab::Statistics => self.stats_tab(ui),
             Tab::Initial => {
                 if let Some(data) = self.data.clone() {
-                    initial_view::initial_ui(
-                        ui,
-                        &mut self.initial,
-                        &data.set.initials,
-                        &self.settings.criteria,
-                        &*self.dns,
-                    );
+                    let flags = &self.evaluation.initial_flags;
+                    initial_view::initial_ui(ui, &mut self.initial, &data.set.initials, flags);
                 }
             }
         }

@@ -15,10 +15,11 @@ use crate::logs::header::LogKind;
 pub use crate::logs::pids::LogHeader;
 use crate::logs::pids::{HeaderReader, write_header_lines};
 use crate::logs::process_block::{
-    BlockStream, EOL, Issues, MAPPINGS_UNAVAILABLE, SEPARATOR, clean, columns_at, digits, is_mappings_unavailable,
-    is_separator, parse_columns, process_id_rest, strip_prefix_ci, write_block, write_row_tail,
+    BlockStream, EOL, Issues, LineSink, MAPPINGS_UNAVAILABLE, MAX_PROCESS_LOG_BYTES, SEPARATOR, clean, columns_at,
+    digits, is_mappings_unavailable, is_separator, parse_columns, process_id_rest, read_lines, strip_prefix_ci,
+    write_block, write_row_tail,
 };
-use crate::logs::text::{LineIssue, decode, field_text, numbered_lines, shared_path};
+use crate::logs::text::{LineIssue, shared_path};
 use crate::model::{PortMapping, ProcessBlock, Protocol};
 
 /// A PR-INITIAL log as read.
@@ -101,8 +102,30 @@ struct InitialReader {
     in_blocks: bool,
 }
 
-impl InitialReader {
+impl LineSink for InitialReader {
     fn line(&mut self, number: u32, line: &str) {
+        self.read_line(number, line);
+    }
+
+    fn issues(&mut self) -> &mut Issues {
+        &mut self.issues
+    }
+}
+
+impl InitialReader {
+    fn new(path: &Arc<Path>, source: u16) -> InitialReader {
+        InitialReader {
+            header: HeaderReader::default(),
+            blocks: BlockStream::new(source),
+            issues: Issues::new(path),
+            mappings_found: None,
+            mappings: Vec::new(),
+            mappings_available: true,
+            in_blocks: false,
+        }
+    }
+
+    fn read_line(&mut self, number: u32, line: &str) {
         let t = line.trim();
         if t.is_empty() {
             return;
@@ -175,30 +198,34 @@ impl InitialReader {
     }
 }
 
-/// Reads an INITIAL log from its text as [`decode`] returns it (a UTF-8 byte-order mark is
-/// skipped too). Never fails: whatever cannot be read becomes a warning.
+/// Reads an INITIAL log from bytes in memory, in any encoding [`read_initial_from`] knows.
+/// Never fails: whatever cannot be read becomes a warning.
 pub fn parse_initial(path: &Arc<Path>, source: u16, raw: &[u8]) -> InitialLog {
-    let text = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
-    let mut reader = InitialReader {
-        header: HeaderReader::default(),
-        blocks: BlockStream::new(source),
-        issues: Issues::new(path),
-        mappings_found: None,
-        mappings: Vec::new(),
-        mappings_available: true,
-        in_blocks: false,
-    };
-    for (number, bytes) in numbered_lines(text, 1) {
-        reader.line(number, &field_text(bytes));
+    let mut reader = InitialReader::new(path, source);
+    if let Err(e) = read_lines(raw, MAX_PROCESS_LOG_BYTES, &mut reader) {
+        reader.issues.file_level(e.to_string());
     }
     reader.finish(path)
 }
 
-/// Reads an INITIAL log file in any of the encodings [`decode`] knows.
+/// Reads an INITIAL log file in any encoding [`crate::logs::text::TextReader`] knows.
 pub fn read_initial(path: &Path, source: u16) -> Result<InitialLog, LogError> {
-    let raw = std::fs::read(path).map_err(|e| LogError::io(path, e))?;
-    let (text, _) = decode(&raw);
-    Ok(parse_initial(&shared_path(path), source, &text))
+    let file = std::fs::File::open(path).map_err(|e| LogError::io(path, e))?;
+    read_initial_from(path, source, file)
+}
+
+/// Reads an INITIAL log from any reader, a line at a time; `path` names it in warnings. Fails
+/// only when reading fails.
+pub fn read_initial_from(path: &Path, source: u16, raw: impl io::Read) -> Result<InitialLog, LogError> {
+    read_initial_capped(path, source, raw, MAX_PROCESS_LOG_BYTES)
+}
+
+/// [`read_initial_from`] with the text read at most `cap` bytes long.
+pub fn read_initial_capped(path: &Path, source: u16, raw: impl io::Read, cap: u64) -> Result<InitialLog, LogError> {
+    let shared = shared_path(path);
+    let mut reader = InitialReader::new(&shared, source);
+    read_lines(raw, cap, &mut reader).map_err(|e| LogError::io(path, e))?;
+    Ok(reader.finish(&shared))
 }
 
 /// Writes an INITIAL log in the layout of the KB sample, with the blank line the 1.01 lab

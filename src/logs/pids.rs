@@ -16,10 +16,10 @@ use serde::Serialize;
 use crate::error::LogError;
 use crate::logs::header::{LogKind, Version, parse_version_line};
 use crate::logs::process_block::{
-    BlockStream, EOL, Issues, SEPARATOR, clean, digits, is_mappings_unavailable, is_separator, process_id_rest,
-    strip_prefix_ci, write_block,
+    BlockStream, EOL, Issues, LineSink, MAX_PROCESS_LOG_BYTES, SEPARATOR, clean, digits, is_mappings_unavailable,
+    is_separator, process_id_rest, read_lines, strip_prefix_ci, write_block,
 };
-use crate::logs::text::{LineIssue, decode, field_text, numbered_lines, shared_path};
+use crate::logs::text::{LineIssue, shared_path};
 use crate::model::{ProcessBlock, make_datetime};
 
 /// The first lines of a PIDS or INITIAL log. A field is `None` when its line was missing or
@@ -233,8 +233,28 @@ struct PidsReader {
     mappings_available: bool,
 }
 
-impl PidsReader {
+impl LineSink for PidsReader {
     fn line(&mut self, number: u32, line: &str) {
+        self.read_line(number, line);
+    }
+
+    fn issues(&mut self) -> &mut Issues {
+        &mut self.issues
+    }
+}
+
+impl PidsReader {
+    fn new(path: &Arc<Path>, source: u16) -> PidsReader {
+        PidsReader {
+            header: HeaderReader::default(),
+            blocks: BlockStream::new(source),
+            issues: Issues::new(path),
+            pending: None,
+            mappings_available: true,
+        }
+    }
+
+    fn read_line(&mut self, number: u32, line: &str) {
         let t = line.trim();
         if t.is_empty() {
             return;
@@ -299,28 +319,34 @@ impl PidsReader {
     }
 }
 
-/// Reads a PIDS log from its text as [`decode`] returns it (a UTF-8 byte-order mark is skipped
-/// too). Never fails: whatever cannot be read becomes a warning.
+/// Reads a PIDS log from bytes in memory, in any encoding [`read_pids_from`] knows. Never
+/// fails: whatever cannot be read becomes a warning.
 pub fn parse_pids(path: &Arc<Path>, source: u16, raw: &[u8]) -> PidsLog {
-    let text = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
-    let mut reader = PidsReader {
-        header: HeaderReader::default(),
-        blocks: BlockStream::new(source),
-        issues: Issues::new(path),
-        pending: None,
-        mappings_available: true,
-    };
-    for (number, bytes) in numbered_lines(text, 1) {
-        reader.line(number, &field_text(bytes));
+    let mut reader = PidsReader::new(path, source);
+    if let Err(e) = read_lines(raw, MAX_PROCESS_LOG_BYTES, &mut reader) {
+        reader.issues.file_level(e.to_string());
     }
     reader.finish(path)
 }
 
-/// Reads a PIDS log file in any of the encodings [`decode`] knows.
+/// Reads a PIDS log file in any encoding [`crate::logs::text::TextReader`] knows.
 pub fn read_pids(path: &Path, source: u16) -> Result<PidsLog, LogError> {
-    let raw = std::fs::read(path).map_err(|e| LogError::io(path, e))?;
-    let (text, _) = decode(&raw);
-    Ok(parse_pids(&shared_path(path), source, &text))
+    let file = std::fs::File::open(path).map_err(|e| LogError::io(path, e))?;
+    read_pids_from(path, source, file)
+}
+
+/// Reads a PIDS log from any reader, a line at a time; `path` names it in warnings. Fails
+/// only when reading fails (the file vanished or shrank under the reader, a disk error).
+pub fn read_pids_from(path: &Path, source: u16, raw: impl io::Read) -> Result<PidsLog, LogError> {
+    read_pids_capped(path, source, raw, MAX_PROCESS_LOG_BYTES)
+}
+
+/// [`read_pids_from`] with the text read at most `cap` bytes long.
+pub fn read_pids_capped(path: &Path, source: u16, raw: impl io::Read, cap: u64) -> Result<PidsLog, LogError> {
+    let shared = shared_path(path);
+    let mut reader = PidsReader::new(&shared, source);
+    read_lines(raw, cap, &mut reader).map_err(|e| LogError::io(path, e))?;
+    Ok(reader.finish(&shared))
 }
 
 /// Writes the header of a PIDS log.

@@ -209,7 +209,9 @@ fn parse_port_field(bytes: &[u8]) -> Option<PortField> {
 pub fn is_header_line(line: &[u8]) -> bool {
     let t = line.trim_ascii_start();
     let starts = |p: &[u8]| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p);
-    starts(b"Port Reporter") || starts(b"Check PR-") || starts(b"Log format") || starts(b"date,time,protocol")
+    // Any `Check ...` line: a header naming a partner outside the folder is refused as a
+    // partner (a warning), but it is still a header line, not a malformed row.
+    starts(b"Port Reporter") || starts(b"Check ") || starts(b"Log format") || starts(b"date,time,protocol")
 }
 
 /// Marks an [`AddrId`] as an index in a chunk's `addr_list`, or a [`Symbol`] as one (from 1)
@@ -919,7 +921,8 @@ impl<'a> Cursor<'a> {
         while let Some(&b) = self.buf.get(self.at) {
             self.at += 1;
             let d = b.wrapping_sub(b'0');
-            if d <= 9 {
+            // Past ten digits the number is refused: stop before it could overflow.
+            if d <= 9 && self.at - start <= 10 {
                 v = v * 10 + u64::from(d);
             } else if b == delim && self.at - 1 > start && self.at - 1 - start <= 10 {
                 return u32::try_from(v).ok();
@@ -1374,8 +1377,7 @@ impl LoadProgress {
 /// costs little memory beyond its rows.
 const BLOCK_BYTES: usize = 2 << 20;
 
-/// Lines longer than this are never held whole: they are skipped and reported.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
+pub use crate::logs::text::MAX_LINE_BYTES;
 
 /// Reads one PORTS file and appends it to `log`.
 pub fn read_into(log: &mut PortsLog, path: &Path, progress: &LoadProgress) -> Result<(), crate::error::LogError> {
@@ -1389,11 +1391,10 @@ pub fn read_into(log: &mut PortsLog, path: &Path, progress: &LoadProgress) -> Re
 pub fn read_from(
     log: &mut PortsLog,
     path: &Path,
-    mut file: impl io::Read,
+    file: impl io::Read,
     size_hint: Option<u64>,
     progress: &LoadProgress,
 ) -> Result<(), crate::error::LogError> {
-    use std::io::Read;
     use std::sync::atomic::Ordering;
 
     let err = |e| crate::error::LogError::io(path, e);
@@ -1405,23 +1406,9 @@ pub fn read_from(
     let rows_before = log.events.len();
     let malformed_before = log.malformed_count;
 
-    let mut head = vec![0u8; 4];
-    let n = read_full(&mut file, &mut head).map_err(err)?;
-    head.truncate(n);
-    let wide =
-        head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") || (n == 4 && (head[1] == 0 || head[0] == 0));
-    let (mut stream, encoding) = if wide {
-        // UTF-16 is rare and comes from editors: transcode the whole file up front.
-        let mut raw = head;
-        file.read_to_end(&mut raw).map_err(err)?;
-        let (bytes, encoding) = text::decode(&raw);
-        (Stream::Whole(io::Cursor::new(bytes.into_owned())), encoding)
-    } else {
-        let encoding =
-            if head.starts_with(b"\xEF\xBB\xBF") { text::Encoding::Utf8Bom } else { text::Encoding::Utf8OrAnsi };
-        let skip = if encoding == text::Encoding::Utf8Bom { 3 } else { 0 };
-        (Stream::Chained(io::Cursor::new(head[skip.min(n)..].to_vec()).chain(file)), encoding)
-    };
+    // UTF-16 (rare, from editors) is transcoded as it streams in; other text passes through.
+    let mut stream = text::TextReader::new(file).map_err(err)?;
+    let encoding = stream.encoding();
 
     // Blocks start small so that small files cost little, and grow to BLOCK_BYTES. While a
     // block is parsed, the next one is read into the other of two buffers, after room for
@@ -1431,12 +1418,12 @@ pub fn read_from(
     let mut block = 64 << 10;
     let mut cur: Vec<u8> = vec![0; block];
     let mut spare: Vec<u8> = Vec::new();
-    let got = read_full(&mut stream, &mut cur).map_err(err)?;
+    let got = text::read_full(&mut stream, &mut cur).map_err(err)?;
     progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
     let (mut start, mut end) = (0, got);
     let mut at_eof = got < block;
     let mut known = Known::default();
-    let mut reserved = false;
+    let mut parsed_bytes: u64 = 0;
     let mut next_line: u32 = 1;
     let mut version = None;
     let mut partner = None;
@@ -1469,26 +1456,16 @@ pub fn read_from(
         if !at_eof && spare.len() < room + next_block {
             spare.resize(room + next_block, 0);
         }
-        let rows_before_block = log.events.len();
         let file_ref = FileRef { source, path: &shared, progress };
         let mut parsed = (0, 0);
         let read = rayon::in_place_scope(|s| {
             s.spawn(|_| parsed = parse_block(log, data, at_eof, &file_ref, next_line, &mut known));
-            if at_eof { Ok(0) } else { read_full(&mut stream, &mut spare[room..room + next_block]) }
+            if at_eof { Ok(0) } else { text::read_full(&mut stream, &mut spare[room..room + next_block]) }
         });
         let (used, lines) = parsed;
         next_line = next_line.saturating_add(lines);
-        // Once the first block shows how long rows are, make room for the whole file at once
-        // instead of growing (and copying) the row vector step by step.
-        if !reserved && let Some(total) = size_hint {
-            let rows = (log.events.len() - rows_before_block) as u64;
-            if rows > 0 && used > 0 {
-                let expected = total.saturating_mul(rows) / used as u64;
-                log.events.reserve((expected + expected / 16) as usize);
-                advise_huge_pages(&mut log.events);
-            }
-            reserved = true;
-        }
+        parsed_bytes += used as u64;
+        make_room(&mut log.events, size_hint, rows_before, parsed_bytes);
         if at_eof {
             break;
         }
@@ -1535,6 +1512,28 @@ pub fn read_from(
     Ok(())
 }
 
+/// Makes room for the rows the rest of the file should hold, judged from its size and the
+/// rows its first `parsed` bytes gave (rows from `first` on), so that they are written in place
+/// rather than the vector growing step by step; but never more than doubles the rows held, so
+/// that a file whose size promises rows it does not have (one endless line, garbage after a
+/// few rows) cannot make the reader reserve memory for them.
+fn make_room(events: &mut Vec<PortEvent>, size_hint: Option<u64>, first: usize, parsed: u64) {
+    let Some(total) = size_hint else {
+        return;
+    };
+    let rows = (events.len() - first) as u64;
+    if rows == 0 || parsed == 0 {
+        return;
+    }
+    let expected = total.saturating_mul(rows) / parsed;
+    let expected = usize::try_from(expected + expected / 16).unwrap_or(usize::MAX).saturating_add(first);
+    let wanted = expected.min(events.len().saturating_mul(2));
+    if wanted > events.capacity() {
+        events.reserve_exact(wanted - events.len());
+        advise_huge_pages(events);
+    }
+}
+
 /// Asks the kernel to back a large row vector with huge pages: a million rows otherwise
 /// cost ten thousand page faults as they are first written.
 fn advise_huge_pages(v: &mut Vec<PortEvent>) {
@@ -1556,35 +1555,6 @@ fn advise_huge_pages(v: &mut Vec<PortEvent>) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = v;
-}
-
-/// A file as read: transcoded up front (UTF-16), or streamed after its first bytes.
-enum Stream<R> {
-    Whole(io::Cursor<Vec<u8>>),
-    Chained(io::Chain<io::Cursor<Vec<u8>>, R>),
-}
-
-impl<R: io::Read> io::Read for Stream<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Whole(c) => c.read(buf),
-            Stream::Chained(c) => c.read(buf),
-        }
-    }
-}
-
-/// Fills `buf` as far as the reader allows; returns the bytes read.
-fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Version and partner from the first lines; `done` once a data line or the column line is seen.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
-use crate::logs::text::{LineIssue, field_text, numbered_lines};
+use crate::logs::text::{Line, LineIssue, LineReader, MAX_LINE_BYTES, TextReader, field_text, numbered_lines};
 use crate::model::{
     Address, LoadedModule, Modules, PortField, PortMapping, PortStatistics, ProcessBlock, Protocol, Service,
     StateShare, TcpState,
@@ -45,6 +45,38 @@ pub const MAPPINGS_UNAVAILABLE: &str = "Port to process mappings are not availab
 /// excerpt) per line, far more memory than the file itself. Past this many, issues are only
 /// counted.
 pub const MAX_ISSUES: usize = 10_000;
+
+/// PIDS and INITIAL text read from one file at most: their blocks take several times the
+/// memory of their text, so a multi-gigabyte file (real ones are megabytes) is read this far
+/// and the rest is skipped with a warning, instead of exhausting memory.
+pub const MAX_PROCESS_LOG_BYTES: u64 = 256 << 20;
+
+/// A reader of PIDS or INITIAL lines, fed one line at a time.
+pub trait LineSink {
+    fn line(&mut self, number: u32, line: &str);
+    fn issues(&mut self) -> &mut Issues;
+}
+
+/// Streams the lines of a PIDS or INITIAL file (any encoding [`TextReader`] knows) to `sink`,
+/// holding one line at a time. Over-long lines and the text past `cap` bytes become warnings.
+pub fn read_lines(raw: impl io::Read, cap: u64, sink: &mut impl LineSink) -> io::Result<()> {
+    let mut lines = LineReader::new(TextReader::new(raw)?);
+    while let Some(line) = lines.next_line()? {
+        match line {
+            Line::Text(number, bytes) => sink.line(number, &field_text(bytes)),
+            Line::TooLong(number, head) => sink.issues().warn(
+                number,
+                format!("line longer than {MAX_LINE_BYTES} bytes; skipped"),
+                &field_text(head),
+            ),
+        }
+        if lines.consumed() > cap {
+            sink.issues().file_level(format!("file larger than {} MiB: the rest is not read", cap >> 20));
+            break;
+        }
+    }
+    Ok(())
+}
 
 /// A port row has at most nine columns plus the words of a process name; a longer "row" is
 /// garbage, and collecting its columns would cost memory per whitespace character.

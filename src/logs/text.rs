@@ -2,11 +2,15 @@
 //!
 //! Port Reporter wrote the Windows ANSI code page; logs that went through other tools come
 //! as UTF-8 or UTF-16 with a byte-order mark. Files are read as bytes; a UTF-16 file is
-//! transcoded to UTF-8 first, and a field that is not valid UTF-8 is decoded as
-//! Windows-1252, so a log never fails to load because of its encoding.
+//! transcoded to UTF-8 as it streams in ([`TextReader`]), and a field that is not valid UTF-8
+//! is decoded as Windows-1252, so a log never fails to load because of its encoding.
+//!
+//! Logs are untrusted and may be huge: nothing here holds a whole file, and a line longer
+//! than [`MAX_LINE_BYTES`] is skipped, never held whole ([`LineReader`]).
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -45,6 +49,261 @@ pub fn decode(raw: &[u8]) -> (Cow<'_, [u8]>, Encoding) {
             (Cow::Owned(text.into_owned().into_bytes()), tag)
         }
         None => (Cow::Borrowed(raw), Encoding::Utf8OrAnsi),
+    }
+}
+
+/// Lines longer than this are never held whole: they are skipped and reported.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Bytes looked at to tell the encoding.
+const SNIFF_BYTES: usize = 64;
+
+/// Bytes read from the file per step when transcoding.
+const TRANSCODE_BYTES: usize = 64 << 10;
+
+/// Any reader as UTF-8-ish bytes: a UTF-8 byte-order mark is skipped, UTF-16 (with a BOM, or
+/// ASCII text without one) is transcoded piece by piece, anything else passes through
+/// untouched (and uncopied). Unpaired surrogates become U+FFFD.
+pub struct TextReader<R> {
+    inner: R,
+    encoding: Encoding,
+    /// Bytes read to tell the encoding and not yet handed out (pass-through only).
+    head: Vec<u8>,
+    head_pos: usize,
+    utf16: Option<Transcoder>,
+}
+
+/// The state of a UTF-16 transcoding: raw input not yet decoded, UTF-8 not yet handed out.
+struct Transcoder {
+    decoder: encoding_rs::Decoder,
+    raw: Vec<u8>,
+    raw_pos: usize,
+    raw_eof: bool,
+    out: Vec<u8>,
+    out_pos: usize,
+    finished: bool,
+}
+
+impl<R: Read> TextReader<R> {
+    /// Reads the first bytes to tell the encoding.
+    pub fn new(mut inner: R) -> io::Result<TextReader<R>> {
+        let mut head = vec![0u8; SNIFF_BYTES];
+        let n = read_full(&mut inner, &mut head)?;
+        head.truncate(n);
+        let utf16 = if head.starts_with(b"\xFF\xFE") {
+            Some((encoding_rs::UTF_16LE, Encoding::Utf16Le, 2))
+        } else if head.starts_with(b"\xFE\xFF") {
+            Some((encoding_rs::UTF_16BE, Encoding::Utf16Be, 2))
+        } else if head.starts_with(b"\xEF\xBB\xBF") {
+            None
+        } else if looks_like_utf16(&head, 1) {
+            Some((encoding_rs::UTF_16LE, Encoding::Utf16Le, 0))
+        } else if looks_like_utf16(&head, 0) {
+            Some((encoding_rs::UTF_16BE, Encoding::Utf16Be, 0))
+        } else {
+            None
+        };
+        Ok(match utf16 {
+            Some((enc, encoding, skip)) => {
+                let raw = head[skip..].to_vec();
+                let utf16 = Transcoder {
+                    decoder: enc.new_decoder_without_bom_handling(),
+                    raw_eof: n < SNIFF_BYTES,
+                    raw,
+                    raw_pos: 0,
+                    out: Vec::new(),
+                    out_pos: 0,
+                    finished: false,
+                };
+                TextReader { inner, encoding, head: Vec::new(), head_pos: 0, utf16: Some(utf16) }
+            }
+            None if head.starts_with(b"\xEF\xBB\xBF") => {
+                TextReader { inner, encoding: Encoding::Utf8Bom, head, head_pos: 3, utf16: None }
+            }
+            None => TextReader { inner, encoding: Encoding::Utf8OrAnsi, head, head_pos: 0, utf16: None },
+        })
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+}
+
+impl Transcoder {
+    /// Decodes more input into `out` (emptied first); leaves `out` empty only at the end.
+    fn refill(&mut self, inner: &mut impl Read) -> io::Result<()> {
+        self.out.clear();
+        self.out_pos = 0;
+        if self.out.capacity() < TRANSCODE_BYTES * 2 {
+            self.out.reserve(TRANSCODE_BYTES * 2);
+        }
+        while self.out.is_empty() && !self.finished {
+            if self.raw_pos == self.raw.len() && !self.raw_eof {
+                self.raw.resize(TRANSCODE_BYTES, 0);
+                let n = read_full(inner, &mut self.raw)?;
+                self.raw.truncate(n);
+                self.raw_pos = 0;
+                self.raw_eof = n < TRANSCODE_BYTES;
+            }
+            let src = &self.raw[self.raw_pos..];
+            let room = self.decoder.max_utf8_buffer_length(src.len()).unwrap_or(TRANSCODE_BYTES * 4).max(16);
+            self.out.resize(room, 0);
+            let (result, read, written, _) = self.decoder.decode_to_utf8(src, &mut self.out, self.raw_eof);
+            self.out.truncate(written);
+            self.raw_pos += read;
+            if self.raw_eof && self.raw_pos == self.raw.len() && result == encoding_rs::CoderResult::InputEmpty {
+                self.finished = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for TextReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(t) = &mut self.utf16 {
+            if t.out_pos == t.out.len() {
+                t.refill(&mut self.inner)?;
+            }
+            let n = buf.len().min(t.out.len() - t.out_pos);
+            buf[..n].copy_from_slice(&t.out[t.out_pos..t.out_pos + n]);
+            t.out_pos += n;
+            return Ok(n);
+        }
+        if self.head_pos < self.head.len() {
+            let n = buf.len().min(self.head.len() - self.head_pos);
+            buf[..n].copy_from_slice(&self.head[self.head_pos..self.head_pos + n]);
+            self.head_pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Fills `buf` as far as the reader allows; returns the bytes read.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A line as [`LineReader`] gives it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// The line's 1-based number and its text, without the line end.
+    Text(u32, &'a [u8]),
+    /// A line longer than [`MAX_LINE_BYTES`], skipped: its number and first bytes.
+    TooLong(u32, &'a [u8]),
+}
+
+/// Bytes read per step by [`LineReader`].
+const LINE_READ_BYTES: usize = 64 << 10;
+
+/// Lines of a reader, one at a time, holding at most [`MAX_LINE_BYTES`] and a read step.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    number: u32,
+    /// Bytes handed out as lines so far, line ends included.
+    consumed: u64,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R) -> LineReader<R> {
+        LineReader { inner, buf: Vec::new(), start: 0, end: 0, eof: false, number: 0, consumed: 0 }
+    }
+
+    /// Bytes read as lines so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// The next line, `None` at the end.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        let mut searched = 0;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start + searched..self.end]) {
+                let at = self.start + searched + i;
+                return Ok(Some(self.take(at, at + 1)));
+            }
+            searched = self.end - self.start;
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                return Ok(Some(self.take(self.end, self.end)));
+            }
+            if searched >= MAX_LINE_BYTES {
+                return self.skip_long_line().map(Some);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// A line from `start` to `text_end`, the next one starting at `next`.
+    fn take(&mut self, text_end: usize, next: usize) -> Line<'_> {
+        self.number = self.number.saturating_add(1);
+        self.consumed += (next - self.start) as u64;
+        let line = &self.buf[self.start..text_end];
+        self.start = next;
+        Line::Text(self.number, trim_cr(line))
+    }
+
+    /// Reads on past the end of an over-long line, keeping only its start.
+    fn skip_long_line(&mut self) -> io::Result<Line<'_>> {
+        self.number = self.number.saturating_add(1);
+        let number = self.number;
+        let keep = EXCERPT_CHARS * 4;
+        let excerpt_end = self.start + keep;
+        self.buf.copy_within(self.start..excerpt_end, 0);
+        let mut skipped = (self.end - self.start) as u64;
+        let mut scratch = vec![0u8; LINE_READ_BYTES];
+        loop {
+            let n = read_full(&mut self.inner, &mut scratch)?;
+            if let Some(i) = memchr::memchr(b'\n', &scratch[..n]) {
+                skipped += (i + 1) as u64;
+                let rest = n - i - 1;
+                self.buf[keep..keep + rest].copy_from_slice(&scratch[i + 1..n]);
+                self.start = keep;
+                self.end = keep + rest;
+                self.eof = n < LINE_READ_BYTES;
+                break;
+            }
+            skipped += n as u64;
+            if n < LINE_READ_BYTES {
+                self.start = keep;
+                self.end = keep;
+                self.eof = true;
+                break;
+            }
+        }
+        self.consumed += skipped;
+        Ok(Line::TooLong(number, &self.buf[..keep]))
+    }
+
+    /// Moves unread text to the front and reads another step after it.
+    fn fill(&mut self) -> io::Result<()> {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        let want = self.end + LINE_READ_BYTES;
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let n = read_full(&mut self.inner, &mut self.buf[self.end..want])?;
+        self.end += n;
+        self.eof = n < LINE_READ_BYTES;
+        Ok(())
     }
 }
 
@@ -202,6 +461,56 @@ mod tests {
     fn lines_split_on_lf_and_crlf_with_numbers() {
         let lines: Vec<_> = numbered_lines(b"a\r\nb\n\nc", 1).collect();
         assert_eq!(lines, vec![(1, &b"a"[..]), (2, &b"b"[..]), (3, &b""[..]), (4, &b"c"[..])]);
+    }
+
+    fn all_lines(raw: &[u8]) -> Vec<(u32, Vec<u8>, bool)> {
+        let mut lines = LineReader::new(TextReader::new(raw).expect("in memory"));
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().expect("in memory") {
+            out.push(match line {
+                Line::Text(n, t) => (n, t.to_vec(), false),
+                Line::TooLong(n, head) => (n, head.to_vec(), true),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn the_line_reader_numbers_lines_like_numbered_lines() {
+        let text = b"a\r\nb\n\nc";
+        let streamed: Vec<(u32, Vec<u8>)> = all_lines(text).into_iter().map(|(n, t, _)| (n, t)).collect();
+        let whole: Vec<(u32, Vec<u8>)> = numbered_lines(text, 1).map(|(n, t)| (n, t.to_vec())).collect();
+        assert_eq!(streamed, whole);
+        assert!(all_lines(b"").is_empty());
+    }
+
+    #[test]
+    fn over_long_lines_are_skipped_with_their_start_kept() {
+        let mut raw = b"first\n".to_vec();
+        raw.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + LINE_READ_BYTES * 3 + 5));
+        raw.extend_from_slice(b"\r\nlast");
+        let lines = all_lines(&raw);
+        assert_eq!(lines.len(), 3);
+        assert_eq!((lines[1].0, lines[1].1.len(), lines[1].2), (2, EXCERPT_CHARS * 4, true));
+        assert_eq!(lines[2], (3, b"last".to_vec(), false));
+        // Also when the file ends inside the long line.
+        let raw = vec![b'y'; MAX_LINE_BYTES * 2];
+        assert_eq!(all_lines(&raw).iter().map(|l| (l.0, l.2)).collect::<Vec<_>>(), [(1, true)]);
+    }
+
+    #[test]
+    fn the_text_reader_passes_plain_text_through_and_transcodes_utf16() {
+        let mut out = Vec::new();
+        let mut r = TextReader::new(&b"\xEF\xBB\xBFabc"[..]).expect("in memory");
+        r.read_to_end(&mut out).expect("in memory");
+        assert_eq!((out.as_slice(), r.encoding()), (&b"abc"[..], Encoding::Utf8Bom));
+        let text = "Port Reporter \u{1F600} caf\u{e9}\r\n".repeat(5000);
+        let mut raw = vec![0xFE, 0xFF];
+        raw.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        let mut r = TextReader::new(raw.as_slice()).expect("in memory");
+        let mut out = String::new();
+        r.read_to_string(&mut out).expect("in memory");
+        assert_eq!((out.as_str(), r.encoding()), (text.as_str(), Encoding::Utf16Be));
     }
 
     #[test]
