@@ -117,7 +117,11 @@ fn main() {
     let appended = data.append(batch);
     let append = t.elapsed();
     let t = Instant::now();
-    let new_flags = criteria::evaluate_rows(&set, &ctx(&data), appended.rows.clone());
+    let new_flags = criteria::evaluate_rows(
+        std::sync::Arc::new(criteria::CompiledSet::new(&set)),
+        &ctx(&data),
+        appended.rows.clone(),
+    );
     let flag_new = t.elapsed();
     let new_flagged = new_flags.flagged_rows;
     evaluation.add(new_flags);

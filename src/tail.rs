@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::analysis::criteria::{self, CriteriaSet};
+use crate::analysis::criteria::{self, CompiledSet, CriteriaSet};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::dns::NoHostNames;
 use crate::logs::follow::{Follower, Start};
@@ -74,6 +74,7 @@ pub fn run(
     stop: &dyn Fn() -> bool,
 ) -> io::Result<Totals> {
     let mut follower = if path.is_dir() { Follower::new(path, Start::Oldest) } else { Follower::from_file(path) };
+    let compiled = std::sync::Arc::new(CompiledSet::new(criteria));
     let mut data = Dataset::from_set(vec![path.to_path_buf()], LogSet::default());
     let mut totals = Totals::default();
     let began = Instant::now();
@@ -91,10 +92,10 @@ pub fn run(
         let added = data.append(batch);
         let ctx =
             criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &NoHostNames };
-        let eval = criteria::evaluate_rows(criteria, &ctx, added.rows.clone());
+        let eval = criteria::evaluate_rows(std::sync::Arc::clone(&compiled), &ctx, added.rows.clone());
         for (row, flagged) in added.rows.clone().zip(eval.flagged) {
             let names: Vec<&str> = if flagged {
-                criteria::matching_criteria(criteria, &ctx, row)
+                criteria::matching_criteria_compiled(&compiled, &ctx, row)
                     .into_iter()
                     .filter_map(|i| criteria.criteria.get(i).map(|c| c.name.as_str()))
                     .collect()

@@ -672,8 +672,14 @@ pub fn evaluate_compiled(compiled: std::sync::Arc<CompiledSet>, ctx: &Context<'_
             (None, _) => port_pairs.rows_matching(values),
         };
     }
-    let initial_flags = ctx
-        .set
+    let initial_flags = initial_flags(&compiled, ctx);
+    Evaluation { flagged, flagged_rows: hits.flagged, per_criterion, initial_flags, compiled }
+}
+
+/// One flag per port mapping of each INITIAL log of the set: those logs are small (a
+/// snapshot), so they are evaluated whole every time.
+fn initial_flags(compiled: &CompiledSet, ctx: &Context<'_>) -> Vec<Vec<bool>> {
+    ctx.set
         .initials
         .iter()
         .map(|log| {
@@ -681,12 +687,11 @@ pub fn evaluate_compiled(compiled: std::sync::Arc<CompiledSet>, ctx: &Context<'_
                 .par_iter()
                 .map(|m| {
                     let block = log.blocks.iter().find(|b| b.pid == m.pid);
-                    !matching_mapping_compiled(&compiled, m, block, ctx.hosts).is_empty()
+                    !matching_mapping_compiled(compiled, m, block, ctx.hosts).is_empty()
                 })
                 .collect()
         })
-        .collect();
-    Evaluation { flagged, flagged_rows: hits.flagged, per_criterion, initial_flags, compiled }
+        .collect()
 }
 
 /// Flagged rows of an either-side field (IP, port) by their (local, remote) values, for
@@ -815,6 +820,9 @@ impl Evaluation {
             self.per_criterion.resize(later.per_criterion.len(), 0);
         }
         self.per_criterion.iter_mut().zip(later.per_criterion).for_each(|(a, b)| *a += b);
+        // The later evaluation saw every INITIAL log of the grown set.
+        self.initial_flags = later.initial_flags;
+        self.compiled = later.compiled;
     }
 }
 
@@ -822,12 +830,15 @@ impl Evaluation {
 /// [`evaluate`] gives for them: their flags, in order, and their hits per criterion. Each
 /// criterion runs once per distinct value of those rows, not of the whole log, so a poll's
 /// rows cost little however long the log has grown; [`Evaluation::add`] joins the result.
-pub fn evaluate_rows(criteria: &CriteriaSet, ctx: &Context<'_>, range: std::ops::Range<usize>) -> Evaluation {
-    let (compiled, _) = criteria.compile();
+pub fn evaluate_rows(
+    compiled: std::sync::Arc<CompiledSet>,
+    ctx: &Context<'_>,
+    range: std::ops::Range<usize>,
+) -> Evaluation {
     let rows = ctx.set.ports.events.get(range.clone()).unwrap_or(&[]);
     let mut flagged = vec![false; rows.len()];
-    let mut per_criterion = vec![0; criteria.criteria.len()];
-    for (i, c) in &compiled {
+    let mut per_criterion = vec![0; compiled.source.criteria.len()];
+    for (i, c) in &compiled.compiled {
         let mut known: FxHashMap<u64, bool> = FxHashMap::default();
         for (j, (e, flag)) in rows.iter().zip(flagged.iter_mut()).enumerate() {
             let block = ctx.row_blocks.get(range.start + j).copied().unwrap_or(NO_BLOCK);
@@ -838,7 +849,8 @@ pub fn evaluate_rows(criteria: &CriteriaSet, ctx: &Context<'_>, range: std::ops:
         }
     }
     let flagged_rows = flagged.iter().filter(|f| **f).count();
-    Evaluation { flagged, flagged_rows, per_criterion }
+    let initial_flags = initial_flags(&compiled, ctx);
+    Evaluation { flagged, flagged_rows, per_criterion, initial_flags, compiled }
 }
 
 /// Whether a row matches one criterion, remembering the answer per value id in `known`

@@ -276,8 +276,9 @@ mod tests {
             ],
         };
         let ctx = Context { set: &live.set, index: &live.index, row_blocks: &live.row_blocks, hosts: &NoHostNames };
-        let mut joined = criteria::evaluate_rows(&criteria, &ctx, 0..1);
-        joined.add(criteria::evaluate_rows(&criteria, &ctx, 1..4));
+        let compiled = std::sync::Arc::new(criteria::CompiledSet::new(&criteria));
+        let mut joined = criteria::evaluate_rows(std::sync::Arc::clone(&compiled), &ctx, 0..1);
+        joined.add(criteria::evaluate_rows(compiled, &ctx, 1..4));
         let whole = criteria::evaluate(&criteria, &ctx);
         assert_eq!(joined, whole);
         assert_eq!((whole.flagged, whole.per_criterion), (vec![true, true, true, true], vec![3, 3]));

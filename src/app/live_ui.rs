@@ -17,7 +17,7 @@ use egui::RichText;
 use super::PrParserApp;
 use super::jobs::{Done, Pick};
 use super::live::{self, Live, LiveMsg};
-use crate::analysis::criteria::{self, Evaluation, Field};
+use crate::analysis::criteria::{self, CompiledSet, Evaluation, Field};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::view;
 use crate::logs::follow::{FollowBatch, FollowNote};
@@ -147,14 +147,18 @@ impl PrParserApp {
         };
         self.eval_generation += 1;
         let generation = self.eval_generation;
+        // The criteria as compiled for the last evaluation, unless they changed since.
+        let cached =
+            (self.evaluation.compiled.source == self.settings.criteria).then(|| Arc::clone(&self.evaluation.compiled));
         let criteria = self.settings.criteria.clone();
         let dns = Arc::clone(&self.dns);
         self.eval_busy = true;
         self.jobs.spawn("live-criteria", move || {
+            let compiled = cached.unwrap_or_else(|| Arc::new(CompiledSet::new(&criteria)));
             let ctx =
                 criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &*dns };
             let first = added.start;
-            Done::LiveFlags { generation, first, evaluation: criteria::evaluate_rows(&criteria, &ctx, added) }
+            Done::LiveFlags { generation, first, evaluation: criteria::evaluate_rows(compiled, &ctx, added) }
         });
     }
 
