@@ -1512,11 +1512,17 @@ pub fn read_from(
     Ok(())
 }
 
+/// Rows a reservation may run ahead of the rows read (64 MiB of rows) when that is more than
+/// twice the rows held. Growing in smaller steps copies the rows again and again (10M rows:
+/// 1.5 s to read with this, 1.7 s and 50% more resident memory with 4 MiB); a file whose size
+/// promises rows it does not have (one endless line, garbage after a few rows) costs at most
+/// this much address space, most of it never touched.
+pub const ROWS_AHEAD: usize = (64 << 20) / std::mem::size_of::<PortEvent>();
+
 /// Makes room for the rows the rest of the file should hold, judged from its size and the
 /// rows its first `parsed` bytes gave (rows from `first` on), so that they are written in place
-/// rather than the vector growing step by step; but never more than doubles the rows held, so
-/// that a file whose size promises rows it does not have (one endless line, garbage after a
-/// few rows) cannot make the reader reserve memory for them.
+/// rather than the vector growing step by step. Only when the next block might not fit, and
+/// never further ahead than twice the rows held or [`ROWS_AHEAD`] beyond them, whichever is more.
 fn make_room(events: &mut Vec<PortEvent>, size_hint: Option<u64>, first: usize, parsed: u64) {
     let Some(total) = size_hint else {
         return;
@@ -1525,9 +1531,14 @@ fn make_room(events: &mut Vec<PortEvent>, size_hint: Option<u64>, first: usize, 
     if rows == 0 || parsed == 0 {
         return;
     }
+    let per_block = usize::try_from(rows.saturating_mul(BLOCK_BYTES as u64) / parsed).unwrap_or(usize::MAX);
+    if events.capacity() - events.len() > per_block {
+        return;
+    }
     let expected = total.saturating_mul(rows) / parsed;
     let expected = usize::try_from(expected + expected / 16).unwrap_or(usize::MAX).saturating_add(first);
-    let wanted = expected.min(events.len().saturating_mul(2));
+    let bound = events.len().saturating_mul(2).max(events.len().saturating_add(ROWS_AHEAD));
+    let wanted = expected.min(bound).max(events.len().saturating_add(per_block));
     if wanted > events.capacity() {
         events.reserve_exact(wanted - events.len());
         advise_huge_pages(events);
