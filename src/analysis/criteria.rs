@@ -206,16 +206,25 @@ fn build_regex(pattern: &str) -> Result<Regex, CriterionError> {
         .map_err(|e| CriterionError::Regex(e.to_string()))
 }
 
+/// `*` and `?` as in a file name, the whole value matched. Leading and trailing stars become an
+/// unanchored end rather than `.*`, which lets the regex engine search for the literal part
+/// directly (`*\\Temp\\*` over a million module paths: several times faster).
 fn wildcard_to_regex(pattern: &str) -> String {
-    let mut re = String::from("(?is)^");
-    for c in pattern.chars() {
+    let core = pattern.trim_start_matches('*');
+    let open_start = core.len() < pattern.len();
+    let trimmed = core.trim_end_matches('*');
+    let open_end = trimmed.len() < core.len();
+    let mut re = String::from(if open_start { "(?is)" } else { "(?is)^" });
+    for c in trimmed.chars() {
         match c {
             '*' => re.push_str(".*"),
             '?' => re.push('.'),
             c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
         }
     }
-    re.push('$');
+    if !open_end {
+        re.push('$');
+    }
     re
 }
 
@@ -475,8 +484,20 @@ fn matching_values(c: &Compiled, ctx: &Context<'_>, ports: &[u16]) -> Vec<u32> {
             }
             _ => ports.iter().filter(|&&p| c.matches_port(Some(p))).map(|&p| u32::from(p)).collect(),
         },
+        // Tens of thousands of blocks with dozens of modules each: the costly table, so split.
+        // Blocks repeat the same few hundred module paths: each is matched once per thread.
         Field::ModulePath => (0..ctx.index.len() as BlockId)
-            .filter(|&id| ctx.index.block(ctx.set, id).is_some_and(|b| c.matches_block(b)))
+            .into_par_iter()
+            .map_init(FxHashMap::<&str, bool>::default, |seen, id| {
+                let listed = match ctx.index.block(ctx.set, id).map(|b| &b.modules) {
+                    Some(Modules::Listed(list)) => list,
+                    _ => return None,
+                };
+                let hit =
+                    listed.iter().any(|m| *seen.entry(m.path.as_str()).or_insert_with(|| c.matches_text(&m.path)));
+                hit.then_some(id)
+            })
+            .flatten()
             .collect(),
     }
 }
@@ -508,19 +529,6 @@ impl Slot {
             Field::RemotePort => Some(Slot::RemotePort),
             Field::ModulePath => Some(Slot::Block),
             Field::Ip | Field::Port => None,
-        }
-    }
-
-    /// The row's value id in this slot, if it has one.
-    fn value(self, e: &PortEvent, block: BlockId) -> Option<usize> {
-        match self {
-            Slot::Module => Some(e.module.0 as usize),
-            Slot::User => Some(e.user.0 as usize),
-            Slot::LocalIp => Some(e.local_ip.0 as usize),
-            Slot::RemoteIp => Some(e.remote_ip.0 as usize),
-            Slot::LocalPort => Some(e.local_port as usize),
-            Slot::RemotePort => e.remote_port().num().map(usize::from),
-            Slot::Block => (block != NO_BLOCK).then_some(block as usize),
         }
     }
 }
@@ -566,6 +574,42 @@ impl Hits {
 
 /// Rows per pass step: large enough to amortise a step, small enough to balance two cores.
 const ROWS_PER_STEP: usize = 1 << 16;
+
+/// Rows one slot's loop covers before the next slot's: about 360 KB of rows, read once from
+/// memory and then from cache by the other slots.
+const ROWS_PER_SCAN: usize = 1 << 13;
+
+/// Flags the rows whose value (`value`; `usize::MAX` for none) is marked in `table` and counts
+/// a hit per value. Without a branch on the match: which rows match follows no pattern, and
+/// mispredicted branches cost more than counting zeros.
+#[inline(always)]
+fn scan(
+    table: &[bool],
+    counts: &mut [u32],
+    events: &[PortEvent],
+    flags: &mut [bool],
+    value: impl Fn(&PortEvent) -> usize,
+) {
+    for (e, flag) in events.iter().zip(flags.iter_mut()) {
+        let v = value(e);
+        let hit = table.get(v).copied().unwrap_or(false);
+        if let Some(n) = counts.get_mut(v) {
+            *n += u32::from(hit);
+        }
+        *flag |= hit;
+    }
+}
+
+/// [`scan`] for the rows' PIDS blocks, which live beside the rows rather than in them.
+fn scan_blocks(table: &[bool], counts: &mut [u32], blocks: &[BlockId], flags: &mut [bool]) {
+    for (&b, flag) in blocks.iter().zip(flags.iter_mut()) {
+        let hit = table.get(b as usize).copied().unwrap_or(false);
+        if let Some(n) = counts.get_mut(b as usize) {
+            *n += u32::from(hit);
+        }
+        *flag |= hit;
+    }
+}
 
 /// Flags every row matching at least one enabled, valid criterion, and counts rows per criterion.
 pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
@@ -625,34 +669,47 @@ pub fn evaluate_compiled(compiled: std::sync::Arc<CompiledSet>, ctx: &Context<'_
             || Hits::sized_like(&t),
             |mut h, (step, (events, out))| {
                 let first = step * ROWS_PER_STEP;
-                for (j, (e, flag)) in events.iter().zip(out.iter_mut()).enumerate() {
-                    let block = ctx.row_blocks.get(first + j).copied().unwrap_or(NO_BLOCK);
-                    let mut any = false;
+                let blocks = ctx.row_blocks.get(first..).unwrap_or(&[]);
+                // Slot by slot over a run of rows that stays in cache: each slot's loop is
+                // then a tight one of its own, with no choice of field per row.
+                for ((events, out), start) in
+                    events.chunks(ROWS_PER_SCAN).zip(out.chunks_mut(ROWS_PER_SCAN)).zip((0..).step_by(ROWS_PER_SCAN))
+                {
+                    let blocks = blocks.get(start..).unwrap_or(&[]);
                     for &slot in &used {
-                        if let Some(v) = slot.value(e, block)
-                            && t.slots[slot as usize].get(v).copied().unwrap_or(false)
-                        {
-                            h.slots[slot as usize][v] += 1;
-                            any = true;
+                        let (table, counts) = (&t.slots[slot as usize], &mut h.slots[slot as usize]);
+                        match slot {
+                            Slot::Module => scan(table, counts, events, out, |e| e.module.0 as usize),
+                            Slot::User => scan(table, counts, events, out, |e| e.user.0 as usize),
+                            Slot::LocalIp => scan(table, counts, events, out, |e| e.local_ip.0 as usize),
+                            Slot::RemoteIp => scan(table, counts, events, out, |e| e.remote_ip.0 as usize),
+                            Slot::LocalPort => scan(table, counts, events, out, |e| e.local_port as usize),
+                            Slot::RemotePort => scan(table, counts, events, out, |e| {
+                                e.remote_port().num().map_or(usize::MAX, usize::from)
+                            }),
+                            Slot::Block => scan_blocks(table, counts, blocks, out),
                         }
                     }
-                    if !t.either_ip.is_empty() {
-                        let (l, r) = (e.local_ip.0, e.remote_ip.0);
-                        let hit = |v: u32| t.either_ip.get(v as usize).copied().unwrap_or(false);
-                        if hit(l) || hit(r) {
-                            *h.ip_pairs.entry((l, r)).or_default() += 1;
-                            any = true;
+                    for (e, flag) in events.iter().zip(out.iter_mut()) {
+                        let mut any = false;
+                        if !t.either_ip.is_empty() {
+                            let (l, r) = (e.local_ip.0, e.remote_ip.0);
+                            let hit = |v: u32| t.either_ip.get(v as usize).copied().unwrap_or(false);
+                            if hit(l) || hit(r) {
+                                *h.ip_pairs.entry((l, r)).or_default() += 1;
+                                any = true;
+                            }
                         }
-                    }
-                    if !t.either_port.is_empty() {
-                        let (l, r) = (e.local_port, e.remote_port().num());
-                        if t.either_port[usize::from(l)] || r.is_some_and(|r| t.either_port[usize::from(r)]) {
-                            *h.port_pairs.entry((u32::from(l), r)).or_default() += 1;
-                            any = true;
+                        if !t.either_port.is_empty() {
+                            let (l, r) = (e.local_port, e.remote_port().num());
+                            if t.either_port[usize::from(l)] || r.is_some_and(|r| t.either_port[usize::from(r)]) {
+                                *h.port_pairs.entry((u32::from(l), r)).or_default() += 1;
+                                any = true;
+                            }
                         }
+                        *flag |= any;
                     }
-                    *flag = any;
-                    h.flagged += usize::from(any);
+                    h.flagged += out.iter().filter(|f| **f).count();
                 }
                 h
             },

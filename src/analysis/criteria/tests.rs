@@ -185,3 +185,30 @@ fn either_side_criteria_count_each_row_once_per_criterion() {
     assert_eq!(flagged_rows(&eval), vec![0, 1, 2, 4, 5]);
     assert_eq!(eval.flagged_rows, 5);
 }
+
+#[test]
+fn wildcards_match_the_whole_value_whatever_stars_they_start_or_end_with() {
+    let matches = |pattern: &str, value: &str| {
+        let c = Criterion {
+            name: "w".into(),
+            field: Field::Module,
+            kind: MatchKind::Wildcard,
+            pattern: pattern.into(),
+            enabled: true,
+            message: String::new(),
+        };
+        c.compile().expect("compiles").matches_text(value)
+    };
+    assert!(matches("*\\Temp\\*", "C:\\Users\\bob\\AppData\\Local\\TEMP\\x.dll"));
+    assert!(!matches("*\\Temp\\*", "C:\\Temporary\\x.dll"));
+    assert!(matches("svc*.exe", "SVCHOST.EXE"));
+    assert!(!matches("svc*.exe", "xsvchost.exe"));
+    assert!(!matches("svc*.exe", "svchost.exe.bak"));
+    assert!(matches("*host.exe", "svchost.exe"));
+    assert!(!matches("*host.exe", "svchost.exe.bak"));
+    assert!(matches("svc*", "svchost.exe"));
+    assert!(!matches("svc*", "a svchost"));
+    assert!(matches("**", "anything\nat all"));
+    assert!(matches("*a?c*", "xxabcxx"));
+    assert!(!matches("*a?c*", "xxacxx"));
+}
