@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::analysis::criteria::{self, CompiledSet, CriteriaSet};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::dns::NoHostNames;
+use crate::analysis::export::JsonRow;
 use crate::logs::follow::{Follower, Start};
 use crate::logs::set::LogSet;
 
@@ -39,18 +40,9 @@ pub struct Options {
 }
 
 #[derive(Serialize)]
-struct JsonRow<'a> {
-    time: String,
-    protocol: &'a str,
-    local_ip: String,
-    local_port: u16,
-    remote_ip: String,
-    remote_port: String,
-    pid: Option<u32>,
-    module: &'a str,
-    user: &'a str,
-    file: String,
-    line: u32,
+struct FollowRow<'a> {
+    #[serde(flatten)]
+    row: JsonRow<'a>,
     flagged_by: Vec<&'a str>,
 }
 
@@ -136,20 +128,7 @@ fn print_row(out: &mut dyn Write, data: &Dataset, row: usize, flagged_by: Vec<&s
     };
     match style {
         Style::JsonLines => {
-            let json = JsonRow {
-                time: e.time.format("%Y-%m-%dT%H:%M:%S").to_string(),
-                protocol: e.protocol.as_str(),
-                local_ip: log.local_ip(e).to_string(),
-                local_port: e.local_port,
-                remote_ip: log.remote_ip(e).to_string(),
-                remote_port: e.remote_port().to_string(),
-                pid: e.pid(),
-                module: log.module(e),
-                user: log.user(e),
-                file: log.source_path(e).map(|p| p.display().to_string()).unwrap_or_default(),
-                line: e.line,
-                flagged_by,
-            };
+            let json = FollowRow { row: JsonRow::new(log, e), flagged_by };
             serde_json::to_writer(&mut *out, &json).map_err(io::Error::other)?;
             writeln!(out)
         }

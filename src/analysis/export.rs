@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::analysis::dns::HostNames;
 use crate::analysis::view::{Column, cell_text};
 use crate::logs::ports::PortsLog;
+use crate::model::PortEvent;
 
 /// A cell made safe for spreadsheets.
 pub fn neutralize(cell: &str) -> Cow<'_, str> {
@@ -51,21 +52,46 @@ pub fn write_rows_csv<W: Write>(w: W, log: &PortsLog, hosts: &dyn HostNames, row
     write_table_csv(w, &header, records)
 }
 
-/// One exported row: typed values where the log has them.
+/// A row as JSON: typed values where the log has them. The export adds its host name;
+/// `prparser follow` adds the criteria that flag it.
 #[derive(Serialize)]
-struct JsonRow<'a> {
+pub struct JsonRow<'a> {
     time: String,
     protocol: &'a str,
     local_ip: String,
     local_port: u16,
     remote_ip: String,
     remote_port: String,
-    host: Option<String>,
     pid: Option<u32>,
     module: &'a str,
     user: &'a str,
     file: String,
     line: u32,
+}
+
+impl<'a> JsonRow<'a> {
+    pub fn new(log: &'a PortsLog, e: &PortEvent) -> JsonRow<'a> {
+        JsonRow {
+            time: e.time.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            protocol: e.protocol.as_str(),
+            local_ip: log.local_ip(e).to_string(),
+            local_port: e.local_port,
+            remote_ip: log.remote_ip(e).to_string(),
+            remote_port: e.remote_port().to_string(),
+            pid: e.pid(),
+            module: log.module(e),
+            user: log.user(e),
+            file: log.source_path(e).map(|p| p.display().to_string()).unwrap_or_default(),
+            line: e.line,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ExportRow<'a> {
+    #[serde(flatten)]
+    row: JsonRow<'a>,
+    host: Option<String>,
 }
 
 /// The grid's rows, in view order, as a JSON array (streamed; valid for any content).
@@ -76,21 +102,8 @@ pub fn write_rows_json<W: Write>(mut w: W, log: &PortsLog, hosts: &dyn HostNames
             w.write_all(b",")?;
         }
         w.write_all(b"\n  ")?;
-        let remote = log.remote_ip(e);
-        let row = JsonRow {
-            time: e.time.format("%Y-%m-%dT%H:%M:%S").to_string(),
-            protocol: e.protocol.as_str(),
-            local_ip: log.local_ip(e).to_string(),
-            local_port: e.local_port,
-            remote_ip: remote.to_string(),
-            remote_port: e.remote_port().to_string(),
-            host: remote.ip().and_then(|ip| hosts.host_name(ip)),
-            pid: e.pid(),
-            module: log.module(e),
-            user: log.user(e),
-            file: log.source_path(e).map(|p| p.display().to_string()).unwrap_or_default(),
-            line: e.line,
-        };
+        let host = log.remote_ip(e).ip().and_then(|ip| hosts.host_name(ip));
+        let row = ExportRow { row: JsonRow::new(log, e), host };
         serde_json::to_writer(&mut w, &row).map_err(io::Error::other)?;
     }
     w.write_all(b"\n]\n")?;
