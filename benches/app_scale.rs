@@ -7,39 +7,21 @@
 //! `cargo bench --bench app_scale -- [ROWS]` (default 10,000,000; the log is generated once
 //! under target/bench-data/). Prints one Markdown table for README.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use prparser::analysis::criteria::{self, CriteriaSet, Criterion, Field, MatchKind};
+use prparser::analysis::criteria;
 use prparser::analysis::dataset::Dataset;
 use prparser::analysis::dns::NoHostNames;
 use prparser::analysis::view::{self, Column, Filter, Sort};
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
 use prparser::logs::ports::LoadProgress;
-
-fn criteria() -> CriteriaSet {
-    let c = |name: &str, field, kind, pattern: &str| Criterion {
-        name: name.into(),
-        field,
-        kind,
-        pattern: pattern.into(),
-        enabled: true,
-        message: format!("{name} seen"),
-    };
-    CriteriaSet {
-        criteria: vec![
-            c("IRC", Field::RemotePort, MatchKind::Range, "6660-6669"),
-            c("Temp images", Field::ModulePath, MatchKind::Wildcard, "*\\Temp\\*"),
-            c("Bob", Field::User, MatchKind::Exact, "CORP\\bob"),
-            c("Doc net", Field::RemoteIp, MatchKind::Cidr, "203.0.113.0/24"),
-            c("Outlook", Field::Module, MatchKind::Regex, "(?i)^outlook"),
-        ],
-    }
-}
 
 fn millis(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
@@ -57,7 +39,7 @@ fn main() {
     let load = t.elapsed();
     let log = &data.set.ports;
 
-    let set = criteria();
+    let set = common::criteria();
     let ctx =
         criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &NoHostNames };
     let t = Instant::now();

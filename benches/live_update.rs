@@ -6,11 +6,13 @@
 //! `cargo bench --bench live_update -- [ROWS]` (release), or `cargo test --bench live_update
 //! -- [ROWS]` (debug). The log is generated once under target/bench-data/.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use prparser::analysis::criteria::{self, CriteriaSet, Criterion, Field, MatchKind};
+use prparser::analysis::criteria;
 use prparser::analysis::dataset::Dataset;
 use prparser::analysis::dns::NoHostNames;
 use prparser::analysis::view::{self, Column, Filter, Sort};
@@ -18,26 +20,6 @@ use prparser::logs::follow::{Follower, Start};
 use prparser::logs::set::LogSet;
 
 const APPENDED: usize = 1_000;
-
-fn criteria() -> CriteriaSet {
-    let c = |name: &str, field, kind, pattern: &str| Criterion {
-        name: name.into(),
-        field,
-        kind,
-        pattern: pattern.into(),
-        enabled: true,
-        message: String::new(),
-    };
-    CriteriaSet {
-        criteria: vec![
-            c("IRC", Field::RemotePort, MatchKind::Range, "6660-6669"),
-            c("Temp images", Field::ModulePath, MatchKind::Wildcard, "*\\Temp\\*"),
-            c("Bob", Field::User, MatchKind::Exact, "CORP\\bob"),
-            c("Doc net", Field::RemoteIp, MatchKind::Cidr, "203.0.113.0/24"),
-            c("Outlook", Field::Module, MatchKind::Regex, "(?i)^outlook"),
-        ],
-    }
-}
 
 fn millis(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
@@ -99,7 +81,7 @@ fn main() {
     let load = t.elapsed();
     assert_eq!(data.set.ports.events.len(), rows, "rows loaded");
 
-    let set = criteria();
+    let set = common::criteria();
     let sort = Some(Sort { column: Column::Module, descending: false });
     let filter = Filter::default();
     let mut evaluation = criteria::evaluate(&set, &ctx(&data));

@@ -3,6 +3,8 @@
 //! back by the project's own readers; a symbolic link planted under the next file's name is
 //! refused, not followed.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::sync::Arc;
@@ -21,17 +23,6 @@ use prparser::model::{LoadedModule, Modules, Protocol, TcpState};
 
 fn clock(at: &str) -> ManualClock {
     ManualClock::new(DateTime::<FixedOffset>::parse_from_rfc3339(at).expect("time"))
-}
-
-fn process(pid: u32) -> Arc<ProcessInfo> {
-    Arc::new(ProcessInfo {
-        pid,
-        name: format!("worker-{pid}"),
-        exe: Some(format!("/usr/bin/worker-{pid}")),
-        uid: Some(1000),
-        user: Some("alice".into()),
-        services: Vec::new(),
-    })
 }
 
 fn socket(port: u16, state: TcpState, owner: Arc<ProcessInfo>) -> Observed {
@@ -78,7 +69,7 @@ fn rotation_by_size_and_at_midnight_loses_and_repeats_nothing() {
             if let Some(born) = poll.checked_sub(age) {
                 for k in 0..3 {
                     let port = 20_000 + born * 3 + k;
-                    sockets.push(socket(port, state.clone(), process(u32::from(k) + 1)));
+                    sockets.push(socket(port, state.clone(), support::collector::process(u32::from(k) + 1)));
                 }
             }
         }

@@ -5,10 +5,11 @@
 //! collector's own writer, rotating by size every few polls: a dataset grown poll by poll
 //! must equal the folder opened afterwards, rows and process blocks alike.
 
+mod support;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
@@ -16,7 +17,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta};
 use prparser::analysis::dataset::Dataset;
 use prparser::collector::folder::LogFolder;
 use prparser::collector::writer::{Format, LogWriter, WriterOptions};
-use prparser::collector::{Collector, FakeSource, ManualClock, Observed, ProcessInfo, Socket, host};
+use prparser::collector::{Collector, FakeSource, ManualClock, Observed, Socket, host};
 use prparser::logs::follow::{FollowNote, Follower, Start};
 use prparser::logs::ports::{self, LoadProgress};
 use prparser::logs::set::LogSet;
@@ -121,17 +122,6 @@ fn every_row_once_in_order_across_partial_lines_and_two_rotations() {
     );
 }
 
-fn process(pid: u32) -> Arc<ProcessInfo> {
-    Arc::new(ProcessInfo {
-        pid,
-        name: format!("worker-{pid}"),
-        exe: Some(format!("/usr/bin/worker-{pid}")),
-        uid: Some(1000),
-        user: Some("alice".into()),
-        services: Vec::new(),
-    })
-}
-
 fn socket(port: u16, state: TcpState, pid: u32) -> Observed {
     Observed {
         socket: Socket {
@@ -142,7 +132,7 @@ fn socket(port: u16, state: TcpState, pid: u32) -> Observed {
             inode: u64::from(port),
             uid: 1000,
         },
-        owner: Some(process(pid)),
+        owner: Some(support::collector::process(pid)),
     }
 }
 
