@@ -1,7 +1,14 @@
+use std::borrow::Cow;
 use std::net::IpAddr;
 
+use chrono::NaiveDateTime;
+
+use super::block::*;
+use super::fast::*;
+use super::general::*;
 use super::*;
-use crate::model::TcpState;
+use crate::logs::text::trim_cr;
+use crate::model::{AddrId, PortField, Protocol, RowShape, Symbol, TcpState, make_datetime};
 
 fn ip(s: &str) -> Address {
     Address::Ip(s.parse::<IpAddr>().expect("test ip"))
