@@ -5,7 +5,7 @@
 //!
 //! The pieces, each small and testable on its own:
 //! - [`source`]: what is observed, behind the [`Source`] trait — [`SystemSource`] (sockets
-//!   from [`netlink`] sock_diag or [`procfs`], owners from [`owners`], [`services`],
+//!   from [`sockets`]: netlink sock_diag or `/proc/net`; owners from [`owners`], [`services`],
 //!   [`modules`]) or the scripted [`FakeSource`];
 //! - [`diff`]: change detection between polls;
 //! - [`record`]: events as the crate's log model (rows, port tables, process blocks);
@@ -48,9 +48,7 @@ pub mod folder;
 pub mod host;
 pub mod jsonl;
 pub mod modules;
-pub mod netlink;
 pub mod owners;
-pub mod procfs;
 pub mod record;
 pub mod services;
 pub mod sockets;

@@ -1,7 +1,10 @@
 //! The kernel's TCP and UDP socket tables, IPv4 and IPv6, as plain values: what `ss -tuna`
-//! shows. Two readers fill them: [`netlink`](super::netlink) (sock_diag, binary, the default
-//! because it is the faster; see README) and [`procfs`](super::procfs) (`/proc/net/*`, text, for
-//! kernels or sandboxes without sock_diag).
+//! shows. Two readers fill them, private to this module: `netlink` (sock_diag, binary, the
+//! default because it is the faster; see README) and `procfs` (`/proc/net/*`, text, for kernels
+//! or sandboxes without sock_diag). [`SocketTable`] is the one way in.
+
+mod netlink;
+mod procfs;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -9,9 +12,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::collector::error::CollectorError;
-use crate::collector::netlink::SockDiag;
-use crate::collector::procfs::ProcNet;
 use crate::model::{Protocol, TcpState};
+use netlink::SockDiag;
+use procfs::ProcNet;
 
 /// One socket of the kernel's tables.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,7 +78,10 @@ impl FromStr for Backend {
 
 /// An open reader of the socket tables.
 #[derive(Debug)]
-pub enum SocketTable {
+pub struct SocketTable(Reader);
+
+#[derive(Debug)]
+enum Reader {
     Netlink(SockDiag),
     Procfs(ProcNet),
 }
@@ -83,27 +89,28 @@ pub enum SocketTable {
 impl SocketTable {
     /// Opens the given backend; `proc_root` is where procfs is mounted (`/proc`).
     pub fn open(backend: Backend, proc_root: &Path) -> Result<SocketTable, CollectorError> {
-        match backend {
+        let reader = match backend {
             Backend::Netlink => SockDiag::open()
-                .map(SocketTable::Netlink)
-                .map_err(|source| CollectorError::SocketTable { backend: backend.as_str(), source }),
-            Backend::Procfs => Ok(SocketTable::Procfs(ProcNet::new(proc_root))),
-        }
+                .map(Reader::Netlink)
+                .map_err(|source| CollectorError::SocketTable { backend: backend.as_str(), source })?,
+            Backend::Procfs => Reader::Procfs(ProcNet::new(proc_root)),
+        };
+        Ok(SocketTable(reader))
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            SocketTable::Netlink(_) => Backend::Netlink,
-            SocketTable::Procfs(_) => Backend::Procfs,
+        match self.0 {
+            Reader::Netlink(_) => Backend::Netlink,
+            Reader::Procfs(_) => Backend::Procfs,
         }
     }
 
     /// Replaces `out` with every TCP and UDP socket, IPv4 then IPv6 for each protocol.
     pub fn read(&mut self, out: &mut Vec<Socket>) -> Result<(), CollectorError> {
         out.clear();
-        let result = match self {
-            SocketTable::Netlink(diag) => diag.read(out),
-            SocketTable::Procfs(net) => net.read(out),
+        let result = match &mut self.0 {
+            Reader::Netlink(diag) => diag.read(out),
+            Reader::Procfs(net) => net.read(out),
         };
         result.map_err(|source| CollectorError::SocketTable { backend: self.backend().as_str(), source })
     }

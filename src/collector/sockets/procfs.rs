@@ -10,10 +10,10 @@ use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::collector::sockets::{Socket, tcp_state};
+use super::{Socket, tcp_state};
 use crate::model::Protocol;
 
-/// The four tables, in the order [`super::netlink`] reads them.
+/// The four tables, in the order the netlink reader dumps them.
 const TABLES: [(&str, Protocol); 4] =
     [("tcp", Protocol::Tcp), ("tcp6", Protocol::Tcp), ("udp", Protocol::Udp), ("udp6", Protocol::Udp)];
 
