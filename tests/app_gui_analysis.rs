@@ -96,7 +96,7 @@ fn names_from_a_loopback_dns_server_fill_the_host_column() {
     harness.run_steps(2);
     support::app::settle(&mut harness);
     assert!(harness.get_all_by_label("www.msn.example").count() >= 1);
-    assert!(server.queries.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(server.queries() >= 1);
 }
 
 #[test]

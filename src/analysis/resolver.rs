@@ -2,11 +2,16 @@
 //!
 //! Resolving is opt-in: every lookup tells the DNS server which addresses the log holds. Only
 //! public unicast addresses are ever sent (private, loopback, link-local, unspecified,
-//! multicast and broadcast addresses are not); each address is asked once, answers and "no
-//! name" answers alike are remembered in the shared [`DnsCache`], at most `concurrency`
-//! lookups run at a time, and each gives up after `timeout`. hickory-resolver has no
-//! synchronous API, so the thread runs its own single-threaded tokio runtime; callers only
-//! send addresses and read the cache.
+//! multicast and broadcast addresses are not); at most `concurrency` lookups run at a time,
+//! and each try gives up after `timeout`. Answers and "no name" answers alike are remembered
+//! in the shared [`DnsCache`] and not asked again while the same server is in use. A try that
+//! gets no answer (timeout, network error, server failure) is not a "no name": the address is
+//! asked again after `retry_after`, then after twice that, up to `attempts` tries in all
+//! (3 by default: 30 s and 60 s after the first), and only then shown as failed. Starting a
+//! resolver begins a new round in the cache (see [`crate::analysis::dns`]): failures are asked
+//! again, and so are "no name" answers when the server is not the previous one's.
+//! hickory-resolver has no synchronous API, so the thread runs its own single-threaded tokio
+//! runtime; callers only send addresses and read the cache.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,22 +21,33 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::analysis::dns::{DnsCache, Lookup};
+use crate::analysis::dns::{DnsCache, Forgotten, Lookup, Round};
 
 /// Where and how to resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolverSettings {
     /// DNS servers to ask; empty means the system's (`/etc/resolv.conf`).
     pub servers: Vec<SocketAddr>,
+    /// How long one try waits for an answer.
     pub timeout: Duration,
     pub concurrency: usize,
+    /// Tries per address before it is shown as failed (at least 1).
+    pub attempts: u32,
+    /// The wait before the second try; each later try waits that much longer again.
+    pub retry_after: Duration,
 }
 
 impl Default for ResolverSettings {
     fn default() -> Self {
-        ResolverSettings { servers: Vec::new(), timeout: Duration::from_secs(3), concurrency: 16 }
+        ResolverSettings {
+            servers: Vec::new(),
+            timeout: Duration::from_secs(3),
+            concurrency: 16,
+            attempts: 3,
+            retry_after: Duration::from_secs(30),
+        }
     }
 }
 
@@ -72,17 +88,23 @@ pub fn is_resolvable(ip: IpAddr) -> bool {
 pub struct DnsResolver {
     tx: mpsc::UnboundedSender<IpAddr>,
     cache: Arc<DnsCache>,
+    round: Round,
+    forgotten: Forgotten,
 }
 
 impl DnsResolver {
-    /// Starts the resolver thread. `on_answer` runs (on that thread) after each answer, so the
-    /// app can repaint.
+    /// Starts the resolver thread and a new round in `cache`: answers still coming from a
+    /// resolver started earlier are ignored from now on, failed lookups will be asked again,
+    /// and when `settings.servers` differ from the previous start's, "no name" answers too.
+    /// Drop the previous resolver first (its thread stops when its handle goes). `on_answer`
+    /// runs (on the resolver thread) after each answer, so the app can repaint.
     pub fn start(
         settings: ResolverSettings,
         cache: Arc<DnsCache>,
         on_answer: impl Fn() + Send + Sync + 'static,
     ) -> Result<DnsResolver, ResolverError> {
         let resolver = build(&settings)?;
+        let (round, forgotten) = cache.begin(&settings.servers);
         let (tx, rx) = mpsc::unbounded_channel();
         let thread_cache = Arc::clone(&cache);
         std::thread::Builder::new().name("prparser-dns".into()).spawn(move || {
@@ -90,29 +112,35 @@ impl DnsResolver {
                 Ok(rt) => rt,
                 Err(e) => {
                     // No runtime, no lookups: every requested address shows as failed.
-                    fail_all(rx, &thread_cache, &e.to_string());
+                    fail_all(rx, &thread_cache, round, &e.to_string());
                     return;
                 }
             };
-            runtime.block_on(serve(resolver, rx, thread_cache, settings, Arc::new(on_answer)));
+            let lookups = Lookups { resolver: Arc::new(resolver), cache: thread_cache, round, settings };
+            runtime.block_on(serve(Arc::new(lookups), rx, Arc::new(on_answer)));
         })?;
-        Ok(DnsResolver { tx, cache })
+        Ok(DnsResolver { tx, cache, round, forgotten })
     }
 
-    /// Asks for the names of these addresses; addresses already known (or asked) or not
-    /// resolvable are skipped.
+    /// Asks for the names of these addresses; addresses already known or asked in this
+    /// round, and addresses not resolvable, are skipped. Returns how many were sent.
     pub fn request(&self, ips: impl IntoIterator<Item = IpAddr>) -> usize {
         let mut sent = 0;
         for ip in ips {
-            if !is_resolvable(ip) || self.cache.get(ip).is_some() {
+            if !is_resolvable(ip) || !self.cache.claim(self.round, ip) {
                 continue;
             }
-            self.cache.insert(ip, Lookup::Pending);
             if self.tx.send(ip).is_ok() {
                 sent += 1;
             }
         }
         sent
+    }
+
+    /// What starting this resolver made the cache forget, and so will be asked again: for a
+    /// confirmation such as "12 addresses will be asked again".
+    pub fn forgotten(&self) -> Forgotten {
+        self.forgotten
     }
 }
 
@@ -134,33 +162,73 @@ fn build(settings: &ResolverSettings) -> Result<TokioResolver, ResolverError> {
     builder.with_options(opts).build().map_err(|e| ResolverError::SystemConfig(e.to_string()))
 }
 
-async fn serve(
-    resolver: TokioResolver,
-    mut rx: mpsc::UnboundedReceiver<IpAddr>,
+/// What every lookup task of one resolver shares.
+struct Lookups {
+    resolver: Arc<TokioResolver>,
     cache: Arc<DnsCache>,
+    round: Round,
     settings: ResolverSettings,
-    on_answer: Arc<dyn Fn() + Send + Sync>,
-) {
-    let resolver = Arc::new(resolver);
-    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+}
+
+/// The outcome of one try.
+enum Try {
+    Answer(Lookup),
+    NoAnswer(String),
+}
+
+async fn serve(lookups: Arc<Lookups>, mut rx: mpsc::UnboundedReceiver<IpAddr>, on_answer: Arc<dyn Fn() + Send + Sync>) {
+    let permits = Arc::new(Semaphore::new(lookups.settings.concurrency.max(1)));
     while let Some(ip) = rx.recv().await {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
         };
-        let (resolver, cache, on_answer) = (Arc::clone(&resolver), Arc::clone(&cache), Arc::clone(&on_answer));
-        let timeout = settings.timeout;
+        let (lookups, permits, on_answer) = (Arc::clone(&lookups), Arc::clone(&permits), Arc::clone(&on_answer));
         tokio::spawn(async move {
-            let answer =
-                match tokio::time::timeout(timeout + Duration::from_millis(500), resolver.reverse_lookup(ip)).await {
-                    Err(_) => Lookup::Failed("timed out".into()),
-                    Ok(Ok(lookup)) => first_name(lookup.answers()).map_or(Lookup::NoName, Lookup::Name),
-                    Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => Lookup::NoName,
-                    Ok(Err(e)) => Lookup::Failed(e.to_string()),
-                };
-            cache.insert(ip, answer);
-            on_answer();
-            drop(permit);
+            let answer = resolve(&lookups, &permits, ip, permit).await;
+            if lookups.cache.answer(lookups.round, ip, answer) {
+                on_answer();
+            }
         });
+    }
+}
+
+/// Asks for one address until it gets an answer or runs out of tries. The concurrency permit
+/// is given back while waiting to try again, so retries do not hold up fresh addresses.
+async fn resolve(lookups: &Lookups, permits: &Arc<Semaphore>, ip: IpAddr, permit: OwnedSemaphorePermit) -> Lookup {
+    let attempts = lookups.settings.attempts.max(1);
+    let mut first = Some(permit);
+    let mut attempt = 1;
+    loop {
+        let held = match first.take() {
+            Some(p) => p,
+            None => match Arc::clone(permits).acquire_owned().await {
+                Ok(p) => p,
+                Err(e) => return Lookup::Failed(e.to_string()),
+            },
+        };
+        let outcome = try_once(lookups, ip).await;
+        drop(held);
+        match outcome {
+            Try::Answer(answer) => return answer,
+            Try::NoAnswer(why) if attempt >= attempts || !lookups.cache.is_current(lookups.round) => {
+                return Lookup::Failed(why);
+            }
+            Try::NoAnswer(_) => {
+                tokio::time::sleep(lookups.settings.retry_after.saturating_mul(attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn try_once(lookups: &Lookups, ip: IpAddr) -> Try {
+    // hickory enforces `timeout` itself; the margin only guards against it not doing so.
+    let guard = lookups.settings.timeout + Duration::from_millis(500);
+    match tokio::time::timeout(guard, lookups.resolver.reverse_lookup(ip)).await {
+        Err(_) => Try::NoAnswer("timed out".into()),
+        Ok(Ok(lookup)) => Try::Answer(first_name(lookup.answers()).map_or(Lookup::NoName, Lookup::Name)),
+        Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => Try::Answer(Lookup::NoName),
+        Ok(Err(e)) => Try::NoAnswer(e.to_string()),
     }
 }
 
@@ -171,9 +239,9 @@ fn first_name(records: &[hickory_resolver::proto::rr::Record]) -> Option<String>
     })
 }
 
-fn fail_all(mut rx: mpsc::UnboundedReceiver<IpAddr>, cache: &DnsCache, why: &str) {
+fn fail_all(mut rx: mpsc::UnboundedReceiver<IpAddr>, cache: &DnsCache, round: Round, why: &str) {
     while let Some(ip) = rx.blocking_recv() {
-        cache.insert(ip, Lookup::Failed(why.to_string()));
+        cache.answer(round, ip, Lookup::Failed(why.to_string()));
     }
 }
 
