@@ -58,7 +58,8 @@ fn main() {
     let total = rows + APPENDED;
     let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data").join(format!("live-{total}"));
     if !data_dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
-        prparser::generate::write_set(&data_dir, total as u64, 1).expect("generate the bench log");
+        let options = prparser::generate::Options { rows: total as u64, seed: 1, shape: Default::default() };
+        prparser::generate::write_set(&data_dir, &options).expect("generate the bench log");
     }
     let text = std::fs::read(data_dir.join("PR-PORTS-08-06-30-0-0-0.log")).expect("generated PORTS");
     let split = last_lines_start(&text, APPENDED);
