@@ -2,11 +2,13 @@
 //! scripts, documented in README) or as text for a person.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::analysis::criteria::{self, CriteriaSet};
-use crate::analysis::dns::NoHostNames;
+use crate::analysis::aggregate::{self, Accumulate, Aggregator, Batch, ProcessLogs, Tables, Views};
+pub use crate::analysis::aggregate::{CriterionCount, Flagged};
+use crate::analysis::criteria::{CompiledSet, CriteriaSet};
 use crate::analysis::index::PidsIndex;
 use crate::analysis::stats::{
     self, HourCount, IpCount, Masquerade, PortCount, ProcessCount, SvchostEntry, UserCount, UserUsage,
@@ -42,18 +44,6 @@ pub struct Stats {
     pub masquerading: Vec<Masquerade>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Flagged {
-    pub rows: usize,
-    pub by_criterion: Vec<CriterionCount>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CriterionCount {
-    pub name: String,
-    pub count: usize,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PerProcess {
     pub process: String,
@@ -66,48 +56,37 @@ const ISO: &str = "%Y-%m-%dT%H:%M:%S";
 /// with criteria that do not compile (see [`CriteriaSet::compile`]).
 pub fn build(set: &LogSet, criteria: &CriteriaSet, process: Option<&str>) -> Report {
     let log = &set.ports;
-    let row_stats = stats::row_stats(log, None);
-    let first = log.events.iter().map(|e| e.time).min();
-    let last = log.events.iter().map(|e| e.time).max();
-
-    let flagged = if criteria.criteria.iter().any(|c| c.enabled) {
-        let index = PidsIndex::build(set);
-        let row_blocks = index.row_blocks(set);
-        let ctx = criteria::Context { set, index: &index, row_blocks: &row_blocks, hosts: &NoHostNames };
-        let eval = criteria::evaluate(criteria, &ctx);
-        Flagged {
-            rows: eval.flagged_rows,
-            by_criterion: criteria
-                .criteria
-                .iter()
-                .zip(&eval.per_criterion)
-                .filter(|(c, _)| c.enabled)
-                .map(|(c, n)| CriterionCount { name: c.name.clone(), count: *n })
-                .collect(),
-        }
-    } else {
-        Flagged { rows: 0, by_criterion: Vec::new() }
+    let views = Views {
+        process: process.map(str::to_string),
+        criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
     };
+    let tables = Tables::of(log);
+    let index = if views.needs_blocks() { PidsIndex::build(set) } else { PidsIndex::default() };
+    let row_blocks = if views.needs_blocks() { index.row_blocks(set) } else { Vec::new() };
+    let batch = Batch::new(tables, &log.events).with_blocks(&row_blocks, ProcessLogs { set, index: &index });
+    let found = aggregate::over_rows(batch, || Aggregator::new(&views)).finish(tables);
+    let counts = found.counts;
 
     Report {
-        rows: log.events.len() as u64,
+        rows: counts.rows,
         malformed: log.malformed_count,
         malformed_lines: log.malformed.iter().take(MAX_LISTED_ISSUES).cloned().collect(),
         warnings: set.warnings().take(MAX_LISTED_ISSUES).cloned().collect(),
-        first: first.map(|t| t.format(ISO).to_string()),
-        last: last.map(|t| t.format(ISO).to_string()),
+        first: found.first.map(|t| t.format(ISO).to_string()),
+        last: found.last.map(|t| t.format(ISO).to_string()),
         stats: Stats {
-            local_tcp_port_usage: row_stats.local_tcp_port_usage,
-            process_usage: row_stats.process_usage,
-            remote_ip_usage: row_stats.remote_ip_usage,
-            user_context_usage: row_stats.user_context_usage,
-            port_usage_by_hour: row_stats.port_usage_by_hour,
+            local_tcp_port_usage: counts.local_tcp_port_usage,
+            process_usage: counts.process_usage,
+            remote_ip_usage: counts.remote_ip_usage,
+            user_context_usage: counts.user_context_usage,
+            port_usage_by_hour: counts.port_usage_by_hour,
             svchost_enumeration: stats::svchost_enumeration(set),
             masquerading: stats::masquerading(set),
         },
-        flagged,
+        flagged: found.flagged.unwrap_or(Flagged { rows: 0, by_criterion: Vec::new() }),
         per_process_usage: process
-            .map(|p| PerProcess { process: p.to_string(), users: stats::per_process_usage(log, p, None) }),
+            .zip(found.per_process)
+            .map(|(p, users)| PerProcess { process: p.to_string(), users }),
     }
 }
 

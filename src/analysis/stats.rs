@@ -10,12 +10,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::analysis::aggregate::{self, Accumulate, Batch, Tables};
 use crate::logs::ports::PortsLog;
 use crate::logs::set::LogSet;
-use crate::model::{PortEvent, Protocol};
+
+pub mod counts;
+pub mod per_process;
+
+use counts::RowCounts;
+use per_process::ProcessUsage;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PortCount {
@@ -62,64 +67,12 @@ pub struct RowStats {
     pub port_usage_by_hour: Vec<HourCount>,
 }
 
-/// Per-thread tallies, indexed by port, symbol or address id.
-#[derive(Clone)]
-struct Tally {
-    rows: u64,
-    tcp_ports: Vec<u64>,
-    modules: Vec<u64>,
-    users: Vec<u64>,
-    remote: Vec<u64>,
-    hours: [u64; 24],
-}
-
-impl Tally {
-    fn new(log: &PortsLog) -> Tally {
-        Tally {
-            rows: 0,
-            tcp_ports: vec![0; 1 << 16],
-            modules: vec![0; log.modules.len()],
-            users: vec![0; log.users.len()],
-            remote: vec![0; log.addrs.len()],
-            hours: [0; 24],
-        }
-    }
-
-    fn count<'a>(mut self, events: impl Iterator<Item = &'a PortEvent>) -> Tally {
-        for e in events {
-            self.rows += 1;
-            if e.protocol == Protocol::Tcp {
-                self.tcp_ports[e.local_port as usize] += 1;
-            }
-            self.modules[e.module.0 as usize] += 1;
-            self.users[e.user.0 as usize] += 1;
-            self.remote[e.remote_ip.0 as usize] += 1;
-            self.hours[e.hour() as usize % 24] += 1;
-        }
-        self
-    }
-
-    fn merge(mut self, other: Tally) -> Tally {
-        self.rows += other.rows;
-        for (a, b) in [
-            (&mut self.tcp_ports, &other.tcp_ports),
-            (&mut self.modules, &other.modules),
-            (&mut self.users, &other.users),
-            (&mut self.remote, &other.remote),
-        ] {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }
-        self.hours.iter_mut().zip(other.hours).for_each(|(x, y)| *x += y);
-        self
-    }
-}
-
 pub fn percent(count: u64, of: u64) -> f64 {
     if of == 0 { 0.0 } else { (count as f64 * 10_000.0 / of as f64).round() / 100.0 }
 }
 
 /// Sorts (key, count) pairs by count descending then key, and adds percentages.
-fn ranked<K: Ord + Clone, T>(mut pairs: Vec<(K, u64)>, make: impl Fn(K, u64, f64) -> T) -> Vec<T> {
+pub(crate) fn ranked<K: Ord + Clone, T>(mut pairs: Vec<(K, u64)>, mut make: impl FnMut(K, u64, f64) -> T) -> Vec<T> {
     let total: u64 = pairs.iter().map(|(_, c)| c).sum();
     pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     pairs.into_iter().map(|(k, c)| make(k, c, percent(c, total))).collect()
@@ -127,50 +80,8 @@ fn ranked<K: Ord + Clone, T>(mut pairs: Vec<(K, u64)>, make: impl Fn(K, u64, f64
 
 /// The row-count views over all rows, or over a subset (row indices, e.g. a filtered view).
 pub fn row_stats(log: &PortsLog, subset: Option<&[u32]>) -> RowStats {
-    let pieces = (rayon::current_num_threads() * 2).max(1);
-    let tally = match subset {
-        None => {
-            let chunk = log.events.len().div_ceil(pieces).max(4096);
-            log.events
-                .par_chunks(chunk)
-                .map(|c| Tally::new(log).count(c.iter()))
-                .reduce(|| Tally::new(log), Tally::merge)
-        }
-        Some(rows) => {
-            let chunk = rows.len().div_ceil(pieces).max(4096);
-            rows.par_chunks(chunk)
-                .map(|c| Tally::new(log).count(c.iter().filter_map(|&i| log.events.get(i as usize))))
-                .reduce(|| Tally::new(log), Tally::merge)
-        }
-    };
-
-    let nonzero = |v: &[u64]| v.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (i, *c)).collect::<Vec<_>>();
-    let tcp = nonzero(&tally.tcp_ports).into_iter().map(|(p, c)| (p as u16, c)).collect();
-    let modules = nonzero(&tally.modules)
-        .into_iter()
-        .filter(|(s, _)| *s != 0)
-        .map(|(s, c)| (log.modules.resolve(crate::model::Symbol(s as u32)).to_string(), c))
-        .collect();
-    let users = nonzero(&tally.users)
-        .into_iter()
-        .filter(|(s, _)| *s != 0)
-        .map(|(s, c)| (log.users.resolve(crate::model::Symbol(s as u32)).to_string(), c))
-        .collect();
-    let remote = nonzero(&tally.remote)
-        .into_iter()
-        .filter_map(|(id, c)| {
-            let addr = log.addrs.resolve(crate::model::AddrId(id as u32));
-            addr.is_specific().then(|| addr.ip()).flatten().map(|ip| (ip, c))
-        })
-        .collect();
-    RowStats {
-        rows: tally.rows,
-        local_tcp_port_usage: ranked(tcp, |port, count, percent| PortCount { port, count, percent }),
-        process_usage: ranked(modules, |process, count, percent| ProcessCount { process, count, percent }),
-        remote_ip_usage: ranked(remote, |ip, count, percent| IpCount { ip, count, percent }),
-        user_context_usage: ranked(users, |user, count, percent| UserCount { user, count, percent }),
-        port_usage_by_hour: (0..24).map(|h| HourCount { hour: h, count: tally.hours[h as usize] }).collect(),
-    }
+    let tables = Tables::of(log);
+    aggregate::over_rows(Batch::new(tables, &log.events).subset(subset), RowCounts::default).finish(tables)
 }
 
 /// One svchost.exe instance and the services it hosts.
@@ -279,34 +190,8 @@ pub struct UserUsage {
 /// the rows of processes with that module name (case-insensitive), by user, each user with
 /// the remote hosts it talked to.
 pub fn per_process_usage(log: &PortsLog, process: &str, subset: Option<&[u32]>) -> Vec<UserUsage> {
-    let wanted: Vec<bool> = log.modules.iter().map(|(_, m)| !m.is_empty() && m.eq_ignore_ascii_case(process)).collect();
-    let mut by_user: BTreeMap<crate::model::Symbol, (u64, BTreeMap<crate::model::AddrId, u64>)> = BTreeMap::new();
-    let n = subset.map_or(log.events.len(), <[u32]>::len);
-    for k in 0..n {
-        let Some(e) = log.events.get(subset.map_or(k, |s| s[k] as usize)) else {
-            continue;
-        };
-        if !wanted[e.module.0 as usize] {
-            continue;
-        }
-        let entry = by_user.entry(e.user).or_default();
-        entry.0 += 1;
-        if log.addrs.resolve(e.remote_ip).is_specific() {
-            *entry.1.entry(e.remote_ip).or_default() += 1;
-        }
-    }
-    let pairs: Vec<(String, u64)> = by_user.iter().map(|(u, (c, _))| (log.users.resolve(*u).to_string(), *c)).collect();
-    let hosts: BTreeMap<String, Vec<IpCount>> = by_user
-        .into_iter()
-        .map(|(u, (_, hosts))| {
-            let list = hosts.into_iter().filter_map(|(a, c)| log.addrs.resolve(a).ip().map(|ip| (ip, c))).collect();
-            (log.users.resolve(u).to_string(), ranked(list, |ip, count, percent| IpCount { ip, count, percent }))
-        })
-        .collect();
-    ranked(pairs, |user, count, percent| {
-        let remote_hosts = hosts.get(&user).cloned().unwrap_or_default();
-        UserUsage { user, count, percent, remote_hosts }
-    })
+    let tables = Tables::of(log);
+    aggregate::over_rows(Batch::new(tables, &log.events).subset(subset), || ProcessUsage::new(process)).finish(tables)
 }
 
 #[cfg(test)]
