@@ -74,7 +74,7 @@ fn main() {
     loop {
         let batch = follower.poll();
         let more = batch.more;
-        data.append(batch);
+        data.append(batch).expect("append");
         if !more {
             break;
         }
@@ -97,7 +97,7 @@ fn main() {
     let parse = t.elapsed();
     assert_eq!(batch.ports.events.len(), APPENDED);
     let t = Instant::now();
-    let appended = data.append(batch);
+    let appended = data.append(batch).expect("append");
     let append = t.elapsed();
     let t = Instant::now();
     let new_flags = criteria::evaluate_rows(

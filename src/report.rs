@@ -69,7 +69,7 @@ pub fn build(set: &LogSet, criteria: &CriteriaSet, process: Option<&str>) -> Rep
 
     Report {
         rows: counts.rows,
-        malformed: log.malformed_count,
+        malformed: log.malformed.count(),
         malformed_lines: log.malformed.iter().take(MAX_LISTED_ISSUES).cloned().collect(),
         warnings: set.warnings().take(MAX_LISTED_ISSUES).cloned().collect(),
         first: found.first.map(|t| t.format(ISO).to_string()),

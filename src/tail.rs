@@ -80,8 +80,8 @@ pub fn run(
         for issue in &batch.ports.malformed {
             writeln!(notes, "prparser: malformed: {issue}")?;
         }
-        totals.malformed += batch.ports.malformed_count;
-        let added = data.append(batch);
+        totals.malformed += batch.ports.malformed.count();
+        let added = data.append(batch).map_err(io::Error::other)?;
         let ctx =
             criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &NoHostNames };
         let eval = criteria::evaluate_rows(std::sync::Arc::clone(&compiled), &ctx, added.rows.clone());

@@ -111,7 +111,7 @@ fn rotation_by_size_and_at_midnight_loses_and_repeats_nothing() {
     }
 
     let set = set::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("read back");
-    assert_eq!(set.ports.malformed_count, 0, "{:?}", set.ports.malformed.first());
+    assert_eq!(set.ports.malformed.count(), 0, "{:?}", set.ports.malformed.first());
     assert_eq!(set.warnings().count(), 0, "{:?}", set.warnings().next());
     let read: Vec<_> =
         set.ports.events.iter().map(|e| (e.time, e.local_port, set.ports.module(e).to_string())).collect();

@@ -173,7 +173,7 @@ fn loopback_sockets_are_logged_under_this_process_and_read_back() {
     }
 
     let (set, batches, _dir) = run.finish();
-    assert_eq!(set.ports.malformed_count, 0, "{:?}", set.ports.malformed.first());
+    assert_eq!(set.ports.malformed.count(), 0, "{:?}", set.ports.malformed.first());
     assert_eq!(set.warnings().count(), 0, "{:?}", set.warnings().next());
     assert_eq!(set.initials.len(), 1);
 
@@ -361,7 +361,7 @@ fn log_a_child_named(name: &str) -> (String, String) {
         .filter(|e| e.file_name().to_string_lossy().starts_with("PR-PORTS-"))
         .map(|e| std::fs::read_to_string(e.path()).expect("read"))
         .collect::<String>();
-    assert_eq!(set.ports.malformed_count, 0, "{:?}\n{raw}", set.ports.malformed);
+    assert_eq!(set.ports.malformed.count(), 0, "{:?}\n{raw}", set.ports.malformed);
     let row = set.ports.events.iter().find(|e| e.local_port == port).expect("the child's row");
     assert_eq!(row.pid(), Some(pid));
     (set.ports.module(row).to_string(), raw)

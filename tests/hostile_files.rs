@@ -48,7 +48,7 @@ fn nul_bytes_make_malformed_lines_and_the_rest_loads() {
 fn invalid_utf8_names_read_as_windows_1252() {
     let text = b"08/6/30,10:17:58,TCP,1447,192.168.1.103,80,65.55.200.252,1900,caf\xe9\xff.exe,<CORP\\J\xfcrgen>\r\n";
     let log = read_bytes(&text[..]);
-    assert_eq!(log.malformed_count, 0);
+    assert_eq!(log.malformed.count(), 0);
     let e = &log.events[0];
     assert_eq!((log.module(e), log.user(e)), ("caf\u{e9}\u{ff}.exe", "CORP\\J\u{fc}rgen"));
 }
@@ -71,7 +71,7 @@ fn utf16_with_lone_surrogates_reads_them_as_replacement_characters() {
     let raw = utf16le(&units);
     read_from(&mut log, Path::new("PR-PORTS-u16.log"), raw.as_slice(), None, &LoadProgress::default()).expect("read");
     assert_eq!(log.sources[0].encoding, Encoding::Utf16Le);
-    assert_eq!(log.malformed_count, 0, "{:?}", log.malformed);
+    assert_eq!(log.malformed.count(), 0, "{:?}", log.malformed);
     let names: Vec<&str> = log.events.iter().map(|e| log.module(e)).collect();
     assert_eq!(names, ["a\u{FFFD}b.exe", "\u{FFFD}System"]);
 }
@@ -86,7 +86,7 @@ fn utf16_files_are_transcoded_as_they_stream_in() {
     }
     let units: Vec<u16> = text.encode_utf16().collect();
     let log = read_bytes(utf16le(&units).as_slice());
-    assert_eq!((log.events.len(), log.malformed_count), (20_000, 0));
+    assert_eq!((log.events.len(), log.malformed.count()), (20_000, 0));
     assert_eq!(log.module(&log.events[19_999]), "\u{1F600}19999.exe");
     let pids = read_pids_from(Path::new("PR-PIDS-u16.log"), 0, utf16le(&units).as_slice()).expect("read");
     // Each row is a line outside any block: the warnings' line numbers survive transcoding.
@@ -106,7 +106,7 @@ fn a_100_megabyte_line_is_one_malformed_line_and_the_rows_after_it_load() {
     }
     let log = read_bytes(with_long_line(ROW, b'7', 100 << 20, &suffix));
     assert_eq!(log.events.len(), 4);
-    assert_eq!(log.malformed_count, 1);
+    assert_eq!(log.malformed.count(), 1);
     assert_eq!(issues(&log), vec![(2, format!("line longer than {MAX_LINE_BYTES} bytes; skipped"))]);
     assert!(log.malformed[0].excerpt.len() < 1000, "the excerpt is bounded");
     assert_eq!(log.events.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 3, 4, 5]);
@@ -194,7 +194,7 @@ fn a_file_truncated_or_deleted_while_loading_loads_what_is_left() {
     std::fs::OpenOptions::new().write(true).open(&path).expect("open for writing").set_len(cut).expect("truncate");
     let mut log = PortsLog::default();
     read_from(&mut log, &path, file, Some(size), &LoadProgress::default()).expect("read");
-    assert_eq!((log.events.len(), log.malformed_count), (400, 1));
+    assert_eq!((log.events.len(), log.malformed.count()), (400, 1));
     assert_eq!(log.malformed[0].reason, "truncated last line (the file ends mid-row)");
 
     // Deleted after it was opened: the open file still reads whole.
@@ -203,7 +203,7 @@ fn a_file_truncated_or_deleted_while_loading_loads_what_is_left() {
     std::fs::remove_file(&path).expect("delete");
     let mut log = PortsLog::default();
     read_from(&mut log, &path, file, Some(size), &LoadProgress::default()).expect("read");
-    assert_eq!((log.events.len(), log.malformed_count), (1000, 0));
+    assert_eq!((log.events.len(), log.malformed.count()), (1000, 0));
 
     // Deleted before it is opened: an error that names it.
     let mut log = PortsLog::default();
@@ -228,7 +228,7 @@ fn a_folder_of_500_rotated_logs_loads_as_one_time_ordered_log() {
     }
     let set = open(&[dir.path().to_path_buf()]);
     assert_eq!(set.ports.sources.len(), 500);
-    assert_eq!((set.ports.events.len(), set.ports.malformed_count), (1500, 0));
+    assert_eq!((set.ports.events.len(), set.ports.malformed.count()), (1500, 0));
     assert!(set.ports.events.windows(2).all(|w| w[0].time < w[1].time), "strictly time-ordered");
     let first = &set.ports.events[0];
     let last = &set.ports.events[1499];
@@ -268,7 +268,7 @@ fn a_header_naming_a_partner_outside_the_folder_is_refused_with_a_warning() {
         assert!(set.pids.is_empty(), "{partner}: nothing outside the folder is opened");
         assert!(!set.pids.iter().any(|p| *p.path == *outside));
         assert_eq!(
-            (set.ports.events.len(), set.ports.malformed_count),
+            (set.ports.events.len(), set.ports.malformed.count()),
             (1, 0),
             "{partner}: the header is no malformed line"
         );

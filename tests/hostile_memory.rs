@@ -108,7 +108,7 @@ fn memory_is_a_small_multiple_of_the_rows_kept() {
     let rows = write_rows(&mut w, 48 * MIB);
     drop(w);
     let (peak, log) = peak_during(|| read_ports(&path));
-    assert_eq!((log.events.len(), log.malformed_count), (rows, 0));
+    assert_eq!((log.events.len(), log.malformed.count()), (rows, 0));
     let kept = rows * row_bytes;
     println!("48 MiB, {rows} rows ({} MiB of rows): peak heap {} MiB", kept / MIB, peak / MIB);
     assert!(peak < 2 * kept + 16 * MIB, "peak {peak} bytes for {kept} bytes of rows");
@@ -126,7 +126,7 @@ fn memory_is_a_small_multiple_of_the_rows_kept() {
     }
     drop(w);
     let (peak, log) = peak_during(|| read_ports(&path));
-    assert_eq!((log.events.len(), log.malformed_count), (rows, 1));
+    assert_eq!((log.events.len(), log.malformed.count()), (rows, 1));
     println!("{rows} rows then a 64 MiB line: peak heap {} MiB", peak / MIB);
     let ahead = prparser::logs::ports::ROWS_AHEAD * row_bytes;
     assert!(peak < 2 * rows * row_bytes + ahead + 16 * MIB, "peak {peak} bytes for {rows} rows");

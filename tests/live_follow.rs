@@ -97,7 +97,7 @@ fn every_row_once_in_order_across_partial_lines_and_two_rotations() {
     let mut poll = |follower: &mut Follower| {
         let batch = follower.poll();
         seen.extend(batch.ports.events.iter().map(|e| e.pid));
-        malformed += batch.ports.malformed_count;
+        malformed += batch.ports.malformed.count();
         notes.extend(batch.notes);
         batch.more
     };
@@ -181,7 +181,7 @@ fn the_collectors_files_grown_poll_by_poll_equal_the_folder_opened_after() {
         writer.write(&collector.poll().expect("poll"));
         let batch = follower.poll();
         rotations += batch.notes.iter().filter(|n| matches!(n, FollowNote::Rotated { .. })).count();
-        live.append(batch);
+        live.append(batch).expect("append");
         clock.advance(TimeDelta::milliseconds(700));
     }
     assert!(writer.close().is_empty());
@@ -189,8 +189,8 @@ fn the_collectors_files_grown_poll_by_poll_equal_the_folder_opened_after() {
     let ports_files = opened.set.ports.sources.len();
     assert!(ports_files >= 5, "the size limit rotated only {ports_files} times");
     assert_eq!(rotations, ports_files - 1);
-    assert_eq!(opened.set.ports.malformed_count, 0);
-    assert_eq!(live.set.ports.malformed_count, 0);
+    assert_eq!(opened.set.ports.malformed.count(), 0);
+    assert_eq!(live.set.ports.malformed.count(), 0);
     assert_eq!(live.set.warnings().count(), opened.set.warnings().count());
     let (live_rows, opened_rows) = (rows(&live), rows(&opened));
     let first_difference = live_rows.iter().zip(&opened_rows).position(|(a, b)| a != b);

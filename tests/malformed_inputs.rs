@@ -15,7 +15,7 @@ fn open_bytes(dir: &Path, bytes: &[u8]) -> LogSet {
 }
 
 fn counts(set: &LogSet) -> (usize, u64) {
-    (set.ports.events.len(), set.ports.malformed_count)
+    (set.ports.events.len(), set.ports.malformed.count())
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn random_bytes_are_rows_or_malformed_never_a_panic() {
             .map(|_| if round % 2 == 0 { next() as u8 } else { b"0123456789/,:.*<>\"\r\nTCP"[(next() % 23) as usize] })
             .collect();
         let set = open_bytes(dir.path(), &bytes);
-        assert!(set.ports.malformed.len() as u64 <= set.ports.malformed_count);
+        assert!(set.ports.malformed.len() as u64 <= set.ports.malformed.count());
     }
 }
 

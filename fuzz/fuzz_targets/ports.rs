@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         log.sort_by_time();
         assert_eq!(log.sources.len(), 1);
         assert_eq!(log.sources[0].rows as usize, log.events.len());
-        assert!(log.malformed.len() as u64 <= log.malformed_count);
+        assert!(log.malformed.len() as u64 <= log.malformed.count());
         for e in &log.events {
             let _ = (log.module(e), log.user(e), log.local_ip(e), log.remote_ip(e));
         }

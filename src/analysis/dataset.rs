@@ -2,7 +2,8 @@
 //! row's block. Built off the UI thread; shared read-only (in an `Arc`) afterwards.
 
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use rustc_hash::FxHashSet;
@@ -10,7 +11,7 @@ use rustc_hash::FxHashSet;
 use crate::analysis::index::{AFTER_WINDOW, BlockId, BlockRef, NO_BLOCK, PidsIndex};
 use crate::error::LogError;
 use crate::logs::follow::FollowBatch;
-use crate::logs::ports::{LoadProgress, MAX_KEPT_ISSUES, PortsLog};
+use crate::logs::ports::{LoadProgress, PortsLog};
 use crate::logs::set::{self, LogSet};
 use crate::model::{ProcessBlock, Symbol};
 
@@ -55,11 +56,14 @@ impl Dataset {
     /// then rows appended (in file order) with their names and addresses taken into this
     /// set's tables, and their blocks looked up. Recent rows of the PIDs that got new blocks
     /// are looked up again: a block is written just after its rows and may arrive a poll later.
-    pub fn append(&mut self, batch: FollowBatch) -> Appended {
-        let added = self.append_blocks(batch.pids, batch.initials);
+    /// A batch that would bring the set past 65,535 files of one kind (rows and blocks name
+    /// their file in 16 bits) is refused whole, leaving the set as it was.
+    pub fn append(&mut self, batch: FollowBatch) -> Result<Appended, LogError> {
+        self.check_file_room(&batch)?;
+        let added = self.append_blocks(batch.pids, batch.initials)?;
         let pids: FxHashSet<u32> = self.index.extend(&self.set, &added).into_iter().collect();
         let first = self.set.ports.events.len();
-        append_ports(&mut self.set.ports, batch.ports);
+        append_ports(&mut self.set.ports, batch.ports)?;
         let set = &self.set;
         let index = &self.index;
         let new_blocks: Vec<BlockId> =
@@ -79,7 +83,30 @@ impl Dataset {
         }
         self.row_blocks.extend(new_blocks);
         self.forget_old_rows();
-        Appended { rows: first..self.set.ports.events.len(), relinked, blocks: added.len() }
+        Ok(Appended { rows: first..self.set.ports.events.len(), relinked, blocks: added.len() })
+    }
+
+    /// Refuses a batch whose new files would not fit in 16-bit file indexes.
+    fn check_file_room(&self, batch: &FollowBatch) -> Result<(), LogError> {
+        let set = &self.set;
+        let mut new_pids: Vec<&Arc<Path>> = Vec::new();
+        for p in &batch.pids {
+            if !set.pids.iter().any(|o| o.path == p.path) && !new_pids.contains(&&p.path) {
+                new_pids.push(&p.path);
+            }
+        }
+        let mut new_ports: Vec<&Arc<Path>> = Vec::new();
+        for s in &batch.ports.sources {
+            if !set.ports.sources.iter().any(|o| o.path == s.path) && !new_ports.contains(&&s.path) {
+                new_ports.push(&s.path);
+            }
+        }
+        let first_new = |new: &[&Arc<Path>]| new.first().map(|p| p.to_path_buf()).unwrap_or_default();
+        file_index(set.pids.len() + new_pids.len(), || first_new(&new_pids))?;
+        file_index(set.ports.sources.len() + new_ports.len(), || first_new(&new_ports))?;
+        let initial = batch.initials.first().map(|l| l.path.to_path_buf()).unwrap_or_default();
+        file_index(set.initials.len() + batch.initials.len(), || initial)?;
+        Ok(())
     }
 
     /// Adds new PIDS and INITIAL blocks to their logs (by path); returns where they went.
@@ -87,7 +114,7 @@ impl Dataset {
         &mut self,
         pids: Vec<crate::logs::pids::PidsLog>,
         initials: Vec<crate::logs::initial::InitialLog>,
-    ) -> Vec<BlockRef> {
+    ) -> Result<Vec<BlockRef>, LogError> {
         let mut added = Vec::new();
         for mut piece in pids {
             let file = match self.set.pids.iter().position(|p| p.path == piece.path) {
@@ -106,21 +133,22 @@ impl Dataset {
             }
             log.mappings_available &= piece.mappings_available;
             log.warnings.append(&mut piece.warnings);
+            let source = file_index(file + 1, || piece.path.to_path_buf())?;
             for mut block in piece.blocks {
-                block.source = file as u16;
-                added.push(BlockRef::Pids { file: file as u16, block: log.blocks.len() as u32 });
+                block.source = source;
+                added.push(BlockRef::Pids { file: source, block: log.blocks.len() as u32 });
                 log.blocks.push(block);
             }
         }
         for mut log in initials {
-            let file = self.set.initials.len() as u16;
+            let file = file_index(self.set.initials.len() + 1, || log.path.to_path_buf())?;
             for (i, block) in log.blocks.iter_mut().enumerate() {
                 block.source = file;
                 added.push(BlockRef::Initial { file, block: i as u32 });
             }
             self.set.initials.push(log);
         }
-        added
+        Ok(added)
     }
 
     /// Moves `recent_from` past rows more than [`AFTER_WINDOW`] older than the newest row:
@@ -143,30 +171,37 @@ impl Dataset {
     }
 }
 
+/// The 16-bit index of the last of `files` files of one kind, or an error naming the file
+/// (`path`) that would not fit.
+fn file_index(files: usize, path: impl FnOnce() -> PathBuf) -> Result<u16, LogError> {
+    u16::try_from(files.saturating_sub(1))
+        .map_err(|_| LogError::NotALog { path: path(), reason: "more than 65,535 logs of one kind".into() })
+}
+
 /// Appends a batch's rows to a log, taking their names, addresses and files into the log's
 /// tables.
-fn append_ports(log: &mut PortsLog, batch: PortsLog) {
+fn append_ports(log: &mut PortsLog, batch: PortsLog) -> Result<(), LogError> {
     let map = |from: &crate::intern::Interner, to: &mut crate::intern::Interner| -> Vec<Symbol> {
         from.iter().map(|(s, text)| if s.is_empty() { Symbol::EMPTY } else { to.intern(text) }).collect()
     };
     let modules = map(&batch.modules, &mut log.modules);
     let users = map(&batch.users, &mut log.users);
     let addrs: Vec<_> = batch.addrs.iter().map(|(_, a)| log.addrs.intern(a)).collect();
-    let sources: Vec<u16> = batch
+    let sources = batch
         .sources
         .iter()
         .map(|s| match log.sources.iter().position(|o| o.path == s.path) {
             Some(i) => {
                 log.sources[i].rows += s.rows;
                 log.sources[i].malformed += s.malformed;
-                i as u16
+                file_index(i + 1, || s.path.to_path_buf())
             }
             None => {
                 log.sources.push(s.clone());
-                (log.sources.len() - 1) as u16
+                file_index(log.sources.len(), || s.path.to_path_buf())
             }
         })
-        .collect();
+        .collect::<Result<Vec<u16>, LogError>>()?;
     log.events.extend(batch.events.iter().map(|e| {
         let mut e = *e;
         e.module = modules[e.module.0 as usize];
@@ -176,9 +211,8 @@ fn append_ports(log: &mut PortsLog, batch: PortsLog) {
         e.source = sources.get(e.source as usize).copied().unwrap_or(e.source);
         e
     }));
-    let room = MAX_KEPT_ISSUES.saturating_sub(log.malformed.len());
-    log.malformed.extend(batch.malformed.into_iter().take(room));
-    log.malformed_count += batch.malformed_count;
+    log.malformed.append(batch.malformed);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -223,6 +257,56 @@ mod tests {
             .collect()
     }
 
+    fn ports_file(name: String, rows: u64) -> crate::logs::ports::PortsSource {
+        crate::logs::ports::PortsSource {
+            path: Arc::from(Path::new(&name)),
+            version: None,
+            encoding: crate::logs::text::Encoding::Utf8OrAnsi,
+            partner: None,
+            rows,
+            malformed: 0,
+        }
+    }
+
+    fn initial_file() -> crate::logs::initial::InitialLog {
+        crate::logs::initial::InitialLog {
+            path: Arc::from(Path::new("PR-INITIAL-new.log")),
+            header: Default::default(),
+            mappings_found: None,
+            mappings: Vec::new(),
+            mappings_available: true,
+            blocks: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Rows and blocks name their file in 16 bits (files 0 to 65,535): a batch that would bring
+    /// a 65,537th file of one kind is refused whole (as opening such a set is), not wrapped round to file 0.
+    #[test]
+    fn a_batch_past_65535_files_is_refused_and_changes_nothing() {
+        let mut set = LogSet::default();
+        set.ports.sources = (0..65_536).map(|i| ports_file(format!("PR-PORTS-{i}.log"), 0)).collect();
+        let mut data = Dataset::from_set(Vec::new(), set);
+
+        // More rows of a file already in the set still fit.
+        let mut known = FollowBatch::default();
+        known.ports.sources.push(ports_file("PR-PORTS-65535.log".into(), 3));
+        assert_eq!(data.append(known).expect("a known file").rows, 0..0);
+        assert_eq!(data.set.ports.sources[65_535].rows, 3);
+
+        let mut new = FollowBatch::default();
+        new.ports.sources.push(ports_file("PR-PORTS-new.log".into(), 1));
+        new.initials.push(initial_file());
+        let err = data.append(new).expect_err("a 65,537th PORTS file");
+        assert_eq!(err.to_string(), "PR-PORTS-new.log: more than 65,535 logs of one kind");
+        assert_eq!((data.set.ports.sources.len(), data.set.initials.len()), (65_536, 0));
+
+        let initials =
+            FollowBatch { initials: (0..65_537).map(|_| initial_file()).collect(), ..FollowBatch::default() };
+        assert!(data.append(initials).is_err(), "a 65,537th INITIAL file");
+        assert_eq!(data.set.initials.len(), 0);
+    }
+
     #[test]
     fn appending_polls_gives_what_opening_the_folder_gives() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -238,16 +322,16 @@ mod tests {
         let mut follower = Follower::new(dir.path(), Start::Oldest);
         append(&ports, &format!("{}{}", row(1, 7, "a.exe", "192.0.2.1"), row(2, 8, "b.exe", "192.0.2.2")));
         append(&pids, &format!("{}{}", entry(1, 7, "a.exe", "evil.dll"), entry(2, 8, "b.exe", "good.dll")));
-        let first = live.append(follower.poll());
+        let first = live.append(follower.poll()).expect("append");
         assert_eq!(first, Appended { rows: 0..2, relinked: vec![], blocks: 2 });
 
         // Rows whose block is written after the poll that brought them get it later.
         append(&ports, &format!("{}{}", row(3, 9, "c.exe", "192.0.2.1"), row(4, 7, "a.exe", "198.51.100.9")));
-        let second = live.append(follower.poll());
+        let second = live.append(follower.poll()).expect("append");
         assert_eq!(second, Appended { rows: 2..4, relinked: vec![], blocks: 0 });
         assert_eq!(live.block_of_row(2).map(|(_, b)| b.pid), None);
         append(&pids, &entry(3, 9, "c.exe", "evil.dll"));
-        let third = live.append(follower.poll());
+        let third = live.append(follower.poll()).expect("append");
         assert_eq!(third, Appended { rows: 4..4, relinked: vec![2], blocks: 1 });
 
         let opened = Dataset::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("open");

@@ -125,7 +125,10 @@ impl PrParserApp {
         let first = data.set.ports.events.len();
         let mut relinked = false;
         for batch in self.live.pending.drain(..) {
-            relinked |= !data.append(batch).relinked.is_empty();
+            match data.append(batch) {
+                Ok(appended) => relinked |= !appended.relinked.is_empty(),
+                Err(e) => self.message = Some(format!("Live rows not added: {e}")),
+            }
         }
         let added = first..data.set.ports.events.len();
         let uses_blocks = self.settings.criteria.criteria.iter().any(|c| c.enabled && c.field == Field::ModulePath);

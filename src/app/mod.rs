@@ -759,7 +759,7 @@ impl PrParserApp {
             ui.separator();
             ui.label(RichText::new(format!("Rows flagged: {}", self.evaluation.flagged_rows)).color(grid::FLAGGED));
             ui.separator();
-            if ui.link(format!("Malformed lines: {}", log.malformed_count)).clicked() {
+            if ui.link(format!("Malformed lines: {}", log.malformed.count())).clicked() {
                 self.malformed_open = !self.malformed_open;
             }
             let warnings = data.set.warnings().count();
@@ -787,7 +787,7 @@ impl PrParserApp {
         };
         let log = &data.set.ports;
         ui.horizontal(|ui| {
-            ui.strong(format!("Malformed lines: {}", log.malformed_count));
+            ui.strong(format!("Malformed lines: {}", log.malformed.count()));
             if ui.button("Close").clicked() {
                 self.malformed_open = false;
             }

@@ -78,7 +78,7 @@ fn plain_sets_read_back_whole_and_consistent() {
     assert_eq!((summary.rows, summary.ipv6, summary.malformed), (5000, 500, 0));
     let set = read(dir.path());
     assert_eq!(set.ports.events.len(), 5000);
-    assert_eq!(set.ports.malformed_count, 0, "{:?}", set.ports.malformed.first());
+    assert_eq!(set.ports.malformed.count(), 0, "{:?}", set.ports.malformed.first());
     assert_eq!(set.warnings().count(), 0, "{:?}", set.warnings().next());
     assert_eq!(set.initials.len(), 1);
     // The ordinary processes but the one started after the service.
@@ -99,7 +99,7 @@ fn every_shape_reads_back_consistent_in_every_encoding_line_end_and_version() {
                 let dir = tempfile::tempdir().expect("tempdir");
                 generate(dir.path(), 2000, 11, Shape { encoding, line_ends, version, ..every_shape() });
                 let set = read(dir.path());
-                assert_eq!(set.ports.malformed_count, 100, "{what}");
+                assert_eq!(set.ports.malformed.count(), 100, "{what}");
                 assert_eq!(set.warnings().count(), 0, "{what}: {:?}", set.warnings().next());
                 assert_eq!(row_values(&set), expected, "{what}");
                 assert_consistent(&set);
@@ -121,7 +121,7 @@ fn quoted_and_multiline_names_come_at_their_exact_shares() {
     assert_eq!(raw.matches("\"Acme \"\"Sync\"\", v2.exe\"").count() + raw.matches("\"evil, inc.exe\"").count(), 100);
     assert_eq!(raw.matches("\"Contoso\nUpdater.exe\"").count(), 30);
     let set = read(dir.path());
-    assert_eq!((set.ports.events.len(), set.ports.malformed_count), (1000, 0));
+    assert_eq!((set.ports.events.len(), set.ports.malformed.count()), (1000, 0));
     let modules = |wanted: &[&str]| set.ports.events.iter().filter(|e| wanted.contains(&set.ports.module(e))).count();
     assert_eq!(modules(&["evil, inc.exe", "Acme \"Sync\", v2.exe"]), 100);
     assert_eq!(modules(&["Contoso\nUpdater.exe"]), 30);
@@ -135,7 +135,7 @@ fn seven_and_nine_field_rows_come_at_their_exact_shares() {
     let rows_of = |fields: usize| raw.lines().skip(4).filter(|l| l.matches(',').count() + 1 == fields).count();
     assert_eq!((rows_of(7), rows_of(9), rows_of(10)), (250, 200, 550));
     let set = read(dir.path());
-    assert_eq!((set.ports.events.len(), set.ports.malformed_count), (1000, 0));
+    assert_eq!((set.ports.events.len(), set.ports.malformed.count()), (1000, 0));
     let shaped = |shape| set.ports.events.iter().filter(|e| e.shape() == shape).count();
     assert_eq!((shaped(RowShape::W2k), shaped(RowShape::NoUser), shaped(RowShape::Full)), (250, 200, 550));
     assert!(
@@ -168,7 +168,7 @@ fn malformed_lines_come_at_their_exact_share_in_every_kind() {
     let dir = tempfile::tempdir().expect("tempdir");
     generate(dir.path(), 1000, 6, Shape { malformed: 0.2, ..Shape::default() });
     let set = read(dir.path());
-    assert_eq!((set.ports.events.len(), set.ports.malformed_count), (1000, 200));
+    assert_eq!((set.ports.events.len(), set.ports.malformed.count()), (1000, 200));
     let reasons: BTreeSet<&str> = set.ports.malformed.iter().map(|m| m.reason.as_str()).collect();
     assert_eq!(reasons.len(), malformed::KINDS as usize, "{reasons:?}");
     let raw = std::fs::read_to_string(dir.path().join(PORTS)).expect("read");
@@ -241,7 +241,7 @@ fn the_mixed_preset_is_the_log_issue_11_measured() {
     generate(dir.path(), 1300, 1, Preset::Mixed.shape());
     let set = read(dir.path());
     let log = &set.ports;
-    assert_eq!((log.events.len(), log.malformed_count), (1300, 0));
+    assert_eq!((log.events.len(), log.malformed.count()), (1300, 0));
     let quoted = log.events.iter().filter(|e| log.module(e).contains([',', '"'])).count();
     assert_eq!(quoted, 100, "one row in 13");
     let v6 = log.events.iter().filter(|e| matches!(log.local_ip(e), Address::Ip(ip) if ip.is_ipv6())).count();

@@ -58,7 +58,7 @@ pub struct FollowBatch {
 impl FollowBatch {
     pub fn is_empty(&self) -> bool {
         self.ports.events.is_empty()
-            && self.ports.malformed_count == 0
+            && self.ports.malformed.count() == 0
             && self.pids.iter().all(|p| p.blocks.is_empty() && p.warnings.is_empty())
             && self.initials.is_empty()
             && self.notes.is_empty()
@@ -393,7 +393,7 @@ fn read_ports(c: &mut Cursor, batch: &mut FollowBatch, budget: &mut usize, finis
             log.sources.len() - 1
         }
     };
-    let (rows_before, malformed_before) = (log.events.len(), log.malformed_count);
+    let (rows_before, malformed_before) = (log.events.len(), log.malformed.count());
     let source_id = u16::try_from(source).unwrap_or(u16::MAX);
     let (mut used, mut lines) = ports::append_complete(log, text, (source_id, &c.path), c.line, finish && at_end);
     if used == 0 && !at_end {
@@ -403,7 +403,7 @@ fn read_ports(c: &mut Cursor, batch: &mut FollowBatch, budget: &mut usize, finis
     }
     if let Some(s) = log.sources.get_mut(source) {
         s.rows += (log.events.len() - rows_before) as u64;
-        s.malformed += log.malformed_count - malformed_before;
+        s.malformed += log.malformed.count() - malformed_before;
     }
     c.offset += (bom + used) as u64;
     c.line += lines;

@@ -3,6 +3,7 @@
 pub mod follow;
 pub mod header;
 pub mod initial;
+pub mod issues;
 pub mod pids;
 pub mod ports;
 pub mod process_block;

@@ -708,7 +708,7 @@ C:\\Documents and Settings\\user\\Application Data\\Microsoft\\Virtual PC\\VPCKe
         for _ in 0..4000 {
             let bytes = noise.text();
             let log = parse_pids(&file(), 0, &bytes);
-            assert!(log.warnings.len() <= crate::logs::process_block::MAX_ISSUES + 1);
+            assert!(log.warnings.len() <= crate::logs::issues::MAX_KEPT_ISSUES + 1);
         }
         let kb = KB_PIDS.as_bytes();
         for end in 0..=kb.len() {

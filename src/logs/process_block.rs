@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
+use crate::logs::issues::KeptIssues;
 use crate::logs::text::{Line, LineIssue, LineReader, MAX_LINE_BYTES, TextReader, field_text, numbered_lines};
 use crate::model::{
     Address, LoadedModule, Modules, PortField, PortMapping, PortStatistics, ProcessBlock, Protocol, Service,
@@ -40,11 +41,6 @@ pub const PORT_TABLE_HEADER: &str = "PID\tPort\t\tLocal IP\tState\t\t Remote IP:
 
 /// Windows 2000 cannot map ports to processes; both PIDS and INITIAL then say so instead.
 pub const MAPPINGS_UNAVAILABLE: &str = "Port to process mappings are not available on this system.";
-
-/// A hostile file of millions of bad lines would otherwise cost a warning (path, reason,
-/// excerpt) per line, far more memory than the file itself. Past this many, issues are only
-/// counted.
-pub const MAX_ISSUES: usize = 10_000;
 
 /// PIDS and INITIAL text read from one file at most: their blocks take several times the
 /// memory of their text, so a multi-gigabyte file (real ones are megabytes) is read this far
@@ -89,44 +85,33 @@ const SEPARATOR_MIN: usize = 5;
 /// `LISTENING state: ` + one tab, `SYN SENT state: ` + two).
 const STATE_COUNT_COLUMN: usize = 40;
 
-/// Warnings of one file, capped at [`MAX_ISSUES`].
+/// Warnings of one file, counted and kept as [`KeptIssues`] are: a hostile file of millions
+/// of bad lines would otherwise cost a warning (path, reason, excerpt) per line, far more
+/// memory than the file itself.
 #[derive(Debug)]
 pub struct Issues {
     file: Arc<Path>,
-    list: Vec<LineIssue>,
-    dropped: u64,
+    kept: KeptIssues,
 }
 
 impl Issues {
     pub fn new(file: &Arc<Path>) -> Issues {
-        Issues { file: Arc::clone(file), list: Vec::new(), dropped: 0 }
+        Issues { file: Arc::clone(file), kept: KeptIssues::default() }
     }
 
     /// Records a problem with line `line` whose text was `text`.
     pub fn warn(&mut self, line: u32, reason: impl Into<String>, text: &str) {
-        if self.list.len() < MAX_ISSUES {
-            self.list.push(LineIssue::new(&self.file, line, reason, text.as_bytes()));
-        } else {
-            self.dropped = self.dropped.saturating_add(1);
-        }
+        self.kept.add_with(|| LineIssue::new(&self.file, line, reason, text.as_bytes()));
     }
 
     /// Records a problem with the file as a whole.
     pub fn file_level(&mut self, reason: impl Into<String>) {
-        if self.list.len() < MAX_ISSUES {
-            self.list.push(LineIssue::file_level(&self.file, reason));
-        } else {
-            self.dropped = self.dropped.saturating_add(1);
-        }
+        self.kept.add_with(|| LineIssue::file_level(&self.file, reason));
     }
 
     /// The issues, with one closing note for those beyond the cap.
-    pub fn into_vec(mut self) -> Vec<LineIssue> {
-        if self.dropped > 0 {
-            let note = format!("{} more issues not listed", self.dropped);
-            self.list.push(LineIssue::file_level(&self.file, note));
-        }
-        self.list
+    pub fn into_vec(self) -> Vec<LineIssue> {
+        self.kept.into_listed(&self.file)
     }
 }
 
@@ -754,6 +739,7 @@ fn write_modules<W: Write>(w: &mut W, modules: &Modules) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::issues::MAX_KEPT_ISSUES;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn file() -> Arc<Path> {
@@ -1268,10 +1254,10 @@ C:\\WINDOWS\\system32\\ntdll.dll (0x7c900000)
 
     #[test]
     fn issues_are_capped() {
-        let text = "junk\n".repeat(MAX_ISSUES + 5);
+        let text = "junk\n".repeat(MAX_KEPT_ISSUES + 5);
         let (_, issues) = parse_blocks(&file(), 0, text.as_bytes(), 1);
-        assert_eq!(issues.len(), MAX_ISSUES + 1);
-        assert_eq!(issues[MAX_ISSUES].reason, "5 more issues not listed");
+        assert_eq!(issues.len(), MAX_KEPT_ISSUES + 1);
+        assert_eq!(issues[MAX_KEPT_ISSUES].reason, "5 more issues not listed");
         assert_eq!(issues[0].excerpt, "junk");
     }
 

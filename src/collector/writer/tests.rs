@@ -91,7 +91,7 @@ impl Memory {
             let mut log = crate::logs::ports::PortsLog::default();
             let size = Some(bytes.len() as u64);
             read_from(&mut log, std::path::Path::new(name), &bytes[..], size, &LoadProgress::default()).expect("read");
-            assert_eq!(log.malformed_count, 0, "{name}: {:?}", log.malformed.first());
+            assert_eq!(log.malformed.count(), 0, "{name}: {:?}", log.malformed.first());
             rows.extend(log.events.iter().map(|e| (log.module(e).to_string(), e.local_port)));
         }
         rows

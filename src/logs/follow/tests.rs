@@ -44,7 +44,7 @@ fn partial_lines_wait_for_their_end_and_rows_come_once() {
     let c = f.poll();
     assert_eq!(pids(&c), vec![2]);
     assert_eq!(c.ports.events[0].line, 6, "lines are the file's own");
-    assert_eq!(c.ports.malformed_count, 0);
+    assert_eq!(c.ports.malformed.count(), 0);
     assert!(f.poll().is_empty());
 }
 
@@ -74,7 +74,7 @@ fn a_cut_last_line_of_a_finished_file_is_reported_truncated() {
     append(&b, &row(3));
     let batch = Follower::new(dir.path(), Start::Oldest).poll();
     assert_eq!(pids(&batch), vec![1, 3]);
-    assert_eq!(batch.ports.malformed_count, 1);
+    assert_eq!(batch.ports.malformed.count(), 1);
     assert_eq!(batch.ports.malformed[0].line, 6);
     assert_eq!(batch.ports.malformed[0].reason, "truncated last line (the file ends mid-row)");
 }
@@ -159,7 +159,7 @@ fn a_line_longer_than_a_poll_reads_is_reported_not_read_forever() {
     for _ in 0..4 {
         let batch = f.poll();
         seen.extend(pids(&batch));
-        malformed += batch.ports.malformed_count;
+        malformed += batch.ports.malformed.count();
     }
     assert_eq!(seen, vec![1, 2]);
     assert_eq!(malformed, 2, "the long line, in two pieces");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::fast::Known;
 use super::general::{ChunkTables, LOCAL, parse_chunk};
-use super::{LoadProgress, MAX_KEPT_ISSUES, Malformed, PortsLog};
+use super::{LoadProgress, Malformed, PortsLog};
 use crate::logs::text::{LineIssue, field_text};
 use crate::model::{AddrId, PortEvent, Symbol};
 
@@ -19,7 +19,6 @@ pub(super) struct ChunkOut<'a, 's> {
     pub(super) tables: ChunkTables<'a>,
     /// (0-based line offset in the chunk, reason, excerpt source)
     pub(super) issues: Vec<(u32, Malformed, &'a [u8])>,
-    pub(super) malformed: u64,
     pub(super) lines: u32,
     /// Bytes of the chunk that form complete records; the rest waits for more input.
     pub(super) consumed: usize,
@@ -83,7 +82,6 @@ impl Sink<'_> {
 pub(super) struct Parsed<'a> {
     pub(super) tables: ChunkTables<'a>,
     pub(super) issues: Vec<(u32, Malformed, &'a [u8])>,
-    pub(super) malformed: u64,
     pub(super) lines: u32,
     pub(super) consumed: usize,
     pub(super) quoted: bool,
@@ -91,8 +89,8 @@ pub(super) struct Parsed<'a> {
 
 impl<'a> ChunkOut<'a, '_> {
     pub(super) fn finish(self) -> (Parsed<'a>, Written) {
-        let ChunkOut { events, tables, issues, malformed, lines, consumed, quoted, .. } = self;
-        (Parsed { tables, issues, malformed, lines, consumed, quoted }, events.finish())
+        let ChunkOut { events, tables, issues, lines, consumed, quoted, .. } = self;
+        (Parsed { tables, issues, lines, consumed, quoted }, events.finish())
     }
 }
 
@@ -325,14 +323,8 @@ impl PortsLog {
         known.users.extend(
             tables.users.iter().filter(|(text, _)| quote_free(text)).map(|(text, &s)| (Box::from(&**text), user(s))),
         );
-        self.malformed_count += chunk.malformed;
-        let room = MAX_KEPT_ISSUES.saturating_sub(self.malformed.len());
-        self.malformed.extend(
-            chunk
-                .issues
-                .into_iter()
-                .take(room)
-                .map(|(line, reason, text)| LineIssue::new(path, line + first_line, reason.to_string(), text)),
-        );
+        for (line, reason, text) in chunk.issues {
+            self.malformed.add_with(|| LineIssue::new(path, line + first_line, reason.to_string(), text));
+        }
     }
 }

@@ -419,15 +419,8 @@ pub(super) fn parse_chunk<'a, 's>(
     events: Sink<'s>,
     known: &Known,
 ) -> (Parsed<'a>, Written) {
-    let mut out = ChunkOut {
-        events,
-        tables: ChunkTables::default(),
-        issues: Vec::new(),
-        malformed: 0,
-        lines: 0,
-        consumed: 0,
-        quoted: false,
-    };
+    let mut out =
+        ChunkOut { events, tables: ChunkTables::default(), issues: Vec::new(), lines: 0, consumed: 0, quoted: false };
     if !has_quotes {
         parse_plain(buf, at_eof, &mut out, known);
         return out.finish();
@@ -467,7 +460,6 @@ pub(super) fn parse_chunk<'a, 's>(
             Ok(ev) => out.events.push(ev, out.lines),
             Err(reason) => {
                 let reason = if !terminated && record_len == rest.len() { Malformed::Truncated } else { reason };
-                out.malformed += 1;
                 out.issues.push((out.lines, reason, record));
             }
         }
@@ -500,7 +492,6 @@ pub(super) fn general_line<'a>(
     match split_fields(line, fields).and_then(|()| out.tables.row(fields)) {
         Ok(ev) => out.events.push(ev, number),
         Err(reason) => {
-            out.malformed += 1;
             out.issues.push((number, if terminated { reason } else { Malformed::Truncated }, line));
         }
     }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use crate::intern::{AddrTable, Interner};
 use crate::logs::header::{self, Version};
+use crate::logs::issues::KeptIssues;
 use crate::logs::text::{self, LineIssue, field_text};
 use crate::model::{Address, PortEvent};
 
@@ -94,9 +95,6 @@ pub struct PortsSource {
     pub malformed: u64,
 }
 
-/// Issues kept per log; the count of malformed lines stays exact beyond it.
-pub const MAX_KEPT_ISSUES: usize = 10_000;
-
 /// One or more PORTS files as a single, time-ordered log.
 #[derive(Debug, Clone, Default)]
 pub struct PortsLog {
@@ -105,9 +103,8 @@ pub struct PortsLog {
     pub users: Interner,
     pub addrs: AddrTable,
     pub sources: Vec<PortsSource>,
-    /// The first [`MAX_KEPT_ISSUES`] malformed lines.
-    pub malformed: Vec<LineIssue>,
-    pub malformed_count: u64,
+    /// Malformed lines: all counted, the first [`crate::logs::issues::MAX_KEPT_ISSUES`] kept.
+    pub malformed: KeptIssues,
 }
 
 impl PortsLog {
@@ -194,7 +191,7 @@ pub fn read_from(
         reason: "too many files in one log (65,535 at most)".into(),
     })?;
     let rows_before = log.events.len();
-    let malformed_before = log.malformed_count;
+    let malformed_before = log.malformed.count();
 
     // UTF-16 (rare, from editors) is transcoded as it streams in; other text passes through.
     let mut stream = text::TextReader::new(file).map_err(err)?;
@@ -263,15 +260,9 @@ pub fn read_from(
         progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
         let mut left = &cur[start + used..end];
         if left.len() > MAX_LINE_BYTES {
-            log.malformed_count += 1;
-            if log.malformed.len() < MAX_KEPT_ISSUES {
-                log.malformed.push(LineIssue::new(
-                    &shared,
-                    next_line,
-                    format!("line longer than {MAX_LINE_BYTES} bytes; skipped"),
-                    left,
-                ));
-            }
+            log.malformed.add_with(|| {
+                LineIssue::new(&shared, next_line, format!("line longer than {MAX_LINE_BYTES} bytes; skipped"), left)
+            });
             left = &[];
             skipping_long_line = true;
         }
@@ -297,7 +288,7 @@ pub fn read_from(
         encoding,
         partner,
         rows: (log.events.len() - rows_before) as u64,
-        malformed: log.malformed_count - malformed_before,
+        malformed: log.malformed.count() - malformed_before,
     });
     Ok(())
 }

@@ -59,7 +59,7 @@ fn every_quirk_of_the_seed_rows() {
 05/7/6,13:52:1,TCP,3389,0.0.0.0,,0.0.0.0,1096,svchost.exe,<NT AUTHORITY\\SYSTEM>\n"
     );
     let log = load(text.as_bytes());
-    assert_eq!(log.malformed_count, 0, "{:?}", log.malformed);
+    assert_eq!(log.malformed.count(), 0, "{:?}", log.malformed);
     let sys = "NT AUTHORITY\\SYSTEM".to_string();
     let user = "MYDOMAIN\\user".to_string();
     assert_eq!(
@@ -175,7 +175,7 @@ fn every_quirk_of_the_seed_rows() {
 #[test]
 fn windows_2000_rows_have_seven_fields() {
     let log = load(b"04/1/24,8:52:21,TCP,4873,169.254.66.8,80,63.208.107.43\n");
-    assert_eq!(log.malformed_count, 0);
+    assert_eq!(log.malformed.count(), 0);
     let e = log.events[0];
     assert_eq!((e.shape(), e.pid(), log.module(&e), log.user(&e)), (RowShape::W2k, None, "", ""));
     assert_eq!(log.remote_ip(&e), ip("63.208.107.43"));
@@ -187,7 +187,7 @@ fn crlf_and_a_repeated_header_mid_file() {
         .replace("\r\n", "\n")
         .replace('\n', "\r\n");
     let log = load(text.as_bytes());
-    assert_eq!((log.events.len(), log.malformed_count), (2, 0));
+    assert_eq!((log.events.len(), log.malformed.count()), (2, 0));
     assert_eq!(log.events[1].line, 10);
     assert_eq!(log.module(&log.events[1]), "a.exe");
     assert_eq!(log.user(&log.events[1]), "u");
@@ -200,7 +200,7 @@ fn ipv6_addresses_bare_bracketed_and_zoned() {
 08/6/30,11:2:8,UDP,53,::,*,*,4,System,\n\
 08/6/30,11:2:9,TCP,80,[::1],5000,fe80::1%eth0,4,System,\n",
     );
-    assert_eq!(log.malformed_count, 0, "{:?}", log.malformed);
+    assert_eq!(log.malformed.count(), 0, "{:?}", log.malformed);
     assert_eq!(log.local_ip(&log.events[0]), ip("2001:db8::10"));
     assert_eq!(log.remote_ip(&log.events[0]), ip("2001:db8:85a3::8a2e:370:7334"));
     assert_eq!(log.local_ip(&log.events[1]), ip("::"));
@@ -217,7 +217,7 @@ fn rfc4180_quoting_and_unquoted_commas_in_modules() {
 08/6/30,10:0:3,TCP,1,1.1.1.1,2,2.2.2.2,2900,\"two\nlines.exe\",<PC\\u>\n\
 08/6/30,10:0:4,TCP,1,1.1.1.1,2,2.2.2.2,2900,x.exe,<PC\\u>\n",
     );
-    assert_eq!(log.malformed_count, 0, "{:?}", log.malformed);
+    assert_eq!(log.malformed.count(), 0, "{:?}", log.malformed);
     let names: Vec<(&str, &str, u32)> = log.events.iter().map(|e| (log.module(e), log.user(e), e.line)).collect();
     assert_eq!(
         names,
@@ -270,7 +270,7 @@ fn malformed_lines_are_counted_and_the_rest_loads() {
     .map(|(l, r)| (l, r.to_string()))
     .collect();
     assert_eq!(got, want);
-    assert_eq!(log.malformed_count, 12);
+    assert_eq!(log.malformed.count(), 12);
     assert_eq!(log.malformed[9].excerpt, "#### corrupted ####");
     assert_eq!(&*log.malformed[0].file, Path::new("PR-PORTS-test.log"));
 }
@@ -278,7 +278,7 @@ fn malformed_lines_are_counted_and_the_rest_loads() {
 #[test]
 fn a_complete_last_line_without_newline_is_a_row() {
     let log = load(b"08/6/30,10:0:9,TCP,1,1.1.1.1,2,2.2.2.2,1,ok.exe,<u>");
-    assert_eq!((log.events.len(), log.malformed_count), (1, 0));
+    assert_eq!((log.events.len(), log.malformed.count()), (1, 0));
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn encodings_utf16_and_windows_1252() {
         (bom8, text::Encoding::Utf8Bom),
     ] {
         let log = load(&raw);
-        assert_eq!(log.malformed_count, 0, "{enc:?}: {:?}", log.malformed);
+        assert_eq!(log.malformed.count(), 0, "{enc:?}: {:?}", log.malformed);
         assert_eq!(log.sources[0].encoding, enc);
         assert_eq!(log.sources[0].version, Some(Version("1.01".into())), "{enc:?}");
         let e = log.events[0];
@@ -333,7 +333,7 @@ fn many_blocks_and_pieces_keep_line_numbers_exact() {
     }
     let log = load(text.as_bytes());
     assert_eq!(log.events.len(), n);
-    assert_eq!(log.malformed_count, 1);
+    assert_eq!(log.malformed.count(), 1);
     assert_eq!(log.malformed[0].line, 4 + 12_346 + 1);
     for (i, e) in log.events.iter().enumerate() {
         let expected_line = 5 + i as u32 + u32::from(i > 12_345);
@@ -351,16 +351,16 @@ fn an_endless_line_is_skipped_with_bounded_memory() {
     let log = load(&raw);
     assert_eq!(log.events.len(), 2);
     assert_eq!(log.events[1].line, 3);
-    assert_eq!(log.malformed_count, 1);
+    assert_eq!(log.malformed.count(), 1);
     assert_eq!(log.malformed[0].line, 2);
 }
 
 #[test]
 fn empty_and_header_only_files() {
     let log = load(b"");
-    assert_eq!((log.events.len(), log.malformed_count, log.sources.len()), (0, 0, 1));
+    assert_eq!((log.events.len(), log.malformed.count(), log.sources.len()), (0, 0, 1));
     let log = load(HEADER_101.as_bytes());
-    assert_eq!((log.events.len(), log.malformed_count), (0, 0));
+    assert_eq!((log.events.len(), log.malformed.count()), (0, 0));
     assert_eq!(log.sources[0].version, Some(Version("1.01".into())));
 }
 
@@ -385,7 +385,7 @@ fn written_rows_read_back_equal() {
         write_row(&mut out, &row).expect("write");
     }
     let log = load(&out);
-    assert_eq!(log.malformed_count, 0, "{:?}", log.malformed);
+    assert_eq!(log.malformed.count(), 0, "{:?}", log.malformed);
     let back: Vec<(&str, &str)> = log.events.iter().map(|e| (log.module(e), log.user(e))).collect();
     let want: Vec<(&str, &str)> = names.iter().map(|n| (*n, *n)).collect();
     assert_eq!(back, want);
@@ -407,7 +407,7 @@ fn random_bytes_never_panic() {
         let len = (next() % 200) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
         let log = load(&bytes);
-        assert!(log.malformed.len() as u64 <= log.malformed_count);
+        assert!(log.malformed.len() as u64 <= log.malformed.count());
     }
 }
 
@@ -691,7 +691,7 @@ mod fast_path_agrees_with_general_path {
     }
 
     fn issues(log: &PortsLog) -> (u64, Vec<(u32, String)>) {
-        (log.malformed_count, log.malformed.iter().map(|m| (m.line, m.reason.clone())).collect())
+        (log.malformed.count(), log.malformed.iter().map(|m| (m.line, m.reason.clone())).collect())
     }
 
     proptest! {
