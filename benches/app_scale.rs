@@ -10,6 +10,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use egui::Key;
@@ -41,6 +42,7 @@ fn main() {
     let log = &data.set.ports;
 
     let set = common::criteria();
+    let never = AtomicBool::new(false);
     let ctx =
         criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &NoHostNames };
     let t = Instant::now();
@@ -48,26 +50,54 @@ fn main() {
     let reeval = t.elapsed();
 
     let t = Instant::now();
-    let by_module =
-        view::build(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Module, descending: false }));
+    let by_module = view::build(
+        log,
+        &NoHostNames,
+        &Filter::default(),
+        Some(Sort { column: Column::Module, descending: false }),
+        &never,
+    )
+    .expect("never cancelled");
     let sort_module = t.elapsed();
     let t = Instant::now();
-    let by_time =
-        view::build(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Time, descending: true }));
+    let by_time = view::build(
+        log,
+        &NoHostNames,
+        &Filter::default(),
+        Some(Sort { column: Column::Time, descending: true }),
+        &never,
+    )
+    .expect("never cancelled");
     let sort_time = t.elapsed();
     let t = Instant::now();
-    let by_local =
-        view::build(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Local, descending: false }));
+    let by_local = view::build(
+        log,
+        &NoHostNames,
+        &Filter::default(),
+        Some(Sort { column: Column::Local, descending: false }),
+        &never,
+    )
+    .expect("never cancelled");
     let sort_local = t.elapsed();
     let t = Instant::now();
-    let by_pid =
-        view::build(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Pid, descending: true }));
+    let by_pid = view::build(
+        log,
+        &NoHostNames,
+        &Filter::default(),
+        Some(Sort { column: Column::Pid, descending: true }),
+        &never,
+    )
+    .expect("never cancelled");
     let sort_pid = t.elapsed();
     let t = Instant::now();
-    let filtered = view::build(log, &NoHostNames, &Filter { quick: "iexplore".into(), ..Filter::default() }, None);
+    let filtered =
+        view::build(log, &NoHostNames, &Filter { quick: "iexplore".into(), ..Filter::default() }, None, &never)
+            .expect("never cancelled");
     let filter = t.elapsed();
     let t = Instant::now();
-    let filtered_digits = view::build(log, &NoHostNames, &Filter { quick: "6667".into(), ..Filter::default() }, None);
+    let filtered_digits =
+        view::build(log, &NoHostNames, &Filter { quick: "6667".into(), ..Filter::default() }, None, &never)
+            .expect("never cancelled");
     let filter_digits = t.elapsed();
     assert!([&by_module, &by_time, &by_local, &by_pid].iter().all(|v| v.len() == log.events.len()));
     drop((by_module, by_time, by_local, by_pid, data));

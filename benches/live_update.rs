@@ -10,6 +10,7 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use prparser::analysis::criteria;
@@ -85,8 +86,9 @@ fn main() {
     let set = common::criteria();
     let sort = Some(Sort { column: Column::Module, descending: false });
     let filter = Filter::default();
+    let never = AtomicBool::new(false);
     let mut evaluation = criteria::evaluate(&set, &ctx(&data));
-    let old_view = view::build(&data.set.ports, &NoHostNames, &filter, sort);
+    let old_view = view::build(&data.set.ports, &NoHostNames, &filter, sort, &never).expect("never cancelled");
 
     let mut file = std::fs::OpenOptions::new().append(true).open(&ports).expect("open to append");
     file.write_all(&text[split..]).expect("append");
@@ -109,14 +111,15 @@ fn main() {
     let new_flagged = new_flags.flagged_rows;
     evaluation.add(new_flags);
     let t = Instant::now();
-    let merged = view::extend(&data.set.ports, &NoHostNames, &old_view, appended.rows.clone(), &filter, sort);
+    let merged = view::extend(&data.set.ports, &NoHostNames, &old_view, appended.rows.clone(), &filter, sort, &never)
+        .expect("never cancelled");
     let merge = t.elapsed();
 
     let t = Instant::now();
     let full = criteria::evaluate(&set, &ctx(&data));
     let reevaluate = t.elapsed();
     let t = Instant::now();
-    let rebuilt = view::build(&data.set.ports, &NoHostNames, &filter, sort);
+    let rebuilt = view::build(&data.set.ports, &NoHostNames, &filter, sort, &never).expect("never cancelled");
     let rebuild = t.elapsed();
     assert_eq!(evaluation, full, "criteria on the new rows joined = criteria on all rows");
     assert_eq!(merged, rebuilt, "merged view = view built again");

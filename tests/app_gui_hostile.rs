@@ -30,11 +30,21 @@ fn hostile_log(dir: &std::path::Path) -> PathBuf {
 #[test]
 fn a_hostile_file_opens_with_its_problems_counted_in_the_status_bar() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let harness = support::app::app_with(Settings::default(), vec![hostile_log(dir.path())]);
+    let mut harness = support::app::app_with(Settings::default(), vec![hostile_log(dir.path())]);
     harness.get_by_label("Rows loaded: 2");
-    harness.get_by_label("Malformed lines: 2");
     // The refused partner, the missing PIDS log and the missing INITIAL log.
     harness.get_by_label("Warnings: 3");
+    harness.get_by_label("Malformed lines: 2").click();
+    harness.run_steps(3);
+    // The panel lists both malformed lines, then the three warnings.
+    let listed: Vec<String> = harness
+        .query_all_by_label_contains("PR-PORTS-08-06-30-10-17-54.log:")
+        .filter_map(|n| n.value())
+        .collect();
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    assert!(listed[0].contains(".log:4: expected 7, 9 or 10"), "{listed:?}");
+    assert!(listed[1].contains(".log:5: line longer than"), "{listed:?}");
+    assert!(listed[2..].iter().all(|l| l.starts_with("warning: ")), "{listed:?}");
 }
 
 #[test]

@@ -40,14 +40,28 @@ pub struct Appended {
 }
 
 impl Dataset {
+    /// Reads and indexes `paths`; `Err(Cancelled)` when `progress` is cancelled meanwhile,
+    /// the index build included (a second of work at ten million rows).
     pub fn open(paths: &[PathBuf], progress: &LoadProgress) -> Result<Dataset, LogError> {
         let set = set::open(paths, progress)?;
-        Ok(Dataset::from_set(paths.to_vec(), set))
+        let index = PidsIndex::build(&set);
+        if progress.cancelled() {
+            return Err(LogError::Cancelled);
+        }
+        let row_blocks = index.row_blocks(&set);
+        if progress.cancelled() {
+            return Err(LogError::Cancelled);
+        }
+        Ok(Dataset::with_index(paths.to_vec(), set, index, row_blocks))
     }
 
     pub fn from_set(paths: Vec<PathBuf>, set: LogSet) -> Dataset {
         let index = PidsIndex::build(&set);
         let row_blocks = index.row_blocks(&set);
+        Dataset::with_index(paths, set, index, row_blocks)
+    }
+
+    fn with_index(paths: Vec<PathBuf>, set: LogSet, index: PidsIndex, row_blocks: Vec<BlockId>) -> Dataset {
         let recent_from = set.ports.events.len();
         Dataset { paths, set, index, row_blocks, recent_from }
     }

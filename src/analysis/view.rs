@@ -4,6 +4,11 @@
 //! once per distinct value (module names, users, addresses, ports) and rows by table look-up,
 //! and sorting compares integer keys (names by precomputed rank), so both stay fast on ten
 //! million rows.
+//!
+//! Building a view looks at a cancel flag between chunks of rows: a filter typed one key
+//! further makes the running one stale, and it stops within a chunk instead of finishing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -266,21 +271,47 @@ impl Matches {
     }
 }
 
-/// Row indices passing `filter`, ordered by `sort` (stable: equal keys keep log order).
-pub fn build(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, sort: Option<Sort>) -> Vec<u32> {
-    let mut rows = filter_rows(log, hosts, filter, 0..log.events.len());
+/// The view was not finished: the flag it watched was raised (a newer view was asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the view was cancelled")]
+pub struct Cancelled;
+
+/// Rows handled between looks at the cancel flag: about a millisecond of filtering, and
+/// enough chunks to keep every core busy.
+const CHUNK_ROWS: usize = 1 << 16;
+
+fn check(cancel: &AtomicBool) -> Result<(), Cancelled> {
+    if cancel.load(Ordering::Relaxed) { Err(Cancelled) } else { Ok(()) }
+}
+
+/// Row indices passing `filter`, ordered by `sort` (stable: equal keys keep log order);
+/// `Err` as soon as `cancel` is seen raised.
+pub fn build(
+    log: &PortsLog,
+    hosts: &dyn HostNames,
+    filter: &Filter,
+    sort: Option<Sort>,
+    cancel: &AtomicBool,
+) -> Result<Vec<u32>, Cancelled> {
+    let mut rows = filter_rows(log, hosts, filter, 0..log.events.len(), cancel)?;
     if let Some(sort) = sort {
-        sort_rows(log, hosts, &mut rows, sort);
+        sort_rows(log, hosts, &mut rows, sort, cancel)?;
     }
-    rows
+    Ok(rows)
 }
 
 /// The rows of `range` that pass `filter`, in log order.
-fn filter_rows(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, range: std::ops::Range<usize>) -> Vec<u32> {
+fn filter_rows(
+    log: &PortsLog,
+    hosts: &dyn HostNames,
+    filter: &Filter,
+    range: std::ops::Range<usize>,
+    cancel: &AtomicBool,
+) -> Result<Vec<u32>, Cancelled> {
     let events = log.events.get(range.clone()).unwrap_or(&[]);
     let first = range.start as u32;
     if filter.is_empty() {
-        return (first..first + events.len() as u32).collect();
+        return Ok((first..first + events.len() as u32).collect());
     }
     let quick = (!filter.quick.trim().is_empty()).then(|| Matches::new(log, hosts, &filter.quick));
     let per_column: Vec<(Column, Matches)> = filter
@@ -289,16 +320,22 @@ fn filter_rows(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, range: st
         .filter(|(_, t)| !t.trim().is_empty())
         .map(|(c, t)| (*c, Matches::new(log, hosts, t)))
         .collect();
-    events
-        .par_iter()
+    check(cancel)?;
+    let passes = |e: &PortEvent| {
+        filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
+            && quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
+            && per_column.iter().all(|(c, m)| m.column(log, e, *c))
+    };
+    let chunks: Vec<Vec<u32>> = events
+        .par_chunks(CHUNK_ROWS)
         .enumerate()
-        .filter(|(_, e)| {
-            filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
-                && quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
-                && per_column.iter().all(|(c, m)| m.column(log, e, *c))
+        .map(|(k, chunk)| {
+            check(cancel)?;
+            let base = first + (k * CHUNK_ROWS) as u32;
+            Ok(chunk.iter().enumerate().filter(|(_, e)| passes(e)).map(|(i, _)| base + i as u32).collect())
         })
-        .map(|(i, _)| first + i as u32)
-        .collect()
+        .collect::<Result<_, Cancelled>>()?;
+    Ok(chunks.concat())
 }
 
 /// The view after rows `added` were appended to the log: `rows` (the view [`build`] gave
@@ -312,17 +349,18 @@ pub fn extend(
     added: std::ops::Range<usize>,
     filter: &Filter,
     sort: Option<Sort>,
-) -> Vec<u32> {
-    let mut fresh = filter_rows(log, hosts, filter, added);
+    cancel: &AtomicBool,
+) -> Result<Vec<u32>, Cancelled> {
+    let mut fresh = filter_rows(log, hosts, filter, added, cancel)?;
     let Some(sort) = sort else {
         let mut out = Vec::with_capacity(rows.len() + fresh.len());
         out.extend_from_slice(rows);
         out.append(&mut fresh);
-        return out;
+        return Ok(out);
     };
     let keys = SortKeys::new(log, hosts, sort.column);
-    let fresh_keys: Vec<u64> = fresh.iter().map(|&i| keys.key(log, i)).collect();
-    sort_by_keys(&mut fresh, &fresh_keys, sort.descending);
+    let fresh_keys = keys.of_rows(log, &fresh, cancel)?;
+    sort_by_keys(&mut fresh, &fresh_keys, sort.descending, cancel)?;
     let mut out = Vec::with_capacity(rows.len() + fresh.len());
     let mut from = 0;
     for &row in &fresh {
@@ -335,7 +373,7 @@ pub fn extend(
         from = at;
     }
     out.extend_from_slice(&rows[from..]);
-    out
+    Ok(out)
 }
 
 /// Sorts a view in place (parallel; equal keys keep ascending row order, as a stable sort of
@@ -346,10 +384,16 @@ pub fn extend(
 /// comparison, which made sorting twice as slow as the sort itself. The keys are then radix
 /// sorted, and a log that is already in key order (the usual case for time) is only checked,
 /// or reversed by runs.
-pub fn sort_rows(log: &PortsLog, hosts: &dyn HostNames, rows: &mut [u32], sort: Sort) {
+fn sort_rows(
+    log: &PortsLog,
+    hosts: &dyn HostNames,
+    rows: &mut [u32],
+    sort: Sort,
+    cancel: &AtomicBool,
+) -> Result<(), Cancelled> {
     let keys = SortKeys::new(log, hosts, sort.column);
-    let row_keys: Vec<u64> = rows.par_iter().map(|&i| keys.key(log, i)).collect();
-    sort_by_keys(rows, &row_keys, sort.descending);
+    let row_keys = keys.of_rows(log, rows, cancel)?;
+    sort_by_keys(rows, &row_keys, sort.descending, cancel)
 }
 
 /// What a column's packed sort key is made of: names and addresses by rank.
@@ -373,6 +417,19 @@ impl SortKeys {
         SortKeys { column, ranks }
     }
 
+    /// The key of each of `rows`, in parallel chunks.
+    fn of_rows(&self, log: &PortsLog, rows: &[u32], cancel: &AtomicBool) -> Result<Vec<u64>, Cancelled> {
+        let mut keys = vec![0u64; rows.len()];
+        keys.par_chunks_mut(CHUNK_ROWS).zip(rows.par_chunks(CHUNK_ROWS)).try_for_each(|(keys, rows)| {
+            check(cancel)?;
+            for (k, &r) in keys.iter_mut().zip(rows) {
+                *k = self.key(log, r);
+            }
+            Ok(())
+        })?;
+        Ok(keys)
+    }
+
     fn key(&self, log: &PortsLog, i: u32) -> u64 {
         let ranks = &self.ranks;
         let e = &log.events[i as usize];
@@ -393,22 +450,23 @@ impl SortKeys {
 }
 
 /// Orders `rows` by `keys` (one per row, same positions); ties end in ascending row order.
-fn sort_by_keys(rows: &mut [u32], keys: &[u64], descending: bool) {
+fn sort_by_keys(rows: &mut [u32], keys: &[u64], descending: bool, cancel: &AtomicBool) -> Result<(), Cancelled> {
     let ascending_rows = rows.par_windows(2).all(|w| w[0] < w[1]);
     if ascending_rows && keys.par_windows(2).all(|w| w[0] <= w[1]) {
         if descending {
             reverse_keeping_ties(rows, keys);
         }
-        return;
+        return Ok(());
     }
     if ascending_rows {
-        radix_sort(rows, keys, descending);
-        return;
+        return radix_sort(rows, keys, descending, cancel);
     }
     let mut pairs: Vec<(u64, u32)> =
         keys.par_iter().zip(rows.par_iter()).map(|(&k, &r)| (if descending { !k } else { k }, r)).collect();
+    check(cancel)?;
     pairs.par_sort_unstable();
     rows.par_iter_mut().zip(pairs.par_iter()).for_each(|(r, p)| *r = p.1);
+    Ok(())
 }
 
 /// From ascending keys to descending ones, each run of equal keys keeping its row order.
@@ -431,7 +489,7 @@ fn reverse_keeping_ties(rows: &mut [u32], keys: &[u64]) {
 /// stable, so rows given in ascending order keep that order among equal keys, and the columns'
 /// keys span few bits (a module rank: one pass; an address and port, a PID or the hours of a
 /// log's times: two or three), where it beats a comparison sort on two cores.
-fn radix_sort(rows: &mut [u32], keys: &[u64], descending: bool) {
+fn radix_sort(rows: &mut [u32], keys: &[u64], descending: bool, cancel: &AtomicBool) -> Result<(), Cancelled> {
     const DIGIT: u32 = 16;
     let (min, max) = keys
         .par_iter()
@@ -444,6 +502,7 @@ fn radix_sort(rows: &mut [u32], keys: &[u64], descending: bool) {
     let bits = 64 - span.leading_zeros();
     let mut shift = 0;
     while shift < bits.max(1) {
+        check(cancel)?;
         let digit = |k: u64| ((k >> shift) & ((1 << DIGIT) - 1)) as usize;
         let mut next = vec![0usize; 1 << DIGIT];
         for &(k, _) in &src {
@@ -464,6 +523,7 @@ fn radix_sort(rows: &mut [u32], keys: &[u64], descending: bool) {
         shift += DIGIT;
     }
     rows.par_iter_mut().zip(src.par_iter()).for_each(|(r, p)| *r = p.1);
+    Ok(())
 }
 
 /// The rank of each value in sorted order, so rows compare by integer.
@@ -491,6 +551,33 @@ mod tests {
 08/6/30,10:0:0,TCP,49201,2001:db8::10,443,2001:db8::1,3312,iexplore.exe,<CORP\\alice>
 ";
 
+    fn built(log: &PortsLog, hosts: &dyn HostNames, filter: &Filter, sort: Option<Sort>) -> Vec<u32> {
+        build(log, hosts, filter, sort, &AtomicBool::new(false)).expect("not cancelled")
+    }
+
+    fn extended(
+        log: &PortsLog,
+        hosts: &dyn HostNames,
+        rows: &[u32],
+        added: std::ops::Range<usize>,
+        filter: &Filter,
+        sort: Option<Sort>,
+    ) -> Vec<u32> {
+        extend(log, hosts, rows, added, filter, sort, &AtomicBool::new(false)).expect("not cancelled")
+    }
+
+    #[test]
+    fn a_raised_flag_stops_filtering_and_sorting() {
+        let set = set_from(PORTS, None);
+        let log = &set.ports;
+        let raised = AtomicBool::new(true);
+        let quick = Filter { quick: "svchost".into(), ..Filter::default() };
+        assert_eq!(build(log, &NoHostNames, &quick, None, &raised), Err(Cancelled));
+        let by_pid = Some(Sort { column: Column::Pid, descending: false });
+        assert_eq!(build(log, &NoHostNames, &Filter::default(), by_pid, &raised), Err(Cancelled));
+        assert_eq!(extend(log, &NoHostNames, &[0, 1], 2..4, &quick, None, &raised), Err(Cancelled));
+    }
+
     fn texts(log: &PortsLog, rows: &[u32], c: Column) -> Vec<String> {
         rows.iter().map(|&i| cell_text(log, &NoHostNames, &log.events[i as usize], c)).collect()
     }
@@ -513,7 +600,7 @@ mod tests {
     fn quick_and_column_filters() {
         let set = set_from(PORTS, None);
         let log = &set.ports;
-        let quick = |q: &str| build(log, &NoHostNames, &Filter { quick: q.into(), ..Filter::default() }, None);
+        let quick = |q: &str| built(log, &NoHostNames, &Filter { quick: q.into(), ..Filter::default() }, None);
         assert_eq!(quick(""), vec![0, 1, 2, 3]);
         assert_eq!(texts(log, &quick("SVCHOST"), Column::Pid), vec!["6660", "1900"]);
         assert_eq!(texts(log, &quick("203.0.113.66:6667"), Column::Pid), vec!["6660"]);
@@ -523,7 +610,7 @@ mod tests {
             columns: vec![(Column::Module, "svchost".into()), (Column::Remote, "6667".into())],
             ..Filter::default()
         };
-        assert_eq!(texts(log, &build(log, &NoHostNames, &by_col, None), Column::Pid), vec!["6660"]);
+        assert_eq!(texts(log, &built(log, &NoHostNames, &by_col, None), Column::Pid), vec!["6660"]);
     }
 
     #[test]
@@ -531,7 +618,7 @@ mod tests {
         let set = set_from(PORTS, None);
         let log = &set.ports;
         let drill = |d: Drill| {
-            let rows = build(log, &NoHostNames, &Filter { drill: Some(d), ..Filter::default() }, None);
+            let rows = built(log, &NoHostNames, &Filter { drill: Some(d), ..Filter::default() }, None);
             texts(log, &rows, Column::Pid)
         };
         assert_eq!(drill(Drill::LocalTcpPort(1447)), vec!["1900"]);
@@ -549,7 +636,7 @@ mod tests {
     fn sorting_is_stable_and_by_value() {
         let set = set_from(PORTS, None);
         let log = &set.ports;
-        let sorted = |c, descending| build(log, &NoHostNames, &Filter::default(), Some(Sort { column: c, descending }));
+        let sorted = |c, descending| built(log, &NoHostNames, &Filter::default(), Some(Sort { column: c, descending }));
         assert_eq!(texts(log, &sorted(Column::Pid, false), Column::Pid), vec!["4", "1900", "3312", "6660"]);
         assert_eq!(texts(log, &sorted(Column::Pid, true), Column::Pid), vec!["6660", "3312", "1900", "4"]);
         assert_eq!(texts(log, &sorted(Column::Module, false), Column::Pid), vec!["3312", "6660", "1900", "4"]);
@@ -581,7 +668,7 @@ mod tests {
                 if descending { kb.cmp(&ka) } else { ka.cmp(&kb) }.then(a.cmp(b))
             });
             let row_keys: Vec<u64> = rows.iter().map(|&r| by_row(r)).collect();
-            sort_by_keys(&mut rows, &row_keys, descending);
+            sort_by_keys(&mut rows, &row_keys, descending, &AtomicBool::new(false)).expect("not cancelled");
             proptest::prop_assert_eq!(rows, expected);
         }
     }
@@ -618,16 +705,19 @@ mod tests {
                 for descending in [false, true] {
                     let sort = Some(Sort { column, descending });
                     for s in [sort, None] {
-                        let old = build(&before, &NoHostNames, filter, s);
-                        let extended = extend(grown, &NoHostNames, &old, 4..8, filter, s);
-                        assert_eq!(extended, build(grown, &NoHostNames, filter, s), "{filter:?} {s:?}");
+                        let old = built(&before, &NoHostNames, filter, s);
+                        let extended = extended(grown, &NoHostNames, &old, 4..8, filter, s);
+                        assert_eq!(extended, built(grown, &NoHostNames, filter, s), "{filter:?} {s:?}");
                     }
                 }
             }
         }
         let by_time = Some(Sort { column: Column::Time, descending: false });
-        let old = build(&before, &NoHostNames, &Filter::default(), by_time);
-        assert_eq!(extend(grown, &NoHostNames, &old, 4..8, &Filter::default(), by_time), vec![5, 3, 1, 7, 0, 4, 2, 6]);
+        let old = built(&before, &NoHostNames, &Filter::default(), by_time);
+        assert_eq!(
+            extended(grown, &NoHostNames, &old, 4..8, &Filter::default(), by_time),
+            vec![5, 3, 1, 7, 0, 4, 2, 6]
+        );
     }
 
     #[test]
@@ -636,7 +726,7 @@ mod tests {
         let log = &set.ports;
         let cache = DnsCache::default();
         cache.insert("203.0.113.66".parse().expect("ip"), Lookup::Name("irc.example.net".into()));
-        let rows = build(log, &cache, &Filter { quick: "irc.example".into(), ..Filter::default() }, None);
+        let rows = built(log, &cache, &Filter { quick: "irc.example".into(), ..Filter::default() }, None);
         assert_eq!(texts(log, &rows, Column::Pid), vec!["6660"]);
         assert_eq!(cell_text(log, &cache, &log.events[rows[0] as usize], Column::Host), "irc.example.net");
     }

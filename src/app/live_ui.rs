@@ -5,7 +5,8 @@
 //! only and happens on the UI thread, between frames' work, when no job holds the dataset
 //! (`Arc::get_mut`): a job reading it meanwhile sees a consistent set, and nothing is copied.
 //! Until then batches wait. The criteria then run on the new rows and the new rows are merged
-//! into the grid's view, each as a job ([`criteria::evaluate_rows`], [`view::extend`]); the
+//! into the grid's view, each as a job ([`crate::analysis::criteria::evaluate_rows`],
+//! [`crate::analysis::view::extend`]); the
 //! statistics are recomputed over the grown view, as a job too, when their tab is shown.
 
 use std::path::PathBuf;
@@ -15,11 +16,11 @@ use std::time::Duration;
 use egui::RichText;
 
 use super::PrParserApp;
-use super::jobs::{Done, Pick};
+use super::handling::{FlagsRequest, ViewRequest};
+use super::jobs::Pick;
 use super::live::{self, Live, LiveMsg};
-use crate::analysis::criteria::{self, CompiledSet, Evaluation, Field};
+use crate::analysis::criteria::Field;
 use crate::analysis::dataset::Dataset;
-use crate::analysis::view;
 use crate::logs::follow::{FollowBatch, FollowNote};
 use crate::logs::set::LogSet;
 
@@ -50,6 +51,12 @@ impl LiveState {
     pub fn stop(&mut self) {
         self.session = None;
         self.pending.clear();
+    }
+
+    /// Counts new flagged rows into the notice (opening it at `first_row` if closed).
+    pub(super) fn alert_new_flags(&mut self, first_row: u32, count: usize) {
+        let alert = self.alert.get_or_insert(Alert { count: 0, first_row });
+        alert.count += count;
     }
 }
 
@@ -82,10 +89,7 @@ impl PrParserApp {
     fn start_live(&mut self, folder: PathBuf, session: Result<Live, String>) {
         match session {
             Ok(session) => {
-                if let Some(old) = self.loading.take() {
-                    old.progress.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                self.load_generation += 1;
+                self.work.load.cancel();
                 self.error = None;
                 self.live.stop();
                 self.live.session = Some(session);
@@ -117,7 +121,7 @@ impl PrParserApp {
         if self.live.pending.is_empty() {
             return;
         }
-        let free = self.loading.is_none() && !self.view_busy && !self.eval_busy;
+        let free = self.work.dataset_free();
         let Some(data) = self.data.as_mut().and_then(|d| if free { Arc::get_mut(d) } else { None }) else {
             ctx.request_repaint_after(RETRY);
             return;
@@ -136,76 +140,12 @@ impl PrParserApp {
             // Rows whose process block came late may now match: evaluate everything again.
             self.refresh_flags();
         } else if !added.is_empty() {
-            self.flag_new_rows(added.clone());
+            self.request_flags(FlagsRequest::Rows(added.clone()));
         }
         if !added.is_empty() {
-            self.merge_new_rows(added);
+            self.request_view(ViewRequest::Extend(added));
             self.request_names();
         }
-    }
-
-    fn flag_new_rows(&mut self, added: std::ops::Range<usize>) {
-        let Some(data) = self.data.clone() else {
-            return;
-        };
-        self.eval_generation += 1;
-        let generation = self.eval_generation;
-        // The criteria as compiled for the last evaluation, unless they changed since.
-        let cached =
-            (self.evaluation.compiled.source == self.settings.criteria).then(|| Arc::clone(&self.evaluation.compiled));
-        let criteria = self.settings.criteria.clone();
-        let dns = Arc::clone(&self.dns);
-        self.eval_busy = true;
-        self.jobs.spawn("live-criteria", move || {
-            let compiled = cached.unwrap_or_else(|| Arc::new(CompiledSet::new(&criteria)));
-            let ctx =
-                criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &*dns };
-            let first = added.start;
-            Done::LiveFlags { generation, first, evaluation: criteria::evaluate_rows(compiled, &ctx, added) }
-        });
-    }
-
-    fn merge_new_rows(&mut self, added: std::ops::Range<usize>) {
-        let Some(data) = self.data.clone() else {
-            return;
-        };
-        self.view_generation += 1;
-        let generation = self.view_generation;
-        let (filter, sort, dns, old) =
-            (self.filter(), self.settings.sort, Arc::clone(&self.dns), Arc::clone(&self.view));
-        self.view_busy = true;
-        self.jobs.spawn("live-view", move || Done::LiveView {
-            generation,
-            rows: view::extend(&data.set.ports, &*dns, &old, added, &filter, sort),
-        });
-    }
-
-    pub(super) fn live_flags(&mut self, generation: u64, first: usize, evaluation: Evaluation) {
-        if generation != self.eval_generation {
-            return;
-        }
-        self.eval_busy = false;
-        if self.evaluation.flagged.len() != first {
-            self.refresh_flags();
-            return;
-        }
-        let new_flagged = evaluation.flagged_rows;
-        let first_flagged = evaluation.flagged.iter().position(|f| *f).map(|i| (first + i) as u32);
-        Arc::make_mut(&mut self.evaluation).add(evaluation);
-        if let Some(row) = first_flagged {
-            let alert = self.live.alert.get_or_insert(Alert { count: 0, first_row: row });
-            alert.count += new_flagged;
-        }
-    }
-
-    pub(super) fn live_view(&mut self, generation: u64, rows: Vec<u32>) {
-        if generation != self.view_generation {
-            return;
-        }
-        self.view_busy = false;
-        self.grid.selected_pos = self.grid.selected.and_then(|s| rows.iter().position(|&r| r == s));
-        self.view = Arc::new(rows);
-        self.stats_dirty = true;
     }
 
     pub(super) fn live_menu(&mut self, ui: &mut egui::Ui) {

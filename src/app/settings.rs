@@ -60,9 +60,19 @@ impl Settings {
             .map(|a| vec![a])
     }
 
+    /// The paths to open on start when none are given: the most recent ones, if they are
+    /// all still there. An empty entry (an older version remembered a cancelled load as one)
+    /// is passed over.
+    pub fn last_opened(&self) -> Option<Vec<PathBuf>> {
+        self.recent.iter().find(|r| !r.is_empty()).filter(|r| r.iter().all(|p| p.exists())).cloned()
+    }
+
     /// Puts an opened set of paths first in the recent list.
     pub fn remember(&mut self, paths: &[PathBuf]) {
-        self.recent.retain(|r| r != paths);
+        if paths.is_empty() {
+            return;
+        }
+        self.recent.retain(|r| r != paths && !r.is_empty());
         self.recent.insert(0, paths.to_vec());
         self.recent.truncate(MAX_RECENT);
         if let Some(first) = paths.first() {
@@ -92,6 +102,19 @@ mod tests {
             ]
         );
         assert_eq!(s.last_folder, Some(PathBuf::from("/logs/c")));
+    }
+
+    #[test]
+    fn an_empty_recent_entry_is_never_kept_nor_opened() {
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let mut s = Settings { recent: vec![vec![], vec![here.clone()]], ..Settings::default() };
+        assert_eq!(s.last_opened(), Some(vec![here.clone()]));
+        s.remember(&[]);
+        assert_eq!(s.recent, vec![vec![], vec![here.clone()]], "nothing to remember");
+        s.remember(std::slice::from_ref(&here));
+        assert_eq!(s.recent, vec![vec![here]], "the empty entry is dropped");
+        s.recent = vec![vec![PathBuf::from("/nonexistent/PR-PORTS-1-1-1-1-1-1.log")]];
+        assert_eq!(s.last_opened(), None);
     }
 
     #[test]

@@ -1,0 +1,200 @@
+//! What the person's keys, clicks on rows and file pickers do: selecting (with the flag
+//! notification), jumping between flagged rows, shortcuts, native file dialogs and exports.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+use super::jobs::{Done, ExportError, Pick};
+use super::{Notification, PrParserApp, stats_view};
+use crate::analysis::{criteria, export, view};
+
+pub(super) const OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+const FIND: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::F);
+const COPY: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::C);
+const NEXT_FLAGGED: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::F3);
+const PREV_FLAGGED: KeyboardShortcut = KeyboardShortcut::new(Modifiers::SHIFT, Key::F3);
+
+impl PrParserApp {
+    /// Opens a native file dialog on its own thread (it blocks until the person answers).
+    pub(super) fn pick(&mut self, purpose: Pick) {
+        let folder = self.settings.last_folder.clone();
+        let started = self.jobs.spawn("dialog", move || {
+            let mut dialog = rfd::FileDialog::new();
+            if let Some(folder) = folder {
+                dialog = dialog.set_directory(folder);
+            }
+            let save = |dialog: rfd::FileDialog, name: &str, ext: &str, what: &str| {
+                dialog.add_filter(what, &[ext]).set_file_name(name).save_file().into_iter().collect()
+            };
+            let paths = match purpose {
+                Pick::OpenLogs => {
+                    dialog.add_filter("Port Reporter logs", &["log", "txt", "csv"]).pick_files().unwrap_or_default()
+                }
+                Pick::OpenFolder | Pick::FollowFolder => dialog.pick_folder().into_iter().collect(),
+                Pick::LoadCriteria => dialog.add_filter("Criteria", &["json"]).pick_file().into_iter().collect(),
+                Pick::SaveCriteria => save(dialog, "criteria.json", "json", "Criteria"),
+                Pick::ExportCsv => save(dialog, "prparser-view.csv", "csv", "CSV"),
+                Pick::ExportJson => save(dialog, "prparser-view.json", "json", "JSON"),
+                Pick::ExportStatsCsv => save(dialog, "prparser-statistics.csv", "csv", "CSV"),
+                Pick::ExportPlotPng => save(dialog, "prparser-plot.png", "png", "PNG image"),
+            };
+            Done::Picked { purpose, paths }
+        });
+        if let Err(e) = started {
+            self.not_started(e);
+        }
+    }
+
+    /// Writes the grid's current rows (filter and sort applied) to a file, in the background.
+    pub fn export_view(&mut self, path: PathBuf, json: bool) {
+        let (Some(data), view) = (self.data.clone(), Arc::clone(&self.view)) else {
+            return;
+        };
+        let dns = Arc::clone(&self.dns);
+        let started = self.jobs.spawn("export", move || {
+            let result = std::fs::File::create(&path).and_then(|f| {
+                let w = std::io::BufWriter::new(f);
+                if json {
+                    export::write_rows_json(w, &data.set.ports, &*dns, &view)
+                } else {
+                    export::write_rows_csv(w, &data.set.ports, &*dns, &view)
+                }
+            });
+            Done::Exported { what: format!("{} rows", view.len()), path, result: result.map_err(ExportError::from) }
+        });
+        match started {
+            Ok(()) => self.exports_pending += 1,
+            Err(e) => self.not_started(e),
+        }
+    }
+
+    pub(super) fn export_stats(&mut self, path: PathBuf) {
+        let Some(bundle) = self.stats.clone() else {
+            return;
+        };
+        let (tab, dns) = (self.stats_state.tab, Arc::clone(&self.dns));
+        let started = self.jobs.spawn("export-stats", move || {
+            let (header, rows) = stats_view::table_csv(tab, &bundle, &*dns);
+            let result = std::fs::File::create(&path).and_then(|f| export::write_table_csv(f, &header, rows));
+            Done::Exported {
+                what: format!("the {} table", tab.title()),
+                path,
+                result: result.map_err(ExportError::from),
+            }
+        });
+        match started {
+            Ok(()) => self.exports_pending += 1,
+            Err(e) => self.not_started(e),
+        }
+    }
+
+    /// Saves the plot as PNG: the next rendered frame is captured and the plot cut out of it.
+    pub(super) fn export_plot(&mut self, path: PathBuf) {
+        let Some(rect) = self.stats_state.plot_rect else {
+            return;
+        };
+        self.exports_pending += 1;
+        let tx = self.jobs.sender();
+        let ctx = self.jobs.context();
+        let ppp = ctx.pixels_per_point();
+        self.jobs.context().request_screenshot(move |image| {
+            let plot = image.region(&rect, Some(ppp));
+            let [w, h] = plot.size;
+            let rgba: Vec<u8> = plot.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let icon = egui::IconData { rgba, width: w as u32, height: h as u32 };
+            use eframe::icon_data::IconDataExt;
+            let result = icon
+                .to_png_bytes()
+                .map_err(ExportError::Png)
+                .and_then(|png| std::fs::write(&path, png).map_err(ExportError::from));
+            let _ = tx.send(Done::Exported { what: "the plot".into(), path, result });
+            ctx.request_repaint();
+        });
+        self.jobs.context().request_repaint();
+    }
+
+    /// A row was chosen: a flagged row shows its notification first, then its detail.
+    pub(super) fn select(&mut self, row: u32) {
+        let flagged = self.evaluation.flagged.get(row as usize).copied().unwrap_or(false);
+        if flagged && let Some(data) = &self.data {
+            let ctx = criteria::Context {
+                set: &data.set,
+                index: &data.index,
+                row_blocks: &data.row_blocks,
+                hosts: &*self.dns,
+            };
+            let compiled = &self.evaluation.compiled;
+            let hits = criteria::matching_criteria_compiled(compiled, &ctx, row as usize)
+                .into_iter()
+                .filter_map(|i| compiled.source.criteria.get(i))
+                .map(|c| (c.name.clone(), c.message.clone()))
+                .collect::<Vec<_>>();
+            if !hits.is_empty() {
+                self.notification = Some(Notification { row, hits });
+                return;
+            }
+        }
+        self.shown_row = Some(row);
+    }
+
+    /// Moves the selection to the next (or previous) flagged row of the view, wrapping around.
+    pub(super) fn jump_flagged(&mut self, forward: bool) {
+        let len = self.view.len();
+        if len == 0 {
+            return;
+        }
+        let start = self.grid.selected_pos.unwrap_or(if forward { len - 1 } else { 0 });
+        let flagged = |pos: usize| self.evaluation.flagged.get(self.view[pos] as usize).copied().unwrap_or(false);
+        let found = (1..=len)
+            .map(|k| if forward { (start + k) % len } else { (start + len - k % len) % len })
+            .find(|&p| flagged(p));
+        match found {
+            Some(pos) => {
+                let row = self.view[pos];
+                self.grid.selected = Some(row);
+                self.grid.selected_pos = Some(pos);
+                self.grid.reveal(pos);
+                self.select(row);
+            }
+            None => self.message = Some("No flagged rows in this view.".into()),
+        }
+    }
+
+    pub(super) fn shortcuts(&mut self, ctx: &egui::Context) {
+        // Shift+F3 is consumed before F3 so that it is not also taken as F3.
+        let (open, find, copy, prev, next) = ctx.input_mut(|i| {
+            (
+                i.consume_shortcut(&OPEN),
+                i.consume_shortcut(&FIND),
+                i.consume_shortcut(&COPY),
+                i.consume_shortcut(&PREV_FLAGGED),
+                i.consume_shortcut(&NEXT_FLAGGED),
+            )
+        });
+        if open {
+            self.pick(Pick::OpenLogs);
+        }
+        if find {
+            self.filters.focus_quick = true;
+        }
+        if next {
+            self.jump_flagged(true);
+        }
+        if prev {
+            self.jump_flagged(false);
+        }
+        if copy
+            && !ctx.egui_wants_keyboard_input()
+            && let (Some(data), Some(row)) = (&self.data, self.grid.selected)
+            && let Some(e) = data.set.ports.events.get(row as usize)
+        {
+            ctx.copy_text(view::row_text(&data.set.ports, &*self.dns, e));
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        if !dropped.is_empty() {
+            self.open(dropped);
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! Starting the background jobs and taking in what they report.
+//!
+//! Loads, views, flags and statistics each have a [`Slot`]: a request made while its kind of
+//! job runs cancels that job and starts once it has stopped, built from the app's state at
+//! that moment (the dataset, filter and sort then current), so a result never describes an
+//! older state than the one on screen.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::jobs::{Done, Pick, Request, Slot, SpawnError, Ticket};
+use super::{PrParserApp, Tab, stats_view};
+use crate::analysis::criteria::{self, CompiledSet, Evaluation};
+use crate::analysis::dataset::Dataset;
+use crate::analysis::view;
+use crate::error::LogError;
+use crate::logs::ports::LoadProgress;
+
+/// Open these paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LoadRequest {
+    pub paths: Vec<PathBuf>,
+}
+
+impl Request for LoadRequest {
+    fn merge(self, newer: Self) -> Self {
+        newer
+    }
+}
+
+/// Compute the grid's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ViewRequest {
+    /// Filter and sort every row.
+    Full,
+    /// Merge these rows (appended live) into the current view.
+    Extend(Range<usize>),
+}
+
+impl Request for ViewRequest {
+    fn merge(self, newer: Self) -> Self {
+        match (self, newer) {
+            (ViewRequest::Extend(a), ViewRequest::Extend(b)) => {
+                ViewRequest::Extend(a.start.min(b.start)..a.end.max(b.end))
+            }
+            _ => ViewRequest::Full,
+        }
+    }
+}
+
+/// Evaluate the criteria.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum FlagsRequest {
+    All,
+    /// Rows appended live, to join onto the current evaluation.
+    Rows(Range<usize>),
+}
+
+impl Request for FlagsRequest {
+    fn merge(self, newer: Self) -> Self {
+        match (self, newer) {
+            (FlagsRequest::Rows(a), FlagsRequest::Rows(b)) => {
+                FlagsRequest::Rows(a.start.min(b.start)..a.end.max(b.end))
+            }
+            _ => FlagsRequest::All,
+        }
+    }
+}
+
+/// What a flags job evaluates: every row with the criteria as they are now, or new rows with
+/// the compilation the current evaluation used.
+enum FlagsJob {
+    All(criteria::CriteriaSet),
+    Rows(Arc<CompiledSet>, Range<usize>),
+}
+
+/// Compute the statistics over the grid's current rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StatsRequest;
+
+impl Request for StatsRequest {
+    fn merge(self, newer: Self) -> Self {
+        newer
+    }
+}
+
+/// The app's four kinds of slot job.
+#[derive(Default)]
+pub(super) struct Work {
+    pub load: Slot<LoadRequest, LoadProgress>,
+    pub view: Slot<ViewRequest>,
+    pub flags: Slot<FlagsRequest>,
+    pub stats: Slot<StatsRequest>,
+}
+
+impl Work {
+    pub fn is_idle(&self) -> bool {
+        self.load.is_idle() && self.view.is_idle() && self.flags.is_idle() && self.stats.is_idle()
+    }
+
+    pub fn load_is_idle(&self) -> bool {
+        self.load.is_idle()
+    }
+
+    /// Nothing reads the dataset but the UI: live rows can be taken in.
+    pub fn dataset_free(&self) -> bool {
+        self.load.is_idle() && self.view.is_idle() && self.flags.is_idle() && self.stats.is_idle()
+    }
+
+    /// Forgets the jobs about the dataset on screen (a new one replaces it).
+    fn cancel_dataset_jobs(&mut self) {
+        self.view.cancel();
+        self.flags.cancel();
+        self.stats.cancel();
+    }
+}
+
+impl PrParserApp {
+    /// Starts loading `paths` in the background (a running load is cancelled first).
+    pub fn open(&mut self, paths: Vec<PathBuf>) {
+        self.live.stop();
+        self.error = None;
+        if let Some(request) = self.work.load.ask(LoadRequest { paths }) {
+            self.start_load(request);
+        }
+    }
+
+    /// Cancel on the progress bar: the load stops and nothing of it is shown or remembered.
+    pub(super) fn cancel_load(&mut self) {
+        self.work.load.cancel();
+    }
+
+    fn start_load(&mut self, request: LoadRequest) {
+        let Ticket { generation, request, flag } = self.work.load.start(request);
+        let started = self.jobs.spawn("load", move || Done::Loaded {
+            generation,
+            result: Dataset::open(&request.paths, &flag).map(Arc::new),
+        });
+        if let Err(e) = started {
+            self.work.load.not_started();
+            self.error = Some(format!("Could not open: {e}"));
+        }
+    }
+
+    /// Recomputes the grid's rows (filter and sort) in the background.
+    pub(super) fn refresh_view(&mut self) {
+        self.request_view(ViewRequest::Full);
+    }
+
+    pub(super) fn request_view(&mut self, request: ViewRequest) {
+        if self.data.is_some()
+            && let Some(request) = self.work.view.ask(request)
+        {
+            self.start_view(request);
+        }
+    }
+
+    fn start_view(&mut self, request: ViewRequest) {
+        let Some(data) = self.data.clone() else {
+            return;
+        };
+        let Ticket { generation, request, flag } = self.work.view.start(request);
+        let (filter, sort, dns, old) =
+            (self.filters.filter(), self.settings.sort, Arc::clone(&self.dns), Arc::clone(&self.view));
+        let started = self.jobs.spawn("view", move || {
+            let log = &data.set.ports;
+            let result = match request {
+                ViewRequest::Full => view::build(log, &*dns, &filter, sort, &flag),
+                ViewRequest::Extend(added) => view::extend(log, &*dns, &old, added, &filter, sort, &flag),
+            };
+            Done::View { generation, result }
+        });
+        if let Err(e) = started {
+            self.work.view.not_started();
+            self.not_started(e);
+        }
+    }
+
+    /// Re-evaluates the criteria over all rows in the background.
+    pub(super) fn refresh_flags(&mut self) {
+        self.request_flags(FlagsRequest::All);
+    }
+
+    pub(super) fn request_flags(&mut self, request: FlagsRequest) {
+        if self.data.is_some()
+            && let Some(request) = self.work.flags.ask(request)
+        {
+            self.start_flags(request);
+        }
+    }
+
+    fn start_flags(&mut self, request: FlagsRequest) {
+        let Some(data) = self.data.clone() else {
+            return;
+        };
+        // New rows join the current evaluation only if it is of these criteria and ends
+        // where they begin.
+        let joins = |r: &Range<usize>| {
+            self.evaluation.flagged.len() == r.start && self.evaluation.compiled.source == self.settings.criteria
+        };
+        let request = match request {
+            FlagsRequest::Rows(r) if joins(&r) => FlagsRequest::Rows(r),
+            _ => FlagsRequest::All,
+        };
+        let Ticket { generation, request, .. } = self.work.flags.start(request);
+        // Compiling is left to the job: a set may hold a hundred thousand criteria.
+        let job = match request {
+            FlagsRequest::All => FlagsJob::All(self.settings.criteria.clone()),
+            FlagsRequest::Rows(rows) => FlagsJob::Rows(Arc::clone(&self.evaluation.compiled), rows),
+        };
+        let dns = Arc::clone(&self.dns);
+        let started = self.jobs.spawn("criteria", move || {
+            let ctx =
+                criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &*dns };
+            let evaluation = match job {
+                FlagsJob::All(set) => criteria::evaluate(&set, &ctx),
+                FlagsJob::Rows(compiled, rows) => criteria::evaluate_rows(compiled, &ctx, rows),
+            };
+            Done::Flags { generation, evaluation }
+        });
+        if let Err(e) = started {
+            self.work.flags.not_started();
+            self.not_started(e);
+        }
+    }
+
+    /// Recomputes the statistics over the current view, in the background.
+    pub(super) fn refresh_stats(&mut self) {
+        self.stats_dirty = false;
+        if self.data.is_some()
+            && let Some(request) = self.work.stats.ask(StatsRequest)
+        {
+            self.start_stats(request);
+        }
+    }
+
+    fn start_stats(&mut self, request: StatsRequest) {
+        let Some(data) = self.data.clone() else {
+            return;
+        };
+        let Ticket { generation, .. } = self.work.stats.start(request);
+        let view = Arc::clone(&self.view);
+        let process = self.stats_state.process.clone();
+        let started = self.jobs.spawn("stats", move || Done::Stats {
+            generation,
+            bundle: Box::new(stats_view::compute(&data, &view, &process)),
+        });
+        if let Err(e) = started {
+            self.work.stats.not_started();
+            self.not_started(e);
+        }
+    }
+
+    /// A job could not start: say so (its slot is already free).
+    pub(super) fn not_started(&mut self, e: SpawnError) {
+        self.error = Some(e.to_string());
+    }
+
+    pub(super) fn handle(&mut self, done: Done) {
+        match done {
+            Done::Loaded { generation, result } => {
+                let Some(finished) = self.work.load.finish(generation) else {
+                    return;
+                };
+                if finished.current {
+                    match result {
+                        Ok(data) => {
+                            self.settings.remember(&finished.request.paths);
+                            self.show_data(data);
+                        }
+                        Err(LogError::Cancelled) => {}
+                        Err(e) => self.error = Some(format!("Could not open: {e}")),
+                    }
+                }
+                if let Some(next) = finished.next {
+                    self.start_load(next);
+                }
+            }
+            Done::View { generation, result } => {
+                let Some(finished) = self.work.view.finish(generation) else {
+                    return;
+                };
+                if finished.current
+                    && let Ok(rows) = result
+                {
+                    self.grid.selected_pos = self.grid.selected.and_then(|s| rows.iter().position(|&r| r == s));
+                    self.view = Arc::new(rows);
+                    // A live merge leaves the grid where the person is reading.
+                    if finished.request == ViewRequest::Full
+                        && let Some(pos) = self.grid.selected_pos
+                    {
+                        self.grid.reveal(pos);
+                    }
+                    self.stats_dirty = true;
+                }
+                if let Some(next) = finished.next {
+                    self.start_view(next);
+                }
+            }
+            Done::Flags { generation, evaluation } => {
+                let Some(finished) = self.work.flags.finish(generation) else {
+                    return;
+                };
+                if finished.current {
+                    match finished.request {
+                        FlagsRequest::All => self.evaluation = Arc::new(evaluation),
+                        FlagsRequest::Rows(rows) => self.join_flags(rows.start, evaluation),
+                    }
+                }
+                if let Some(next) = finished.next {
+                    self.start_flags(next);
+                }
+            }
+            Done::Stats { generation, bundle } => {
+                let Some(finished) = self.work.stats.finish(generation) else {
+                    return;
+                };
+                if finished.current {
+                    self.stats = Some(Arc::from(bundle));
+                }
+                if let Some(next) = finished.next {
+                    self.start_stats(next);
+                }
+            }
+            Done::Picked { purpose, paths } => self.picked(purpose, paths),
+            Done::CriteriaLoaded { path, result } => match result {
+                Ok(set) => {
+                    self.settings.criteria = set;
+                    self.settings.criteria_file = Some(path);
+                    self.refresh_flags();
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            },
+            Done::CriteriaSaved { result } => match result {
+                Ok(path) => {
+                    self.message = Some(format!("Criteria saved to {}", path.display()));
+                    self.settings.criteria_file = Some(path);
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            },
+            Done::Exported { what, path, result } => {
+                self.exports_pending = self.exports_pending.saturating_sub(1);
+                match result {
+                    Ok(()) => self.message = Some(format!("Exported {what} to {}", path.display())),
+                    Err(e) => self.error = Some(format!("cannot export to {}: {e}", path.display())),
+                }
+            }
+        }
+    }
+
+    /// Flags of rows appended live, joined onto the evaluation of the rows before them.
+    fn join_flags(&mut self, first: usize, evaluation: Evaluation) {
+        if self.evaluation.flagged.len() != first {
+            self.refresh_flags();
+            return;
+        }
+        let new_flagged = evaluation.flagged_rows;
+        let first_flagged = evaluation.flagged.iter().position(|f| *f).map(|i| (first + i) as u32);
+        Arc::make_mut(&mut self.evaluation).add(evaluation);
+        if let Some(row) = first_flagged {
+            self.live.alert_new_flags(row, new_flagged);
+        }
+    }
+
+    /// Shows a new dataset from scratch: view, flags and names computed anew.
+    pub(super) fn show_data(&mut self, data: Arc<Dataset>) {
+        self.work.cancel_dataset_jobs();
+        self.data = Some(data);
+        self.grid = super::grid::GridState::default();
+        self.shown_row = None;
+        self.notification = None;
+        self.view = Arc::new(Vec::new());
+        self.evaluation = Arc::new(Evaluation::default());
+        self.filters.drill = None;
+        self.stats = None;
+        self.stats_dirty = true;
+        self.initial = super::initial_view::InitialState::default();
+        self.refresh_view();
+        self.refresh_flags();
+        self.request_names();
+    }
+
+    /// The statistics tab asks for its figures once the grid's rows are settled.
+    pub(super) fn stats_wanted(&mut self) {
+        if self.tab == Tab::Statistics && self.stats_dirty && self.work.view.is_idle() {
+            self.refresh_stats();
+        }
+    }
+
+    pub(super) fn picked(&mut self, purpose: Pick, paths: Vec<PathBuf>) {
+        let Some(first) = paths.first().cloned() else {
+            return;
+        };
+        match purpose {
+            Pick::OpenLogs | Pick::OpenFolder => self.open(paths),
+            Pick::FollowFolder => self.follow_folder(first),
+            Pick::LoadCriteria => {
+                let started = self.jobs.spawn("criteria-load", move || Done::CriteriaLoaded {
+                    result: criteria::CriteriaSet::load(&first),
+                    path: first,
+                });
+                if let Err(e) = started {
+                    self.not_started(e);
+                }
+            }
+            Pick::SaveCriteria => {
+                let set = self.settings.criteria.clone();
+                let started = self
+                    .jobs
+                    .spawn("criteria-save", move || Done::CriteriaSaved { result: set.save(&first).map(|()| first) });
+                if let Err(e) = started {
+                    self.not_started(e);
+                }
+            }
+            Pick::ExportCsv | Pick::ExportJson => self.export_view(first, purpose == Pick::ExportJson),
+            Pick::ExportStatsCsv => self.export_stats(first),
+            Pick::ExportPlotPng => self.export_plot(first),
+        }
+    }
+}

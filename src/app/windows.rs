@@ -1,0 +1,79 @@
+//! The floating windows: the criteria editor, the DNS server, the flagged-row notification
+//! and the live notice.
+
+use std::sync::Arc;
+
+use egui::{Key, RichText};
+
+use super::jobs::Pick;
+use super::{PrParserApp, criteria_editor, grid};
+
+impl PrParserApp {
+    pub(super) fn windows_ui(&mut self, ctx: &egui::Context) {
+        self.criteria_ui(ctx);
+        self.dns_settings_ui(ctx);
+        self.notification_ui(ctx);
+        self.live_alert_ui(ctx);
+    }
+
+    fn notification_ui(&mut self, ctx: &egui::Context) {
+        let Some(n) = &self.notification else {
+            return;
+        };
+        let mut acknowledged = false;
+        egui::Modal::new(egui::Id::unique("flag-notification")).show(ctx, |ui| {
+            ui.set_max_width(460.0);
+            ui.heading(RichText::new("Flagged row").color(grid::FLAGGED));
+            ui.label("This row matches your criteria:");
+            for (name, message) in &n.hits {
+                ui.separator();
+                ui.strong(name);
+                if !message.is_empty() {
+                    ui.label(message);
+                }
+            }
+            ui.separator();
+            if ui.button("OK").clicked() || ui.input(|i| i.key_pressed(Key::Enter)) {
+                acknowledged = true;
+            }
+        });
+        if acknowledged && let Some(n) = self.notification.take() {
+            self.shown_row = Some(n.row);
+        }
+    }
+
+    fn criteria_ui(&mut self, ctx: &egui::Context) {
+        let mut open = self.open.criteria;
+        let evaluation = Arc::clone(&self.evaluation);
+        let mut events = criteria_editor::EditorEvents::default();
+        egui::Window::new("Criteria").open(&mut open).default_width(560.0).show(ctx, |ui| {
+            let (counts, compiled) = (&evaluation.per_criterion, &evaluation.compiled);
+            events = criteria_editor::editor_ui(ui, &mut self.settings.criteria, counts, compiled);
+        });
+        self.open.criteria = open;
+        if events.changed {
+            self.refresh_flags();
+        }
+        if events.load {
+            self.pick(Pick::LoadCriteria);
+        }
+        if events.save {
+            self.pick(Pick::SaveCriteria);
+        }
+    }
+
+    fn dns_settings_ui(&mut self, ctx: &egui::Context) {
+        let mut open = self.open.dns_server;
+        let mut apply = false;
+        egui::Window::new("DNS server").open(&mut open).show(ctx, |ui| {
+            ui.label("Reverse lookups go to this server (ip or ip:port); empty uses the system's resolver.");
+            let label = ui.label("Server");
+            ui.add(egui::TextEdit::singleline(&mut self.settings.dns_server)).labelled_by(label.id);
+            apply = ui.button("Apply").clicked();
+        });
+        self.open.dns_server = open;
+        if apply {
+            self.restart_names();
+        }
+    }
+}
