@@ -37,10 +37,8 @@ fn a_hostile_file_opens_with_its_problems_counted_in_the_status_bar() {
     harness.get_by_label("Malformed lines: 2").click();
     harness.run_steps(3);
     // The panel lists both malformed lines, then the three warnings.
-    let listed: Vec<String> = harness
-        .query_all_by_label_contains("PR-PORTS-08-06-30-10-17-54.log:")
-        .filter_map(|n| n.value())
-        .collect();
+    let listed: Vec<String> =
+        harness.query_all_by_label_contains("PR-PORTS-08-06-30-10-17-54.log:").filter_map(|n| n.value()).collect();
     assert_eq!(listed.len(), 5, "{listed:?}");
     assert!(listed[0].contains(".log:4: expected 7, 9 or 10"), "{listed:?}");
     assert!(listed[1].contains(".log:5: line longer than"), "{listed:?}");

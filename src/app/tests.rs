@@ -72,7 +72,8 @@ fn statistics_count_as_work_until_they_are_on_screen() {
 fn cancel_stops_a_load_and_remembers_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Big enough to still be loading once the harness has drawn its first frames.
-    crate::generate::write_set(dir.path(), 200_000, 1).expect("generate");
+    let options = crate::generate::Options { rows: 200_000, seed: 1, shape: Default::default() };
+    crate::generate::write_set(dir.path(), &options).expect("generate");
     let mut harness = harness_on(vec![dir.path().to_path_buf()]);
     harness.get_by_label("Cancel").click();
     settle(&mut harness);
@@ -87,7 +88,8 @@ fn cancel_stops_a_load_and_remembers_nothing() {
 #[test]
 fn a_load_cancelled_too_late_to_stop_is_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    crate::generate::write_set(dir.path(), 200_000, 1).expect("generate");
+    let options = crate::generate::Options { rows: 200_000, seed: 1, shape: Default::default() };
+    crate::generate::write_set(dir.path(), &options).expect("generate");
     let mut harness = harness_on(vec![dir.path().to_path_buf()]);
     let progress = std::sync::Arc::clone(harness.state().work.load.current().expect("loading").1);
     // Held here, by the app, and by the job's thread until it has sent its result.
