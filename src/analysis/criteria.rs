@@ -9,24 +9,27 @@
 //! - **cidr**: for IP fields, `10.0.0.0/8` or `2001:db8::/32`;
 //! - **range**: for port fields, a list like `135-139,445,3389`.
 //!
-//! Evaluation never runs a pattern once per row: each criterion is evaluated once per
-//! distinct value of its field (module names, users, addresses, ports, PIDS blocks, host
-//! names), and rows are flagged with table look-ups in one parallel pass that also counts hits
-//! per value, so per-criterion totals cost a sum over values, not another pass over rows.
+//! How rows are flagged is in [`evaluate`]'s module; what a field reads of a row, in
+//! `values`.
 
 use std::net::IpAddr;
 use std::path::Path;
 
 use ipnet::IpNet;
-use rayon::prelude::*;
 use regex::{Regex, RegexBuilder};
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::dns::HostNames;
-use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
-use crate::logs::set::LogSet;
-use crate::model::{Address, Modules, PortEvent, ProcessBlock};
+use crate::model::{Address, Modules, ProcessBlock};
+
+mod evaluate;
+mod values;
+
+pub use evaluate::{
+    Context, Evaluation, evaluate, evaluate_compiled, evaluate_rows, matching_criteria, matching_criteria_compiled,
+    matching_mapping, matching_mapping_compiled,
+};
+use values::{Offer, Source, Table, Value};
 
 /// The field of a row a criterion looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,28 +66,63 @@ impl Field {
         Field::HostName,
     ];
 
+    /// What the field is: its label, the row values it reads (two for "local or remote": a row
+    /// matches when either does) and how. The one place a field is defined; evaluation, the
+    /// per-row check and the INITIAL view all go by it.
+    fn spec(self) -> Spec {
+        use Source::*;
+        let (label, sources, via): (_, &'static [Source], _) = match self {
+            Field::Module => ("module", &[Module], Via::Value),
+            Field::ModulePath => ("module path", &[Block], Via::Value),
+            Field::RemoteIp => ("remote IP", &[RemoteIp], Via::Value),
+            Field::LocalIp => ("local IP", &[LocalIp], Via::Value),
+            Field::Ip => ("IP (local or remote)", &[LocalIp, RemoteIp], Via::Value),
+            Field::RemotePort => ("remote port", &[RemotePort], Via::Value),
+            Field::LocalPort => ("local port", &[LocalPort], Via::Value),
+            Field::Port => ("port (local or remote)", &[LocalPort, RemotePort], Via::Value),
+            Field::User => ("user", &[User], Via::Value),
+            Field::HostName => ("host name", &[RemoteIp], Via::HostName),
+        };
+        Spec { label, sources, via }
+    }
+
     pub fn label(self) -> &'static str {
-        match self {
-            Field::Module => "module",
-            Field::ModulePath => "module path",
-            Field::RemoteIp => "remote IP",
-            Field::LocalIp => "local IP",
-            Field::Ip => "IP (local or remote)",
-            Field::RemotePort => "remote port",
-            Field::LocalPort => "local port",
-            Field::Port => "port (local or remote)",
-            Field::User => "user",
-            Field::HostName => "host name",
-        }
+        self.spec().label
+    }
+
+    /// The sources the field reads; both share one table when there are two.
+    fn sources(self) -> &'static [Source] {
+        self.spec().sources
+    }
+
+    /// The table of the values the field's patterns see.
+    fn table(self) -> Table {
+        self.sources().first().map_or(Table::Modules, |s| s.table())
     }
 
     fn is_ip(self) -> bool {
-        matches!(self, Field::RemoteIp | Field::LocalIp | Field::Ip)
+        self.spec().via == Via::Value && self.table() == Table::Addrs
     }
 
     fn is_port(self) -> bool {
-        matches!(self, Field::RemotePort | Field::LocalPort | Field::Port)
+        self.table() == Table::Ports
     }
+}
+
+/// See [`Field::spec`].
+struct Spec {
+    label: &'static str,
+    sources: &'static [Source],
+    via: Via,
+}
+
+/// How a field sees the values of its sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// As they are.
+    Value,
+    /// An address through its name in the DNS cache.
+    HostName,
 }
 
 /// How a criterion's pattern is read.
@@ -279,6 +317,25 @@ impl Compiled {
             Modules::NotAccessible | Modules::Absent => false,
         }
     }
+
+    /// Whether one value of the criterion's field matches; empty text never does.
+    fn test(&self, value: Value<'_>, hosts: &dyn HostNames) -> bool {
+        match (self.field.spec().via, value) {
+            (Via::HostName, Value::Addr(a)) => {
+                a.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| self.matches_text(&h))
+            }
+            (Via::HostName, _) => false,
+            (Via::Value, Value::Text(t)) => !t.is_empty() && self.matches_text(&t),
+            (Via::Value, Value::Addr(a)) => self.matches_addr(a),
+            (Via::Value, Value::Port(p)) => self.matches_port(p),
+            (Via::Value, Value::Block(b)) => b.is_some_and(|b| self.matches_block(b)),
+        }
+    }
+
+    /// Whether a row or a mapping matches: any of the field's sources does.
+    fn matches(&self, offer: &Offer<'_>, hosts: &dyn HostNames) -> bool {
+        self.field.sources().iter().any(|&s| self.test(offer.value(s), hosts))
+    }
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) compare as the IPv4 address they carry.
@@ -390,560 +447,6 @@ impl PartialEq for CompiledSet {
 }
 
 impl Eq for CompiledSet {}
-
-/// What evaluation needs besides the criteria: the rows, their PIDS blocks, and names.
-pub struct Context<'a> {
-    pub set: &'a LogSet,
-    pub index: &'a PidsIndex,
-    /// From [`PidsIndex::row_blocks`].
-    pub row_blocks: &'a [BlockId],
-    pub hosts: &'a dyn HostNames,
-}
-
-/// The outcome over all rows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Evaluation {
-    /// One flag per row of the PORTS log.
-    pub flagged: Vec<bool>,
-    pub flagged_rows: usize,
-    /// Rows matched per criterion, by index in the criteria set (0 for disabled or broken ones).
-    pub per_criterion: Vec<usize>,
-    /// Per INITIAL log of the set, one flag per port mapping.
-    pub initial_flags: Vec<Vec<bool>>,
-    /// The criteria this evaluation used, compiled, for the checks that follow it.
-    pub compiled: std::sync::Arc<CompiledSet>,
-}
-
-/// The ports that rows of the log use, local or remote, ascending: port criteria are checked
-/// against these only, so that a criterion costs the log's ports, not all 65,536.
-fn ports_in_use(log: &crate::logs::ports::PortsLog) -> Vec<u16> {
-    let seen = log
-        .events
-        .par_chunks(ROWS_PER_STEP)
-        .fold(
-            || vec![false; PORT_VALUES],
-            |mut seen, events| {
-                for e in events {
-                    seen[usize::from(e.local_port)] = true;
-                    if let Some(r) = e.remote_port().num() {
-                        seen[usize::from(r)] = true;
-                    }
-                }
-                seen
-            },
-        )
-        .reduce(
-            || vec![false; PORT_VALUES],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
-                a
-            },
-        );
-    (0..=u16::MAX).filter(|&p| seen[usize::from(p)]).collect()
-}
-
-/// The positions of the `true`s.
-fn matching_ids(matches: impl Iterator<Item = bool>) -> Vec<u32> {
-    matches.enumerate().filter(|(_, m)| *m).map(|(i, _)| i as u32).collect()
-}
-
-/// Up to this many port criteria are checked against every port number; more, against the
-/// ports in use only.
-const FEW_PORT_CRITERIA: usize = 16;
-
-/// Port numbers, the size of a port field's tables.
-const PORT_VALUES: usize = 1 << 16;
-
-/// The values of its field that one criterion matches, as ascending ids into that field's
-/// table. A list, not a table of every value: with many criteria, tables of every value per
-/// criterion would take gigabytes, while each criterion matches few values.
-fn matching_values(c: &Compiled, ctx: &Context<'_>, ports: &[u16]) -> Vec<u32> {
-    let log = &ctx.set.ports;
-    match c.field {
-        Field::Module => matching_ids(log.modules.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t))),
-        Field::User => matching_ids(log.users.iter().map(|(s, t)| !s.is_empty() && c.matches_text(t))),
-        Field::RemoteIp | Field::LocalIp | Field::Ip => matching_ids(log.addrs.iter().map(|(_, a)| c.matches_addr(a))),
-        Field::HostName => matching_ids(
-            log.addrs
-                .iter()
-                .map(|(_, a)| a.ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))),
-        ),
-        Field::RemotePort | Field::LocalPort | Field::Port => match &c.matcher {
-            Matcher::Ports(ranges) => {
-                let mut found: Vec<u32> = ranges
-                    .iter()
-                    .flat_map(|&(lo, hi)| {
-                        let from = ports.partition_point(|&p| p < lo);
-                        let to = ports.partition_point(|&p| p <= hi);
-                        ports[from..to.max(from)].iter().map(|&p| u32::from(p))
-                    })
-                    .collect();
-                found.sort_unstable();
-                found.dedup();
-                found
-            }
-            _ => ports.iter().filter(|&&p| c.matches_port(Some(p))).map(|&p| u32::from(p)).collect(),
-        },
-        // Tens of thousands of blocks with dozens of modules each: the costly table, so split.
-        // Blocks repeat the same few hundred module paths: each is matched once per thread.
-        Field::ModulePath => (0..ctx.index.len() as BlockId)
-            .into_par_iter()
-            .map_init(FxHashMap::<&str, bool>::default, |seen, id| {
-                let listed = match ctx.index.block(ctx.set, id).map(|b| &b.modules) {
-                    Some(Modules::Listed(list)) => list,
-                    _ => return None,
-                };
-                let hit =
-                    listed.iter().any(|m| *seen.entry(m.path.as_str()).or_insert_with(|| c.matches_text(&m.path)));
-                hit.then_some(id)
-            })
-            .flatten()
-            .collect(),
-    }
-}
-
-/// The one value of a row that a single-valued field reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Module,
-    User,
-    LocalIp,
-    RemoteIp,
-    LocalPort,
-    RemotePort,
-    Block,
-}
-
-impl Slot {
-    const ALL: [Slot; 7] =
-        [Slot::Module, Slot::User, Slot::LocalIp, Slot::RemoteIp, Slot::LocalPort, Slot::RemotePort, Slot::Block];
-
-    /// The slot of a single-valued field; `None` for the either-side fields (IP, port).
-    fn of(field: Field) -> Option<Slot> {
-        match field {
-            Field::Module => Some(Slot::Module),
-            Field::User => Some(Slot::User),
-            Field::LocalIp => Some(Slot::LocalIp),
-            Field::RemoteIp | Field::HostName => Some(Slot::RemoteIp),
-            Field::LocalPort => Some(Slot::LocalPort),
-            Field::RemotePort => Some(Slot::RemotePort),
-            Field::ModulePath => Some(Slot::Block),
-            Field::Ip | Field::Port => None,
-        }
-    }
-}
-
-/// The union of all criteria's tables, by where they look: one table per single-valued slot
-/// (empty when no criterion reads it) and one per either-side field.
-struct Tables {
-    slots: [Vec<bool>; 7],
-    /// Matches of IP criteria, by address id; empty without any.
-    either_ip: Vec<bool>,
-    either_port: Vec<bool>,
-}
-
-/// What the pass over the rows counts, per thread: matching rows by value in each used slot,
-/// and by (local, remote) pair for the either-side fields.
-#[derive(Default)]
-struct Hits {
-    slots: [Vec<u32>; 7],
-    ip_pairs: FxHashMap<(u32, u32), u32>,
-    port_pairs: FxHashMap<(u32, Option<u16>), u32>,
-    flagged: usize,
-}
-
-impl Hits {
-    fn sized_like(t: &Tables) -> Hits {
-        Hits { slots: t.slots.clone().map(|table| vec![0; table.len()]), ..Hits::default() }
-    }
-
-    fn add(mut self, other: Hits) -> Hits {
-        for (a, b) in self.slots.iter_mut().zip(other.slots) {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }
-        for (k, v) in other.ip_pairs {
-            *self.ip_pairs.entry(k).or_default() += v;
-        }
-        for (k, v) in other.port_pairs {
-            *self.port_pairs.entry(k).or_default() += v;
-        }
-        self.flagged += other.flagged;
-        self
-    }
-}
-
-/// Rows per pass step: large enough to amortise a step, small enough to balance two cores.
-const ROWS_PER_STEP: usize = 1 << 16;
-
-/// Rows one slot's loop covers before the next slot's: about 360 KB of rows, read once from
-/// memory and then from cache by the other slots.
-const ROWS_PER_SCAN: usize = 1 << 13;
-
-/// Flags the rows whose value (`value`; `usize::MAX` for none) is marked in `table` and counts
-/// a hit per value. Without a branch on the match: which rows match follows no pattern, and
-/// mispredicted branches cost more than counting zeros.
-#[inline(always)]
-fn scan(
-    table: &[bool],
-    counts: &mut [u32],
-    events: &[PortEvent],
-    flags: &mut [bool],
-    value: impl Fn(&PortEvent) -> usize,
-) {
-    for (e, flag) in events.iter().zip(flags.iter_mut()) {
-        let v = value(e);
-        let hit = table.get(v).copied().unwrap_or(false);
-        if let Some(n) = counts.get_mut(v) {
-            *n += u32::from(hit);
-        }
-        *flag |= hit;
-    }
-}
-
-/// [`scan`] for the rows' PIDS blocks, which live beside the rows rather than in them.
-fn scan_blocks(table: &[bool], counts: &mut [u32], blocks: &[BlockId], flags: &mut [bool]) {
-    for (&b, flag) in blocks.iter().zip(flags.iter_mut()) {
-        let hit = table.get(b as usize).copied().unwrap_or(false);
-        if let Some(n) = counts.get_mut(b as usize) {
-            *n += u32::from(hit);
-        }
-        *flag |= hit;
-    }
-}
-
-/// Flags every row matching at least one enabled, valid criterion, and counts rows per criterion.
-pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
-    evaluate_compiled(std::sync::Arc::new(CompiledSet::new(criteria)), ctx)
-}
-
-/// [`evaluate`] with criteria compiled already.
-///
-/// One pass over the rows flags them and counts: a row looks up its values in the union of
-/// the criteria's matches and counts a hit against the value, so per-criterion totals are sums
-/// over each criterion's matching values afterwards. The rows are only read once, which is
-/// what costs on millions of them.
-pub fn evaluate_compiled(compiled: std::sync::Arc<CompiledSet>, ctx: &Context<'_>) -> Evaluation {
-    let log = &ctx.set.ports;
-    let port_criteria = compiled.compiled.iter().filter(|(_, c)| c.field.is_port()).count();
-    let ports: Vec<u16> = match port_criteria {
-        0 => Vec::new(),
-        // A few criteria cost less checked against every port than a pass over all rows.
-        1..=FEW_PORT_CRITERIA => (0..=u16::MAX).collect(),
-        _ => ports_in_use(log),
-    };
-    let matches: Vec<(usize, Field, Vec<u32>)> =
-        compiled.compiled.par_iter().map(|(i, c)| (*i, c.field, matching_values(c, ctx, &ports))).collect();
-    let domain = |field: Field| match field {
-        Field::Module => log.modules.len(),
-        Field::User => log.users.len(),
-        Field::RemoteIp | Field::LocalIp | Field::Ip | Field::HostName => log.addrs.len(),
-        Field::RemotePort | Field::LocalPort | Field::Port => PORT_VALUES,
-        Field::ModulePath => ctx.index.len(),
-    };
-
-    let mut t = Tables { slots: Default::default(), either_ip: Vec::new(), either_port: Vec::new() };
-    for (_, field, values) in &matches {
-        let target = match (Slot::of(*field), field) {
-            (Some(slot), _) => &mut t.slots[slot as usize],
-            (None, Field::Ip) => &mut t.either_ip,
-            (None, _) => &mut t.either_port,
-        };
-        if target.is_empty() {
-            target.resize(domain(*field), false);
-        }
-        for &v in values {
-            if let Some(slot) = target.get_mut(v as usize) {
-                *slot = true;
-            }
-        }
-    }
-    let used: Vec<Slot> = Slot::ALL.into_iter().filter(|s| !t.slots[*s as usize].is_empty()).collect();
-
-    let mut flagged = vec![false; log.events.len()];
-    let hits = log
-        .events
-        .par_chunks(ROWS_PER_STEP)
-        .zip(flagged.par_chunks_mut(ROWS_PER_STEP))
-        .enumerate()
-        .fold(
-            || Hits::sized_like(&t),
-            |mut h, (step, (events, out))| {
-                let first = step * ROWS_PER_STEP;
-                let blocks = ctx.row_blocks.get(first..).unwrap_or(&[]);
-                // Slot by slot over a run of rows that stays in cache: each slot's loop is
-                // then a tight one of its own, with no choice of field per row.
-                for ((events, out), start) in
-                    events.chunks(ROWS_PER_SCAN).zip(out.chunks_mut(ROWS_PER_SCAN)).zip((0..).step_by(ROWS_PER_SCAN))
-                {
-                    let blocks = blocks.get(start..).unwrap_or(&[]);
-                    for &slot in &used {
-                        let (table, counts) = (&t.slots[slot as usize], &mut h.slots[slot as usize]);
-                        match slot {
-                            Slot::Module => scan(table, counts, events, out, |e| e.module.0 as usize),
-                            Slot::User => scan(table, counts, events, out, |e| e.user.0 as usize),
-                            Slot::LocalIp => scan(table, counts, events, out, |e| e.local_ip.0 as usize),
-                            Slot::RemoteIp => scan(table, counts, events, out, |e| e.remote_ip.0 as usize),
-                            Slot::LocalPort => scan(table, counts, events, out, |e| e.local_port as usize),
-                            Slot::RemotePort => scan(table, counts, events, out, |e| {
-                                e.remote_port().num().map_or(usize::MAX, usize::from)
-                            }),
-                            Slot::Block => scan_blocks(table, counts, blocks, out),
-                        }
-                    }
-                    for (e, flag) in events.iter().zip(out.iter_mut()) {
-                        let mut any = false;
-                        if !t.either_ip.is_empty() {
-                            let (l, r) = (e.local_ip.0, e.remote_ip.0);
-                            let hit = |v: u32| t.either_ip.get(v as usize).copied().unwrap_or(false);
-                            if hit(l) || hit(r) {
-                                *h.ip_pairs.entry((l, r)).or_default() += 1;
-                                any = true;
-                            }
-                        }
-                        if !t.either_port.is_empty() {
-                            let (l, r) = (e.local_port, e.remote_port().num());
-                            if t.either_port[usize::from(l)] || r.is_some_and(|r| t.either_port[usize::from(r)]) {
-                                *h.port_pairs.entry((u32::from(l), r)).or_default() += 1;
-                                any = true;
-                            }
-                        }
-                        *flag |= any;
-                    }
-                    h.flagged += out.iter().filter(|f| **f).count();
-                }
-                h
-            },
-        )
-        .reduce(|| Hits::sized_like(&t), Hits::add);
-
-    let ip_pairs = EitherSide::new(hits.ip_pairs.iter().map(|(&(l, r), &n)| (l, Some(r), n)));
-    let port_pairs = EitherSide::new(hits.port_pairs.iter().map(|(&(l, r), &n)| (l, r.map(u32::from), n)));
-    let mut per_criterion = vec![0; compiled.source.criteria.len()];
-    for (i, field, values) in &matches {
-        per_criterion[*i] = match (Slot::of(*field), field) {
-            (Some(slot), _) => {
-                let counts = &hits.slots[slot as usize];
-                values.iter().map(|&v| counts.get(v as usize).copied().unwrap_or(0) as usize).sum()
-            }
-            (None, Field::Ip) => ip_pairs.rows_matching(values),
-            (None, _) => port_pairs.rows_matching(values),
-        };
-    }
-    let initial_flags = initial_flags(&compiled, ctx);
-    Evaluation { flagged, flagged_rows: hits.flagged, per_criterion, initial_flags, compiled }
-}
-
-/// One flag per port mapping of each INITIAL log of the set: those logs are small (a
-/// snapshot), so they are evaluated whole every time.
-fn initial_flags(compiled: &CompiledSet, ctx: &Context<'_>) -> Vec<Vec<bool>> {
-    ctx.set
-        .initials
-        .iter()
-        .map(|log| {
-            log.mappings
-                .par_iter()
-                .map(|m| {
-                    let block = log.blocks.iter().find(|b| b.pid == m.pid);
-                    !matching_mapping_compiled(compiled, m, block, ctx.hosts).is_empty()
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Flagged rows of an either-side field (IP, port) by their (local, remote) values, for
-/// counting a criterion's rows from its matching values alone: rows with a matching local
-/// value, plus rows with a matching remote value, less rows with both (counted twice).
-struct EitherSide {
-    by_local: FxHashMap<u32, Vec<(Option<u32>, usize)>>,
-    local: FxHashMap<u32, usize>,
-    remote: FxHashMap<u32, usize>,
-}
-
-impl EitherSide {
-    fn new(pairs: impl Iterator<Item = (u32, Option<u32>, u32)>) -> EitherSide {
-        let mut e =
-            EitherSide { by_local: FxHashMap::default(), local: FxHashMap::default(), remote: FxHashMap::default() };
-        for (l, r, n) in pairs {
-            let n = n as usize;
-            e.by_local.entry(l).or_default().push((r, n));
-            *e.local.entry(l).or_default() += n;
-            if let Some(r) = r {
-                *e.remote.entry(r).or_default() += n;
-            }
-        }
-        e
-    }
-
-    /// Rows whose local or remote value is one of `values` (ascending).
-    fn rows_matching(&self, values: &[u32]) -> usize {
-        let has = |v: u32| values.binary_search(&v).is_ok();
-        values
-            .iter()
-            .map(|v| {
-                let both: usize = self
-                    .by_local
-                    .get(v)
-                    .map_or(0, |list| list.iter().filter(|(r, _)| r.is_some_and(has)).map(|(_, n)| n).sum());
-                self.local.get(v).copied().unwrap_or(0) + self.remote.get(v).copied().unwrap_or(0) - both
-            })
-            .sum()
-    }
-}
-
-/// The criteria (indices into the set) that one row matches, for the notification shown when
-/// the row is opened.
-pub fn matching_criteria(criteria: &CriteriaSet, ctx: &Context<'_>, row: usize) -> Vec<usize> {
-    matching_criteria_compiled(&CompiledSet::new(criteria), ctx, row)
-}
-
-/// [`matching_criteria`] with criteria compiled already.
-pub fn matching_criteria_compiled(criteria: &CompiledSet, ctx: &Context<'_>, row: usize) -> Vec<usize> {
-    let Some(e) = ctx.set.ports.events.get(row) else {
-        return Vec::new();
-    };
-    let log = &ctx.set.ports;
-    let block = ctx.row_blocks.get(row).copied().unwrap_or(NO_BLOCK);
-    criteria
-        .compiled
-        .iter()
-        .filter(|(_, c)| match c.field {
-            Field::Module => !e.module.is_empty() && c.matches_text(log.module(e)),
-            Field::User => !e.user.is_empty() && c.matches_text(log.user(e)),
-            Field::LocalIp => c.matches_addr(log.local_ip(e)),
-            Field::RemoteIp => c.matches_addr(log.remote_ip(e)),
-            Field::Ip => c.matches_addr(log.local_ip(e)) || c.matches_addr(log.remote_ip(e)),
-            Field::LocalPort => c.matches_port(Some(e.local_port)),
-            Field::RemotePort => c.matches_port(e.remote_port().num()),
-            Field::Port => c.matches_port(Some(e.local_port)) || c.matches_port(e.remote_port().num()),
-            Field::HostName => {
-                log.remote_ip(e).ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))
-            }
-            Field::ModulePath => ctx.index.block(ctx.set, block).is_some_and(|b| c.matches_block(b)),
-        })
-        .map(|(i, _)| *i)
-        .collect()
-}
-
-/// The criteria (indices into the set) that a PR-INITIAL mapping matches; `block` is that
-/// process's block in the same log (for module paths and the user).
-pub fn matching_mapping(
-    criteria: &CriteriaSet,
-    mapping: &crate::model::PortMapping,
-    block: Option<&ProcessBlock>,
-    hosts: &dyn HostNames,
-) -> Vec<usize> {
-    matching_mapping_compiled(&CompiledSet::new(criteria), mapping, block, hosts)
-}
-
-/// [`matching_mapping`] with criteria compiled already.
-pub fn matching_mapping_compiled(
-    criteria: &CompiledSet,
-    mapping: &crate::model::PortMapping,
-    block: Option<&ProcessBlock>,
-    hosts: &dyn HostNames,
-) -> Vec<usize> {
-    let process = mapping.process.as_deref().or(block.map(|b| b.process.as_str())).unwrap_or("");
-    let user = block.and_then(|b| b.user.as_deref()).unwrap_or("");
-    let remote_port = mapping.remote_port.num();
-    criteria
-        .compiled
-        .iter()
-        .filter(|(_, c)| match c.field {
-            Field::Module => !process.is_empty() && c.matches_text(process),
-            Field::User => !user.is_empty() && c.matches_text(user),
-            Field::LocalIp => c.matches_addr(mapping.local_ip),
-            Field::RemoteIp => c.matches_addr(mapping.remote_ip),
-            Field::Ip => c.matches_addr(mapping.local_ip) || c.matches_addr(mapping.remote_ip),
-            Field::LocalPort => c.matches_port(Some(mapping.local_port)),
-            Field::RemotePort => c.matches_port(remote_port),
-            Field::Port => c.matches_port(Some(mapping.local_port)) || c.matches_port(remote_port),
-            Field::HostName => {
-                mapping.remote_ip.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))
-            }
-            Field::ModulePath => block.is_some_and(|b| c.matches_block(b)),
-        })
-        .map(|(i, _)| *i)
-        .collect()
-}
-
-impl Evaluation {
-    /// Joins the evaluation of rows that follow the ones this one covers (see
-    /// [`evaluate_rows`]).
-    pub fn add(&mut self, later: Evaluation) {
-        self.flagged.extend(later.flagged);
-        self.flagged_rows += later.flagged_rows;
-        if self.per_criterion.len() < later.per_criterion.len() {
-            self.per_criterion.resize(later.per_criterion.len(), 0);
-        }
-        self.per_criterion.iter_mut().zip(later.per_criterion).for_each(|(a, b)| *a += b);
-        // The later evaluation saw every INITIAL log of the grown set.
-        self.initial_flags = later.initial_flags;
-        self.compiled = later.compiled;
-    }
-}
-
-/// Evaluates only the rows in `range` (rows a followed log just added), with the outcome
-/// [`evaluate`] gives for them: their flags, in order, and their hits per criterion. Each
-/// criterion runs once per distinct value of those rows, not of the whole log, so a poll's
-/// rows cost little however long the log has grown; [`Evaluation::add`] joins the result.
-pub fn evaluate_rows(
-    compiled: std::sync::Arc<CompiledSet>,
-    ctx: &Context<'_>,
-    range: std::ops::Range<usize>,
-) -> Evaluation {
-    let rows = ctx.set.ports.events.get(range.clone()).unwrap_or(&[]);
-    let mut flagged = vec![false; rows.len()];
-    let mut per_criterion = vec![0; compiled.source.criteria.len()];
-    for (i, c) in &compiled.compiled {
-        let mut known: FxHashMap<u64, bool> = FxHashMap::default();
-        for (j, (e, flag)) in rows.iter().zip(flagged.iter_mut()).enumerate() {
-            let block = ctx.row_blocks.get(range.start + j).copied().unwrap_or(NO_BLOCK);
-            if row_matches(c, ctx, e, block, &mut known) {
-                per_criterion[*i] += 1;
-                *flag = true;
-            }
-        }
-    }
-    let flagged_rows = flagged.iter().filter(|f| **f).count();
-    let initial_flags = initial_flags(&compiled, ctx);
-    Evaluation { flagged, flagged_rows, per_criterion, initial_flags, compiled }
-}
-
-/// Whether a row matches one criterion, remembering the answer per value id in `known`
-/// (ids of one field only: the map serves one criterion).
-fn row_matches(
-    c: &Compiled,
-    ctx: &Context<'_>,
-    e: &PortEvent,
-    block: BlockId,
-    known: &mut FxHashMap<u64, bool>,
-) -> bool {
-    let log = &ctx.set.ports;
-    let mut value = |id: u64, test: &dyn Fn() -> bool| *known.entry(id).or_insert_with(test);
-    let addr = |id: crate::model::AddrId| c.matches_addr(log.addrs.resolve(id));
-    // Ports are matched by number: cheap enough not to remember.
-    match c.field {
-        Field::Module => value(u64::from(e.module.0), &|| !e.module.is_empty() && c.matches_text(log.module(e))),
-        Field::User => value(u64::from(e.user.0), &|| !e.user.is_empty() && c.matches_text(log.user(e))),
-        Field::LocalIp => value(u64::from(e.local_ip.0), &|| addr(e.local_ip)),
-        Field::RemoteIp => value(u64::from(e.remote_ip.0), &|| addr(e.remote_ip)),
-        Field::Ip => {
-            value(u64::from(e.local_ip.0), &|| addr(e.local_ip))
-                || value(u64::from(e.remote_ip.0), &|| addr(e.remote_ip))
-        }
-        Field::HostName => value(u64::from(e.remote_ip.0), &|| {
-            log.remote_ip(e).ip().and_then(|ip| ctx.hosts.host_name(ip)).is_some_and(|h| c.matches_text(&h))
-        }),
-        Field::LocalPort => c.matches_port(Some(e.local_port)),
-        Field::RemotePort => c.matches_port(e.remote_port().num()),
-        Field::Port => c.matches_port(Some(e.local_port)) || c.matches_port(e.remote_port().num()),
-        Field::ModulePath => {
-            block != NO_BLOCK
-                && value(u64::from(block), &|| ctx.index.block(ctx.set, block).is_some_and(|b| c.matches_block(b)))
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::analysis::dns::{DnsCache, Lookup};
+use crate::analysis::index::PidsIndex;
 use crate::analysis::test_support::set_from;
 
 const PORTS: &str = "\
@@ -41,6 +42,12 @@ fn run(criteria: Vec<Criterion>, hosts: &dyn HostNames) -> Evaluation {
         let one = matching_criteria(&CriteriaSet { criteria: criteria.clone() }, &ctx, row);
         assert_eq!(!one.is_empty(), eval.flagged[row], "row {row}");
     }
+    // So does the evaluation of rows a followed log adds, in two polls.
+    let rows = set.ports.events.len();
+    let mut polled = evaluate_rows(std::sync::Arc::clone(&eval.compiled), &ctx, 0..2);
+    polled.add(evaluate_rows(std::sync::Arc::clone(&eval.compiled), &ctx, 2..rows));
+    assert_eq!((&polled.flagged, polled.flagged_rows), (&eval.flagged, eval.flagged_rows));
+    assert_eq!(polled.per_criterion, eval.per_criterion);
     eval
 }
 

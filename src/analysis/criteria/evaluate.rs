@@ -1,0 +1,489 @@
+//! Evaluation: flags over all rows in one pass, over rows a followed log just added, and the
+//! checks of one row or one INITIAL mapping.
+//!
+//! Evaluation never runs a pattern once per row: each criterion is evaluated once per
+//! distinct value of its field (module names, users, addresses, ports, PIDS blocks), and rows
+//! are flagged with table look-ups in one parallel pass that also counts hits per value, so
+//! per-criterion totals cost a sum over values, not another pass over rows.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::values::{NONE, Offer, PORT_VALUES, SOURCES, Source, Table};
+use super::{Compiled, CompiledSet, CriteriaSet, Matcher};
+use crate::analysis::dns::HostNames;
+use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
+use crate::logs::set::LogSet;
+use crate::model::{Modules, PortEvent, PortMapping, ProcessBlock};
+
+/// What evaluation needs besides the criteria: the rows, their PIDS blocks, and names.
+pub struct Context<'a> {
+    pub set: &'a LogSet,
+    pub index: &'a PidsIndex,
+    /// From [`PidsIndex::row_blocks`].
+    pub row_blocks: &'a [BlockId],
+    pub hosts: &'a dyn HostNames,
+}
+
+/// The outcome over all rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// One flag per row of the PORTS log.
+    pub flagged: Vec<bool>,
+    pub flagged_rows: usize,
+    /// Rows matched per criterion, by index in the criteria set (0 for disabled or broken ones).
+    pub per_criterion: Vec<usize>,
+    /// Per INITIAL log of the set, one flag per port mapping.
+    pub initial_flags: Vec<Vec<bool>>,
+    /// The criteria this evaluation used, compiled, for the checks that follow it.
+    pub compiled: Arc<CompiledSet>,
+}
+
+/// The ports that rows of the log use, local or remote, ascending: port criteria are checked
+/// against these only, so that a criterion costs the log's ports, not all 65,536.
+fn ports_in_use(log: &crate::logs::ports::PortsLog) -> Vec<u16> {
+    let seen = log
+        .events
+        .par_chunks(ROWS_PER_STEP)
+        .fold(
+            || vec![false; PORT_VALUES],
+            |mut seen, events| {
+                for e in events {
+                    seen[usize::from(e.local_port)] = true;
+                    if let Some(r) = e.remote_port().num() {
+                        seen[usize::from(r)] = true;
+                    }
+                }
+                seen
+            },
+        )
+        .reduce(
+            || vec![false; PORT_VALUES],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                a
+            },
+        );
+    (0..=u16::MAX).filter(|&p| seen[usize::from(p)]).collect()
+}
+
+/// Up to this many port criteria are checked against every port number; more, against the
+/// ports in use only.
+const FEW_PORT_CRITERIA: usize = 16;
+
+/// The values of its field that one criterion matches, as ascending ids into that field's
+/// table. A list, not a table of every value: with many criteria, tables of every value per
+/// criterion would take gigabytes, while each criterion matches few values.
+fn matching_values(c: &Compiled, ctx: &Context<'_>, ports: &[u16]) -> Vec<u32> {
+    let table = c.field.table();
+    match (table, &c.matcher) {
+        (Table::Ports, Matcher::Ports(ranges)) => {
+            let mut found: Vec<u32> = ranges
+                .iter()
+                .flat_map(|&(lo, hi)| {
+                    let from = ports.partition_point(|&p| p < lo);
+                    let to = ports.partition_point(|&p| p <= hi);
+                    ports[from..to.max(from)].iter().map(|&p| u32::from(p))
+                })
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        }
+        (Table::Ports, _) => ports
+            .iter()
+            .filter(|&&p| c.test(table.value(ctx, usize::from(p)), ctx.hosts))
+            .map(|&p| u32::from(p))
+            .collect(),
+        // Tens of thousands of blocks with dozens of modules each: the costly table, so split.
+        // Blocks repeat the same few hundred module paths: each is matched once per thread.
+        (Table::Blocks, _) => (0..ctx.index.len() as BlockId)
+            .into_par_iter()
+            .map_init(FxHashMap::<&str, bool>::default, |seen, id| {
+                let listed = match ctx.index.block(ctx.set, id).map(|b| &b.modules) {
+                    Some(Modules::Listed(list)) => list,
+                    _ => return None,
+                };
+                let hit =
+                    listed.iter().any(|m| *seen.entry(m.path.as_str()).or_insert_with(|| c.matches_text(&m.path)));
+                hit.then_some(id)
+            })
+            .flatten()
+            .collect(),
+        _ => (0..table.len(ctx)).filter(|&id| c.test(table.value(ctx, id), ctx.hosts)).map(|id| id as u32).collect(),
+    }
+}
+
+/// Marks of matching values by id, per source a single-source field reads, and per pair of
+/// sources an either-side field reads.
+struct Tables {
+    /// Empty for a source no criterion reads alone.
+    slots: [Vec<bool>; SOURCES],
+    pairs: Vec<Pair>,
+}
+
+/// The marks of the criteria reading either of two sources (local or remote).
+struct Pair {
+    sides: [Source; 2],
+    marks: Vec<bool>,
+}
+
+impl Tables {
+    /// The union of the criteria's matching values (criterion, its field, its values).
+    fn build(matches: &[(usize, super::Field, Vec<u32>)], ctx: &Context<'_>) -> Tables {
+        let mut t = Tables { slots: Default::default(), pairs: Vec::new() };
+        for (_, field, values) in matches {
+            let marks = match field.sources() {
+                &[one] => &mut t.slots[one as usize],
+                &[a, b, ..] => {
+                    let at = match t.pairs.iter().position(|p| p.sides == [a, b]) {
+                        Some(at) => at,
+                        None => {
+                            t.pairs.push(Pair { sides: [a, b], marks: Vec::new() });
+                            t.pairs.len() - 1
+                        }
+                    };
+                    &mut t.pairs[at].marks
+                }
+                [] => continue,
+            };
+            if marks.is_empty() {
+                marks.resize(field.table().len(ctx), false);
+            }
+            for &v in values {
+                if let Some(mark) = marks.get_mut(v as usize) {
+                    *mark = true;
+                }
+            }
+        }
+        t
+    }
+
+    /// The sources read alone by some criterion.
+    fn used(&self) -> Vec<Source> {
+        Source::ALL.into_iter().filter(|s| !self.slots[*s as usize].is_empty()).collect()
+    }
+
+    /// Rows a criterion matched, from the hits per value.
+    fn rows_matching(&self, hits: &Hits, pairs: &[EitherSide], field: super::Field, values: &[u32]) -> usize {
+        match field.sources() {
+            &[one] => {
+                let counts = &hits.slots[one as usize];
+                values.iter().map(|&v| counts.get(v as usize).copied().unwrap_or(0) as usize).sum()
+            }
+            &[a, b, ..] => self
+                .pairs
+                .iter()
+                .position(|p| p.sides == [a, b])
+                .and_then(|at| pairs.get(at))
+                .map_or(0, |p| p.rows_matching(values)),
+            [] => 0,
+        }
+    }
+}
+
+/// What the pass over the rows counts, per thread: matching rows by value in each used slot,
+/// and by (local, remote) pair for each either-side pair of sources.
+#[derive(Default)]
+struct Hits {
+    slots: [Vec<u32>; SOURCES],
+    pairs: Vec<FxHashMap<(u32, u32), u32>>,
+    flagged: usize,
+}
+
+impl Hits {
+    fn sized_like(t: &Tables) -> Hits {
+        Hits {
+            slots: t.slots.clone().map(|table| vec![0; table.len()]),
+            pairs: vec![FxHashMap::default(); t.pairs.len()],
+            flagged: 0,
+        }
+    }
+
+    fn add(mut self, other: Hits) -> Hits {
+        for (a, b) in self.slots.iter_mut().zip(other.slots) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        for (a, b) in self.pairs.iter_mut().zip(other.pairs) {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+        }
+        self.flagged += other.flagged;
+        self
+    }
+}
+
+/// Rows per pass step: large enough to amortise a step, small enough to balance two cores.
+const ROWS_PER_STEP: usize = 1 << 16;
+
+/// Rows one slot's loop covers before the next slot's: about 360 KB of rows, read once from
+/// memory and then from cache by the other slots.
+const ROWS_PER_SCAN: usize = 1 << 13;
+
+/// Flags the rows whose value (`value`; [`NONE`] for none) is marked in `table` and counts
+/// a hit per value. Without a branch on the match: which rows match follows no pattern, and
+/// mispredicted branches cost more than counting zeros.
+#[inline(always)]
+fn scan(
+    table: &[bool],
+    counts: &mut [u32],
+    events: &[PortEvent],
+    flags: &mut [bool],
+    value: impl Fn(&PortEvent) -> usize,
+) {
+    for (e, flag) in events.iter().zip(flags.iter_mut()) {
+        let v = value(e);
+        let hit = table.get(v).copied().unwrap_or(false);
+        if let Some(n) = counts.get_mut(v) {
+            *n += u32::from(hit);
+        }
+        *flag |= hit;
+    }
+}
+
+/// [`scan`] for the rows' PIDS blocks, which live beside the rows rather than in them.
+fn scan_blocks(table: &[bool], counts: &mut [u32], blocks: &[BlockId], flags: &mut [bool]) {
+    for (&b, flag) in blocks.iter().zip(flags.iter_mut()) {
+        let hit = table.get(b as usize).copied().unwrap_or(false);
+        if let Some(n) = counts.get_mut(b as usize) {
+            *n += u32::from(hit);
+        }
+        *flag |= hit;
+    }
+}
+
+/// Flags every row matching at least one enabled, valid criterion, and counts rows per criterion.
+pub fn evaluate(criteria: &CriteriaSet, ctx: &Context<'_>) -> Evaluation {
+    evaluate_compiled(Arc::new(CompiledSet::new(criteria)), ctx)
+}
+
+/// [`evaluate`] with criteria compiled already.
+///
+/// One pass over the rows flags them and counts: a row looks up its values in the union of
+/// the criteria's matches and counts a hit against the value, so per-criterion totals are sums
+/// over each criterion's matching values afterwards. The rows are only read once, which is
+/// what costs on millions of them.
+pub fn evaluate_compiled(compiled: Arc<CompiledSet>, ctx: &Context<'_>) -> Evaluation {
+    let log = &ctx.set.ports;
+    let port_criteria = compiled.compiled.iter().filter(|(_, c)| c.field.is_port()).count();
+    let ports: Vec<u16> = match port_criteria {
+        0 => Vec::new(),
+        // A few criteria cost less checked against every port than a pass over all rows.
+        1..=FEW_PORT_CRITERIA => (0..=u16::MAX).collect(),
+        _ => ports_in_use(log),
+    };
+    let matches: Vec<(usize, super::Field, Vec<u32>)> =
+        compiled.compiled.par_iter().map(|(i, c)| (*i, c.field, matching_values(c, ctx, &ports))).collect();
+    let t = Tables::build(&matches, ctx);
+    let used = t.used();
+
+    let mut flagged = vec![false; log.events.len()];
+    let hits = log
+        .events
+        .par_chunks(ROWS_PER_STEP)
+        .zip(flagged.par_chunks_mut(ROWS_PER_STEP))
+        .enumerate()
+        .fold(
+            || Hits::sized_like(&t),
+            |mut h, (step, (events, out))| {
+                let first = step * ROWS_PER_STEP;
+                let blocks = ctx.row_blocks.get(first..).unwrap_or(&[]);
+                // Slot by slot over a run of rows that stays in cache: each slot's loop is
+                // then a tight one of its own, with no choice of field per row.
+                for ((events, out), start) in
+                    events.chunks(ROWS_PER_SCAN).zip(out.chunks_mut(ROWS_PER_SCAN)).zip((0..).step_by(ROWS_PER_SCAN))
+                {
+                    let blocks = blocks.get(start..).unwrap_or(&[]);
+                    for &source in &used {
+                        let (table, counts) = (&t.slots[source as usize], &mut h.slots[source as usize]);
+                        // One arm per source so that each loop reads its field directly.
+                        let read = |s: Source| move |e: &PortEvent| s.event_id(e);
+                        match source {
+                            Source::Block => scan_blocks(table, counts, blocks, out),
+                            Source::Module => scan(table, counts, events, out, read(Source::Module)),
+                            Source::User => scan(table, counts, events, out, read(Source::User)),
+                            Source::LocalIp => scan(table, counts, events, out, read(Source::LocalIp)),
+                            Source::RemoteIp => scan(table, counts, events, out, read(Source::RemoteIp)),
+                            Source::LocalPort => scan(table, counts, events, out, read(Source::LocalPort)),
+                            Source::RemotePort => scan(table, counts, events, out, read(Source::RemotePort)),
+                        }
+                    }
+                    for (pair, counts) in t.pairs.iter().zip(&mut h.pairs) {
+                        let [a, b] = pair.sides;
+                        for (e, flag) in events.iter().zip(out.iter_mut()) {
+                            let (l, r) = (a.event_id(e), b.event_id(e));
+                            let mark = |v: usize| pair.marks.get(v).copied().unwrap_or(false);
+                            if mark(l) || mark(r) {
+                                *counts.entry((l as u32, r as u32)).or_default() += 1;
+                                *flag = true;
+                            }
+                        }
+                    }
+                    h.flagged += out.iter().filter(|f| **f).count();
+                }
+                h
+            },
+        )
+        .reduce(|| Hits::sized_like(&t), Hits::add);
+
+    let pairs: Vec<EitherSide> = hits.pairs.iter().map(EitherSide::new).collect();
+    let mut per_criterion = vec![0; compiled.source.criteria.len()];
+    for (i, field, values) in &matches {
+        per_criterion[*i] = t.rows_matching(&hits, &pairs, *field, values);
+    }
+    let initial_flags = initial_flags(&compiled, ctx);
+    Evaluation { flagged, flagged_rows: hits.flagged, per_criterion, initial_flags, compiled }
+}
+
+/// One flag per port mapping of each INITIAL log of the set: those logs are small (a
+/// snapshot), so they are evaluated whole every time.
+fn initial_flags(compiled: &CompiledSet, ctx: &Context<'_>) -> Vec<Vec<bool>> {
+    ctx.set
+        .initials
+        .iter()
+        .map(|log| {
+            log.mappings
+                .par_iter()
+                .map(|m| {
+                    let block = log.blocks.iter().find(|b| b.pid == m.pid);
+                    !matching_mapping_compiled(compiled, m, block, ctx.hosts).is_empty()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Flagged rows of an either-side field (IP, port) by their (local, remote) values, for
+/// counting a criterion's rows from its matching values alone: rows with a matching local
+/// value, plus rows with a matching remote value, less rows with both (counted twice).
+struct EitherSide {
+    by_local: FxHashMap<u32, Vec<(u32, usize)>>,
+    local: FxHashMap<u32, usize>,
+    remote: FxHashMap<u32, usize>,
+}
+
+impl EitherSide {
+    /// From rows counted by (local, remote) ids; a side without a value has an id no
+    /// criterion matches.
+    fn new(pairs: &FxHashMap<(u32, u32), u32>) -> EitherSide {
+        let mut e =
+            EitherSide { by_local: FxHashMap::default(), local: FxHashMap::default(), remote: FxHashMap::default() };
+        for (&(l, r), &n) in pairs {
+            let n = n as usize;
+            e.by_local.entry(l).or_default().push((r, n));
+            *e.local.entry(l).or_default() += n;
+            *e.remote.entry(r).or_default() += n;
+        }
+        e
+    }
+
+    /// Rows whose local or remote value is one of `values` (ascending).
+    fn rows_matching(&self, values: &[u32]) -> usize {
+        let has = |v: u32| values.binary_search(&v).is_ok();
+        values
+            .iter()
+            .map(|v| {
+                let both: usize =
+                    self.by_local.get(v).map_or(0, |list| list.iter().filter(|(r, _)| has(*r)).map(|(_, n)| n).sum());
+                self.local.get(v).copied().unwrap_or(0) + self.remote.get(v).copied().unwrap_or(0) - both
+            })
+            .sum()
+    }
+}
+
+/// The criteria (indices into the set) that one row matches, for the notification shown when
+/// the row is opened.
+pub fn matching_criteria(criteria: &CriteriaSet, ctx: &Context<'_>, row: usize) -> Vec<usize> {
+    matching_criteria_compiled(&CompiledSet::new(criteria), ctx, row)
+}
+
+/// [`matching_criteria`] with criteria compiled already.
+pub fn matching_criteria_compiled(criteria: &CompiledSet, ctx: &Context<'_>, row: usize) -> Vec<usize> {
+    match Offer::of_row(ctx, row) {
+        Some(offer) => matching_offer(criteria, &offer, ctx.hosts),
+        None => Vec::new(),
+    }
+}
+
+/// The criteria (indices into the set) that a PR-INITIAL mapping matches; `block` is that
+/// process's block in the same log (for module paths and the user).
+pub fn matching_mapping(
+    criteria: &CriteriaSet,
+    mapping: &PortMapping,
+    block: Option<&ProcessBlock>,
+    hosts: &dyn HostNames,
+) -> Vec<usize> {
+    matching_mapping_compiled(&CompiledSet::new(criteria), mapping, block, hosts)
+}
+
+/// [`matching_mapping`] with criteria compiled already.
+pub fn matching_mapping_compiled(
+    criteria: &CompiledSet,
+    mapping: &PortMapping,
+    block: Option<&ProcessBlock>,
+    hosts: &dyn HostNames,
+) -> Vec<usize> {
+    matching_offer(criteria, &Offer::of_mapping(mapping, block), hosts)
+}
+
+fn matching_offer(criteria: &CompiledSet, offer: &Offer<'_>, hosts: &dyn HostNames) -> Vec<usize> {
+    criteria.compiled.iter().filter(|(_, c)| c.matches(offer, hosts)).map(|(i, _)| *i).collect()
+}
+
+impl Evaluation {
+    /// Joins the evaluation of rows that follow the ones this one covers (see
+    /// [`evaluate_rows`]).
+    pub fn add(&mut self, later: Evaluation) {
+        self.flagged.extend(later.flagged);
+        self.flagged_rows += later.flagged_rows;
+        if self.per_criterion.len() < later.per_criterion.len() {
+            self.per_criterion.resize(later.per_criterion.len(), 0);
+        }
+        self.per_criterion.iter_mut().zip(later.per_criterion).for_each(|(a, b)| *a += b);
+        // The later evaluation saw every INITIAL log of the grown set.
+        self.initial_flags = later.initial_flags;
+        self.compiled = later.compiled;
+    }
+}
+
+/// Evaluates only the rows in `range` (rows a followed log just added), with the outcome
+/// [`evaluate`] gives for them: their flags, in order, and their hits per criterion. Each
+/// criterion runs once per distinct value of those rows, not of the whole log, so a poll's
+/// rows cost little however long the log has grown; [`Evaluation::add`] joins the result.
+pub fn evaluate_rows(compiled: Arc<CompiledSet>, ctx: &Context<'_>, range: std::ops::Range<usize>) -> Evaluation {
+    let rows = ctx.set.ports.events.get(range.clone()).unwrap_or(&[]);
+    let mut flagged = vec![false; rows.len()];
+    let mut per_criterion = vec![0; compiled.source.criteria.len()];
+    for (i, c) in &compiled.compiled {
+        let mut known: FxHashMap<usize, bool> = FxHashMap::default();
+        for (j, (e, flag)) in rows.iter().zip(flagged.iter_mut()).enumerate() {
+            let block = ctx.row_blocks.get(range.start + j).copied().unwrap_or(NO_BLOCK);
+            if row_matches(c, ctx, e, block, &mut known) {
+                per_criterion[*i] += 1;
+                *flag = true;
+            }
+        }
+    }
+    let flagged_rows = flagged.iter().filter(|f| **f).count();
+    let initial_flags = initial_flags(&compiled, ctx);
+    Evaluation { flagged, flagged_rows, per_criterion, initial_flags, compiled }
+}
+
+/// Whether a row matches one criterion, remembering the answer per value id in `known`
+/// (ids of the criterion's one table: the map serves one criterion).
+fn row_matches(
+    c: &Compiled,
+    ctx: &Context<'_>,
+    e: &PortEvent,
+    block: BlockId,
+    known: &mut FxHashMap<usize, bool>,
+) -> bool {
+    let table = c.field.table();
+    c.field.sources().iter().any(|&s| {
+        let id = s.row_id(e, block);
+        id != NONE && *known.entry(id).or_insert_with(|| c.test(table.value(ctx, id), ctx.hosts))
+    })
+}

@@ -1,0 +1,186 @@
+//! What criteria read: the values a row or an INITIAL mapping offers, and the tables of
+//! distinct values the bulk evaluation walks instead of the rows.
+//!
+//! A [`Field`](super::Field) names one or two [`Source`]s (its spec, in `criteria.rs`); this
+//! module says where each source's value lives. A new field over existing sources is a line of
+//! its spec; a new source is a variant here with its table, its id in a row and its value in
+//! an [`Offer`].
+
+use std::borrow::Cow;
+
+use crate::analysis::criteria::Context;
+use crate::analysis::index::{BlockId, NO_BLOCK};
+use crate::model::{Address, PortEvent, PortMapping, ProcessBlock};
+
+/// One value of a row that criteria read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    Module,
+    User,
+    LocalIp,
+    RemoteIp,
+    LocalPort,
+    RemotePort,
+    /// The row's PIDS block (its module paths).
+    Block,
+}
+
+/// Sources, the size of per-source arrays.
+pub(super) const SOURCES: usize = 7;
+
+/// Port numbers, the size of a port table.
+pub(super) const PORT_VALUES: usize = 1 << 16;
+
+/// The id of "no value" (a `*` or empty remote port, a row without a PIDS block): past the
+/// end of every table, so it never matches.
+pub(super) const NONE: usize = usize::MAX;
+
+impl Source {
+    pub(super) const ALL: [Source; SOURCES] = [
+        Source::Module,
+        Source::User,
+        Source::LocalIp,
+        Source::RemoteIp,
+        Source::LocalPort,
+        Source::RemotePort,
+        Source::Block,
+    ];
+
+    /// The table the source's ids index. Sources sharing a table can be read by one field
+    /// (local or remote).
+    pub(super) fn table(self) -> Table {
+        match self {
+            Source::Module => Table::Modules,
+            Source::User => Table::Users,
+            Source::LocalIp | Source::RemoteIp => Table::Addrs,
+            Source::LocalPort | Source::RemotePort => Table::Ports,
+            Source::Block => Table::Blocks,
+        }
+    }
+
+    /// The id of the row's value in [`Source::table`] ([`NONE`] for none), for sources the
+    /// row holds itself: the block lives beside the rows ([`Source::row_id`]).
+    #[inline(always)]
+    pub(super) fn event_id(self, e: &PortEvent) -> usize {
+        match self {
+            Source::Module => e.module.0 as usize,
+            Source::User => e.user.0 as usize,
+            Source::LocalIp => e.local_ip.0 as usize,
+            Source::RemoteIp => e.remote_ip.0 as usize,
+            Source::LocalPort => usize::from(e.local_port),
+            Source::RemotePort => e.remote_port().num().map_or(NONE, usize::from),
+            Source::Block => NONE,
+        }
+    }
+
+    /// [`Source::event_id`] for any source, given the row's block.
+    pub(super) fn row_id(self, e: &PortEvent, block: BlockId) -> usize {
+        match self {
+            Source::Block if block == NO_BLOCK => NONE,
+            Source::Block => block as usize,
+            _ => self.event_id(e),
+        }
+    }
+}
+
+/// Where the distinct values of sources live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Table {
+    Modules,
+    Users,
+    Addrs,
+    Ports,
+    Blocks,
+}
+
+impl Table {
+    /// Ids run from 0 to this.
+    pub(super) fn len(self, ctx: &Context<'_>) -> usize {
+        let log = &ctx.set.ports;
+        match self {
+            Table::Modules => log.modules.len(),
+            Table::Users => log.users.len(),
+            Table::Addrs => log.addrs.len(),
+            Table::Ports => PORT_VALUES,
+            Table::Blocks => ctx.index.len(),
+        }
+    }
+
+    /// The value of one id.
+    pub(super) fn value<'a>(self, ctx: &Context<'a>, id: usize) -> Value<'a> {
+        let log = &ctx.set.ports;
+        let id32 = u32::try_from(id).unwrap_or(u32::MAX);
+        match self {
+            Table::Modules => Value::Text(Cow::Borrowed(log.modules.resolve(crate::model::Symbol(id32)))),
+            Table::Users => Value::Text(Cow::Borrowed(log.users.resolve(crate::model::Symbol(id32)))),
+            Table::Addrs => Value::Addr(log.addrs.resolve(crate::model::AddrId(id32))),
+            Table::Ports => Value::Port(u16::try_from(id).ok()),
+            Table::Blocks => Value::Block(ctx.index.block(ctx.set, id32)),
+        }
+    }
+}
+
+/// One value as criteria test it. Empty text (a row without a user) never matches.
+#[derive(Debug, Clone)]
+pub(super) enum Value<'a> {
+    Text(Cow<'a, str>),
+    Addr(Address),
+    Port(Option<u16>),
+    Block(Option<&'a ProcessBlock>),
+}
+
+/// The values a row or an INITIAL mapping offers to criteria, one per [`Source`].
+#[derive(Debug, Clone)]
+pub(super) struct Offer<'a> {
+    module: &'a str,
+    user: &'a str,
+    local_ip: Address,
+    remote_ip: Address,
+    local_port: u16,
+    remote_port: Option<u16>,
+    block: Option<&'a ProcessBlock>,
+}
+
+impl<'a> Offer<'a> {
+    /// Row `row` of the PORTS log; `None` past its end.
+    pub(super) fn of_row(ctx: &Context<'a>, row: usize) -> Option<Offer<'a>> {
+        let log = &ctx.set.ports;
+        let e = log.events.get(row)?;
+        let block = ctx.row_blocks.get(row).copied().unwrap_or(NO_BLOCK);
+        Some(Offer {
+            module: log.module(e),
+            user: log.user(e),
+            local_ip: log.local_ip(e),
+            remote_ip: log.remote_ip(e),
+            local_port: e.local_port,
+            remote_port: e.remote_port().num(),
+            block: ctx.index.block(ctx.set, block),
+        })
+    }
+
+    /// A PR-INITIAL mapping, with its process's block in the same log (for module paths and
+    /// the user, and the name when the mapping table gave none).
+    pub(super) fn of_mapping(mapping: &'a PortMapping, block: Option<&'a ProcessBlock>) -> Offer<'a> {
+        Offer {
+            module: mapping.process.as_deref().or(block.map(|b| b.process.as_str())).unwrap_or(""),
+            user: block.and_then(|b| b.user.as_deref()).unwrap_or(""),
+            local_ip: mapping.local_ip,
+            remote_ip: mapping.remote_ip,
+            local_port: mapping.local_port,
+            remote_port: mapping.remote_port.num(),
+            block,
+        }
+    }
+
+    pub(super) fn value(&self, source: Source) -> Value<'a> {
+        match source {
+            Source::Module => Value::Text(Cow::Borrowed(self.module)),
+            Source::User => Value::Text(Cow::Borrowed(self.user)),
+            Source::LocalIp => Value::Addr(self.local_ip),
+            Source::RemoteIp => Value::Addr(self.remote_ip),
+            Source::LocalPort => Value::Port(Some(self.local_port)),
+            Source::RemotePort => Value::Port(self.remote_port),
+            Source::Block => Value::Block(self.block),
+        }
+    }
+}
