@@ -39,7 +39,8 @@ fn main() {
     let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000_000);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data").join(rows.to_string());
     if !dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
-        prparser::generate::write_set(&dir, rows, 1).expect("generate the bench log");
+        let options = prparser::generate::Options { rows, seed: 1, shape: Default::default() };
+        prparser::generate::write_set(&dir, &options).expect("generate the bench log");
     }
     let data = Dataset::open(std::slice::from_ref(&dir), &LoadProgress::default()).expect("load");
     let ctx =
