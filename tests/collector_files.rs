@@ -80,7 +80,7 @@ fn rotation_by_size_and_at_midnight_loses_and_repeats_nothing() {
                 CollectorEvent::Socket(c) if c.is_row() => {
                     let r = record::row(batch.time.naive_local(), &c.observed);
                     let second = r.time.with_nanosecond(0).expect("a whole second");
-                    expected.push((second, r.local_port, r.module.to_string()));
+                    expected.push((second, r.local_port, String::from_utf8_lossy(r.module).into_owned()));
                 }
                 CollectorEvent::Process(_) => blocks += 1,
                 _ => {}

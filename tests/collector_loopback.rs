@@ -23,7 +23,7 @@ use prparser::collector::{
 };
 use prparser::logs::ports::LoadProgress;
 use prparser::logs::set::{self, LogSet};
-use prparser::model::{Address, Modules, PortField, TcpState};
+use prparser::model::{Address, Modules, PortField, ProcessBlock, TcpState};
 
 type Live = Collector<SystemSource, SystemClock>;
 
@@ -37,7 +37,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn own_name() -> String {
     let raw = std::fs::read("/proc/self/comm").expect("comm");
-    String::from_utf8_lossy(raw.strip_suffix(b"\n").unwrap_or(&raw)).into_owned()
+    String::from_utf8(raw.strip_suffix(b"\n").unwrap_or(&raw).to_vec()).expect("the test binary's name is UTF-8")
 }
 
 fn own_user() -> String {
@@ -169,7 +169,7 @@ fn loopback_sockets_are_logged_under_this_process_and_read_back() {
     assert!(mine.len() >= 8);
     for c in &mine {
         let owner = c.observed.owner.as_ref().expect("owner");
-        assert_eq!((owner.name.clone(), owner.user.clone()), (own_name(), Some(own_user())));
+        assert_eq!((owner.name.as_bytes(), owner.user.clone()), (own_name().as_bytes(), Some(own_user())));
     }
 
     let (set, batches, _dir) = run.finish();
@@ -193,7 +193,7 @@ fn loopback_sockets_are_logged_under_this_process_and_read_back() {
                         r.remote_ip,
                         r.remote_port,
                         r.pid,
-                        r.module,
+                        String::from_utf8_lossy(r.module),
                         r.user.unwrap_or("")
                     ))
                 }
@@ -342,9 +342,18 @@ fn spawn_hostile_child(name: &CString) -> (nix::unistd::Pid, u16) {
     }
 }
 
+/// What the logs say about a child named `name`: the PR-PORTS row's module and user as read
+/// back, the raw bytes of PR-PORTS, and the PIDS block of the child.
+struct Logged {
+    module: String,
+    user: String,
+    raw: Vec<u8>,
+    block: Option<ProcessBlock>,
+}
+
 /// Starts a child named `name`, polls until the collector has seen its listener, and returns
-/// what PR-PORTS says about it after reading the files back: the module and the raw text.
-fn log_a_child_named(name: &str) -> (String, String) {
+/// what the logs say about it after reading the files back.
+fn log_a_child_named(name: &[u8]) -> Logged {
     let mut run = Run::start(Backend::Netlink);
     let (child, port) = spawn_hostile_child(&CString::new(name).expect("name"));
     let guard = Child(child);
@@ -355,16 +364,17 @@ fn log_a_child_named(name: &str) -> (String, String) {
     });
     drop(guard);
     let (set, _, dir) = run.finish();
-    let raw = std::fs::read_dir(dir.path())
+    let raw: Vec<u8> = std::fs::read_dir(dir.path())
         .expect("dir")
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("PR-PORTS-"))
-        .map(|e| std::fs::read_to_string(e.path()).expect("read"))
-        .collect::<String>();
-    assert_eq!(set.ports.malformed.count(), 0, "{:?}\n{raw}", set.ports.malformed);
+        .flat_map(|e| std::fs::read(e.path()).expect("read"))
+        .collect();
+    assert_eq!(set.ports.malformed.count(), 0, "{:?}\n{}", set.ports.malformed, String::from_utf8_lossy(&raw));
     let row = set.ports.events.iter().find(|e| e.local_port == port).expect("the child's row");
     assert_eq!(row.pid(), Some(pid));
-    (set.ports.module(row).to_string(), raw)
+    let block = set.pids.iter().flat_map(|p| &p.blocks).find(|b| b.pid == pid).cloned();
+    Logged { module: set.ports.module(row).to_string(), user: set.ports.user(row).to_string(), raw, block }
 }
 
 /// Names with a comma and a quote, with a line break, and the issue's own: a comma, a doubled
@@ -377,10 +387,30 @@ fn hostile_process_names_round_trip_through_pr_ports() {
     for (name, written) in
         [("a,b\"c", ",\"a,b\"\"c\","), ("x\ny,z<w>", ",\"x\ny,z<w>\","), ("a,b\"c\nd", ",\"a,b\"\"c\nd\",")]
     {
-        let (module, raw) = log_a_child_named(name);
-        assert_eq!(module, name);
+        let logged = log_a_child_named(name.as_bytes());
+        assert_eq!(logged.module, name);
+        let raw = String::from_utf8(logged.raw).expect("UTF-8 names write UTF-8 logs");
         assert!(raw.contains(written), "quoted, quotes doubled, line breaks inside the quotes: {raw}");
     }
+}
+
+/// A name that is not UTF-8 keeps its user in every log and its bytes in PR-PORTS: written as
+/// they are (quoted, for the comma), read back as Windows-1252 like the original's ANSI logs;
+/// the PR-PIDS block carries that same reading, so the row finds its block.
+#[test]
+fn a_name_that_is_not_utf8_keeps_its_user_and_its_bytes() {
+    let _serial = serial();
+    let logged = log_a_child_named(b"\xffbad,x");
+    let user = format!("<{}>", own_user());
+    let written = [&b",\"\xffbad,x\","[..], user.as_bytes(), b"\r\n"].concat();
+    assert!(
+        logged.raw.windows(written.len()).any(|w| w == written),
+        "the name's bytes, quoted, then the user: {}",
+        String::from_utf8_lossy(&logged.raw)
+    );
+    assert_eq!((logged.module.as_str(), logged.user.as_str()), ("\u{ff}bad,x", own_user().as_str()));
+    let block = logged.block.expect("a PIDS block for the child");
+    assert_eq!((block.process.as_str(), block.user.as_deref()), ("\u{ff}bad,x", Some(own_user().as_str())));
 }
 
 /// Kills and reaps the child when dropped, whatever the test's outcome.

@@ -82,7 +82,7 @@ fn write_all(rows: &[Row], header: bool) -> Vec<u8> {
             remote_port: r.remote_port,
             remote_ip: r.remote_ip,
             pid: r.pid,
-            module: &r.module,
+            module: r.module.as_bytes(),
             user: r.user.as_deref(),
         };
         write_row(&mut out, &row).expect("write");

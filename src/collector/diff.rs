@@ -66,8 +66,8 @@ fn endpoints(k: &Key) -> Endpoints {
 }
 
 /// The PID and name of an owner: what a row shows. No owner and PID 0 are the same to a reader.
-fn owner_key(owner: &Option<Arc<ProcessInfo>>) -> (u32, &str) {
-    owner.as_ref().map_or((0, ""), |o| (o.pid, if o.is_process() { o.name.as_str() } else { "" }))
+fn owner_key(owner: &Option<Arc<ProcessInfo>>) -> (u32, &[u8]) {
+    owner.as_ref().map_or((0, &[][..]), |o| (o.pid, if o.is_process() { o.name.as_bytes() } else { &[][..] }))
 }
 
 /// A socket of the last polls and the poll that last saw it.
@@ -253,7 +253,7 @@ mod tests {
         let changes = t.update(vec![tw]);
         assert_eq!(kinds(&changes), vec![(Change::State, 5000, 0)]);
         assert!(changes[0].observed.owner.is_none());
-        assert_eq!(owner_key(&changes[0].before.as_ref().expect("before").owner), (8, "curl"));
+        assert_eq!(owner_key(&changes[0].before.as_ref().expect("before").owner), (8, &b"curl"[..]));
     }
 
     #[test]

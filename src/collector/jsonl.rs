@@ -7,7 +7,12 @@
 //!   `state`, `owner`, `gone`), its endpoints, TCP state and owner;
 //! - `"process"`: a process whose set of sockets changed (or, at start, that held one), with
 //!   its sockets, services and loaded modules.
+//!
+//! A process name that is not UTF-8 is `process` with U+FFFD where the odd bytes were, and
+//! `process_hex` with its exact bytes; `process_hex` is absent otherwise.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
@@ -15,7 +20,7 @@ use serde::Serialize;
 
 use crate::collector::diff::Change;
 use crate::collector::sockets::Socket;
-use crate::collector::source::{IDLE_NAME, IDLE_PID, Observed};
+use crate::collector::source::{IDLE_NAME, IDLE_PID, Observed, ProcessName};
 use crate::collector::{CollectorEvent, ProcessEvent};
 use crate::model::{Modules, Protocol, TcpState};
 
@@ -26,10 +31,12 @@ struct SocketLine<'a> {
     change: &'static str,
     #[serde(flatten)]
     socket: SocketFields,
-    /// The state before, for `state` changes.
+    /// The state before, for `state` and `owner` changes.
     previous_state: Option<String>,
     pid: u32,
-    process: &'a str,
+    process: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process_hex: Option<String>,
     exe: Option<&'a str>,
     user: Option<&'a str>,
     service: Option<&'a str>,
@@ -55,7 +62,9 @@ struct ProcessLine<'a> {
     time: &'a str,
     event: &'static str,
     pid: u32,
-    process: &'a str,
+    process: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process_hex: Option<String>,
     exe: Option<&'a str>,
     user: Option<&'a str>,
     uid: Option<u32>,
@@ -76,6 +85,18 @@ struct ModuleFields<'a> {
     path: &'a str,
     /// `0x7f1c2a000000`.
     base: Option<String>,
+}
+
+/// The exact bytes of a name that is not UTF-8, in lowercase hexadecimal; `None` for UTF-8.
+fn name_hex(name: &ProcessName) -> Option<String> {
+    if name.is_utf8() {
+        return None;
+    }
+    let mut hex = String::with_capacity(2 * name.as_bytes().len());
+    for byte in name.as_bytes() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Some(hex)
 }
 
 /// A TCP state without spaces: `LISTENING`, `SYN_SENT`, `ESTABLISHED`, `TIME_WAIT`...
@@ -114,7 +135,8 @@ fn socket_line<'a>(
         socket: socket_fields(&o.socket),
         previous_state: before.and_then(|b| b.socket.state.as_ref()).map(state_name),
         pid: owner.map_or(IDLE_PID, |p| p.pid),
-        process: owner.map_or(IDLE_NAME, |p| p.name.as_str()),
+        process: owner.map_or(Cow::Borrowed(IDLE_NAME), |p| p.name.lossy()),
+        process_hex: owner.and_then(|p| name_hex(&p.name)),
         exe: owner.and_then(|p| p.exe.as_deref()),
         user: owner.and_then(|p| p.user.as_deref()),
         service: owner.and_then(|p| p.services.first()).map(|s| s.name.as_str()),
@@ -127,7 +149,8 @@ fn process_line<'a>(time: &'a str, p: &'a ProcessEvent) -> ProcessLine<'a> {
         time,
         event: "process",
         pid: info.pid,
-        process: &info.name,
+        process: info.name.lossy(),
+        process_hex: name_hex(&info.name),
         exe: info.exe.as_deref(),
         user: info.user.as_deref(),
         uid: info.uid,
@@ -250,6 +273,28 @@ mod tests {
         );
     }
 
+    /// The existing fields stay as they were (U+FFFD in `process`); `process_hex` carries the
+    /// exact bytes, in socket and process objects alike.
+    #[test]
+    fn a_name_that_is_not_utf8_adds_its_exact_bytes() {
+        let odd = Arc::new(ProcessInfo { name: ProcessName::from(&b"\xffbad,x"[..]), ..(*info()).clone() });
+        let observed = Observed { socket: listener(), owner: Some(odd.clone()) };
+        let mut out = Vec::new();
+        let change = SocketChange { change: Change::New, observed, before: None };
+        write_event(&mut out, &time(), &CollectorEvent::Socket(change)).expect("json");
+        let p = ProcessEvent { info: odd, sockets: vec![listener()], modules: Modules::NotAccessible };
+        write_event(&mut out, &time(), &CollectorEvent::Process(p)).expect("json");
+        let lines = parse(&out);
+        assert_eq!(lines.len(), 2);
+        for v in &lines {
+            assert_eq!(
+                (&v["process"], &v["process_hex"], &v["user"]),
+                (&"\u{fffd}bad,x".into(), &"ff6261642c78".into(), &"www-data".into())
+            );
+        }
+        assert_eq!(lines[1]["uid"], 33);
+    }
+
     #[test]
     fn process_events_list_sockets_and_modules() {
         let p = ProcessEvent {
@@ -264,5 +309,6 @@ mod tests {
         assert_eq!(v["services"][0]["display_name"], "Web");
         assert_eq!(v["sockets"][0]["local_port"], 8080);
         assert_eq!(v["modules"][0]["base"], "0x55550000");
+        assert!(v.get("process_hex").is_none(), "only for names that are not UTF-8");
     }
 }

@@ -65,7 +65,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use diff::{Change, SocketChange};
 pub use error::CollectorError;
 pub use sockets::{Backend, Socket};
-pub use source::{FakeSource, Observed, ProcessInfo, Source};
+pub use source::{FakeSource, Observed, ProcessInfo, ProcessName, Source};
 pub use system::SystemSource;
 
 use crate::model::Modules;

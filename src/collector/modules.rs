@@ -11,9 +11,12 @@ use crate::model::{LoadedModule, Modules};
 
 /// The modules of the process whose `/proc` folder is `base`: `None` when the process is gone,
 /// [`Modules::NotAccessible`] when we may not read its mappings.
+///
+/// The listing is read as bytes: a mapped file's path may be any bytes, and one that is not
+/// UTF-8 must not cost the process its whole list (such a path is shown with U+FFFD).
 pub fn read(base: &Path, exe: Option<&str>) -> Option<Modules> {
-    match std::fs::read_to_string(base.join("maps")) {
-        Ok(text) => Some(Modules::Listed(parse_maps(&text, exe))),
+    match std::fs::read(base.join("maps")) {
+        Ok(raw) => Some(Modules::Listed(parse_maps(&String::from_utf8_lossy(&raw), exe))),
         Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => None,
         Err(_) => Some(Modules::NotAccessible),
     }

@@ -29,7 +29,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::collector::modules;
 use crate::collector::services::Services;
 use crate::collector::sockets::Socket;
-use crate::collector::source::ProcessInfo;
+use crate::collector::source::{ProcessInfo, ProcessName};
 use crate::model::Modules;
 
 /// What the owner cache has done since it was made: tests and the benchmark check that a
@@ -287,11 +287,15 @@ impl Owners {
             return Some(info);
         }
         let base = self.proc_root.join(pid.to_string());
+        // Everything under /proc is read as bytes: a process names itself (and so its status
+        // file's `Name:` line) with any bytes, which must not cost it its user.
         let name = read_comm(&base)?;
         let exe = std::fs::read_link(base.join("exe")).ok().map(|p| p.to_string_lossy().into_owned());
-        let uid = std::fs::read_to_string(base.join("status")).ok().and_then(|s| effective_uid(&s));
+        let uid = std::fs::read(base.join("status")).ok().and_then(|s| effective_uid(&s));
         let user = uid.map(|u| self.user_name(u));
-        let services = std::fs::read_to_string(base.join("cgroup")).map(|c| self.services.of(&c)).unwrap_or_default();
+        let services = std::fs::read(base.join("cgroup"))
+            .map(|c| self.services.of(&String::from_utf8_lossy(&c)))
+            .unwrap_or_default();
         let info = Arc::new(ProcessInfo { pid, name, exe, uid, user, services });
         if let Some(p) = self.procs.get_mut(&pid) {
             p.info = Some(Arc::clone(&info));
@@ -328,10 +332,9 @@ fn socket_inode(link: &[u8]) -> Option<u64> {
 
 /// `/proc/PID/comm` holds the name and a newline; the name itself may hold any byte but NUL,
 /// newlines included, so only the last newline is taken off.
-fn read_comm(base: &Path) -> Option<String> {
+fn read_comm(base: &Path) -> Option<ProcessName> {
     let raw = std::fs::read(base.join("comm")).ok()?;
-    let name = raw.strip_suffix(b"\n").unwrap_or(&raw);
-    Some(String::from_utf8_lossy(name).into_owned())
+    Some(ProcessName::from(raw.strip_suffix(b"\n").unwrap_or(&raw)))
 }
 
 /// Field 22 of `/proc/PID/stat`, counted after the name's closing parenthesis (the name may
@@ -343,10 +346,12 @@ fn read_start_time(base: &Path) -> Option<u64> {
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
 
-/// The effective uid from `/proc/PID/status` (`Uid:\treal\teffective\tsaved\tfs`).
-fn effective_uid(status: &str) -> Option<u32> {
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_ascii_whitespace().nth(2)?.parse().ok()
+/// The effective uid from `/proc/PID/status` (`Uid:\treal\teffective\tsaved\tfs`). The file
+/// starts with `Name:` and the process's name, which need not be UTF-8.
+fn effective_uid(status: &[u8]) -> Option<u32> {
+    let line = status.split(|&b| b == b'\n').find(|l| l.starts_with(b"Uid:"))?;
+    let effective = line.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(2)?;
+    std::str::from_utf8(effective).ok()?.parse().ok()
 }
 
 #[cfg(test)]

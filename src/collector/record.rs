@@ -22,8 +22,8 @@ pub fn row(time: NaiveDateTime, observed: &Observed) -> RowOut<'_> {
     let s = &observed.socket;
     let (remote_ip, remote_port) = remote_fields(s);
     let (pid, module, user) = match &observed.owner {
-        Some(owner) => (owner.pid, owner.name.as_str(), owner.user.as_deref()),
-        None => (IDLE_PID, IDLE_NAME, None),
+        Some(owner) => (owner.pid, owner.name.as_bytes(), owner.user.as_deref()),
+        None => (IDLE_PID, IDLE_NAME.as_bytes(), None),
     };
     RowOut {
         time,
@@ -70,8 +70,8 @@ pub fn mapping(pid: u32, process: Option<&str>, s: &Socket) -> PortMapping {
 
 /// The INITIAL mapping table row of an observed socket.
 pub fn initial_mapping(observed: &Observed) -> PortMapping {
-    let (pid, name) = observed.owner.as_ref().map_or((IDLE_PID, IDLE_NAME), |o| (o.pid, o.name.as_str()));
-    mapping(pid, Some(name), &observed.socket)
+    let (pid, name) = observed.owner.as_ref().map_or((IDLE_PID, IDLE_NAME.into()), |o| (o.pid, o.name.log_text()));
+    mapping(pid, Some(&name), &observed.socket)
 }
 
 /// The process block of a PIDS entry or of the INITIAL log.
@@ -83,7 +83,7 @@ pub fn block(event: &ProcessEvent, recorded_at: Option<NaiveDateTime>) -> Proces
         source: 0,
         line: 0,
         pid: info.pid,
-        process: info.name.clone(),
+        process: info.name.log_text().into_owned(),
         user: info.user.clone(),
         system_process: false,
         services: info.services.clone(),
@@ -143,7 +143,7 @@ mod tests {
         let tw = socket(Protocol::Tcp, "127.0.0.1:5000", "127.0.0.1:80", Some(TcpState::TimeWait));
         let observed = Observed { socket: tw, owner: None };
         let r = row(NaiveDateTime::default(), &observed);
-        assert_eq!((r.pid, r.module, r.user), (Some(0), "System Idle", None));
+        assert_eq!((r.pid, r.module, r.user), (Some(0), &b"System Idle"[..], None));
     }
 
     #[test]

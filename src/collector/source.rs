@@ -2,20 +2,78 @@
 //! the kernel's socket tables and /proc) or a scripted [`FakeSource`], so that change
 //! detection, PIDS bookkeeping and rotation are tested deterministically, without sockets.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use crate::collector::error::CollectorError;
 use crate::collector::sockets::Socket;
+use crate::logs::text::field_text;
 use crate::model::{Modules, Service};
+
+/// A process's name as the kernel keeps it (`/proc/PID/comm`): up to 15 bytes, any byte but
+/// NUL, set by the program itself (prctl(PR_SET_NAME)), so not necessarily UTF-8. The bytes
+/// are kept as they are: a name is evidence, and replacing what is not UTF-8 with U+FFFD
+/// would make `\xffa` and `\xfea` one name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProcessName(Box<[u8]>);
+
+impl ProcessName {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn is_utf8(&self) -> bool {
+        std::str::from_utf8(&self.0).is_ok()
+    }
+
+    /// The name where the log formats need text (PR-PIDS and PR-INITIAL process blocks): the
+    /// name itself when it is UTF-8, else each byte as its Windows-1252 character — exactly
+    /// what the readers make of a PR-PORTS field that is not UTF-8, so that a row written
+    /// with the raw bytes still finds its block, and no byte is lost (every byte has its own
+    /// character).
+    pub fn log_text(&self) -> Cow<'_, str> {
+        field_text(&self.0)
+    }
+
+    /// The name for display and JSON: bytes that are not UTF-8 become U+FFFD.
+    pub fn lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.0)
+    }
+}
+
+impl From<&[u8]> for ProcessName {
+    fn from(bytes: &[u8]) -> ProcessName {
+        ProcessName(bytes.into())
+    }
+}
+
+impl From<&str> for ProcessName {
+    fn from(name: &str) -> ProcessName {
+        ProcessName(name.as_bytes().into())
+    }
+}
+
+impl From<String> for ProcessName {
+    fn from(name: String) -> ProcessName {
+        ProcessName(name.into_bytes().into_boxed_slice())
+    }
+}
+
+impl fmt::Display for ProcessName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.lossy())
+    }
+}
 
 /// A process that owns sockets, as far as the collector could see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub pid: u32,
-    /// The kernel's name for it (`/proc/PID/comm`, at most 15 bytes, any bytes a program sets).
-    pub name: String,
+    /// The kernel's name for it.
+    pub name: ProcessName,
     /// The executable's path; `None` when we may not read it (another user's process).
     pub exe: Option<String>,
     /// Effective user id.
@@ -35,7 +93,7 @@ impl ProcessInfo {
     /// The stand-in owner of a socket no visible process holds: PID 0 `System Idle`, with the
     /// socket's user when the kernel kept one.
     pub fn idle(user: Option<String>) -> ProcessInfo {
-        ProcessInfo { pid: IDLE_PID, name: IDLE_NAME.to_string(), exe: None, uid: None, user, services: Vec::new() }
+        ProcessInfo { pid: IDLE_PID, name: IDLE_NAME.into(), exe: None, uid: None, user, services: Vec::new() }
     }
 
     /// Whether this is a real process, one that gets PIDS blocks.

@@ -192,7 +192,7 @@ impl SetWriter<'_> {
             remote_port: ev.remote_port,
             remote_ip: ev.remote_ip,
             pid: (!seven).then_some(p.pid),
-            module: p.name,
+            module: p.name.as_bytes(),
             user: p.user,
         };
         self.line.clear();

@@ -8,7 +8,7 @@ use prparser::collector::ProcessInfo;
 pub fn process(pid: u32) -> Arc<ProcessInfo> {
     Arc::new(ProcessInfo {
         pid,
-        name: format!("worker-{pid}"),
+        name: format!("worker-{pid}").into(),
         exe: Some(format!("/usr/bin/worker-{pid}")),
         uid: Some(1000),
         user: Some("alice".into()),

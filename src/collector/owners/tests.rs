@@ -21,17 +21,21 @@ impl Fixture {
     }
 
     /// A process with a name, a start time and descriptors (inode 0 stands for a file that is
-    /// no socket).
-    fn process(&self, pid: u32, name: &str, start: u64, inodes: &[u64]) {
+    /// no socket). The name goes into comm, stat and status raw, as the kernel writes it.
+    fn process(&self, pid: u32, name: impl AsRef<[u8]>, start: u64, inodes: &[u64]) {
+        let name = name.as_ref();
         let base = self.path().join(pid.to_string());
         std::fs::create_dir_all(base.join("fd")).expect("mkdir");
-        std::fs::write(base.join("comm"), format!("{name}\n")).expect("comm");
+        std::fs::write(base.join("comm"), [name, b"\n"].concat()).expect("comm");
         let stat_fields = (3..=21).map(|i| i.to_string()).collect::<Vec<_>>().join(" ");
-        std::fs::write(base.join("stat"), format!("{pid} ({name}) {stat_fields} {start} 0 0\n")).expect("stat");
-        std::fs::write(base.join("status"), "Name:\tx\nUid:\t0\t0\t0\t0\n").expect("status");
+        let stat = [format!("{pid} (").as_bytes(), name, format!(") {stat_fields} {start} 0 0\n").as_bytes()].concat();
+        std::fs::write(base.join("stat"), stat).expect("stat");
+        std::fs::write(base.join("status"), [b"Name:\t", name, b"\nUid:\t0\t0\t0\t0\n"].concat()).expect("status");
         std::fs::write(base.join("cgroup"), "0::/user.slice/user-0.slice/session-1.scope\n").expect("cgroup");
-        std::fs::write(base.join("maps"), format!("5555000-5556000 r-xp 0 0:0 1 /usr/bin/{name}\n")).expect("maps");
-        let _ = symlink(format!("/usr/bin/{name}"), base.join("exe"));
+        let program = [b"/usr/bin/", name].concat();
+        std::fs::write(base.join("maps"), [b"5555000-5556000 r-xp 0 0:0 1 ", &program[..], b"\n"].concat())
+            .expect("maps");
+        let _ = symlink(OsStr::from_bytes(&program), base.join("exe"));
         self.descriptors(pid, inodes);
     }
 
@@ -77,7 +81,7 @@ fn a_steady_poll_reads_no_descriptors() {
     assert_eq!(owners.stats(), ScanStats { fd_dirs: 2, fd_links: 4 }, "the first poll reads every process");
     let info = owners.resolve(&sockets)[0].clone().expect("owner");
     assert_eq!(owners.stats().fd_dirs, 2, "the second reads none");
-    assert_eq!((info.name.as_str(), info.exe.as_deref()), ("web", Some("/usr/bin/web")));
+    assert_eq!((info.name.as_bytes(), info.exe.as_deref()), (&b"web"[..], Some("/usr/bin/web")));
     assert_eq!((info.uid, info.user.as_deref()), (Some(0), Some("root")));
     assert!(info.services.is_empty());
 }
@@ -124,7 +128,7 @@ fn an_inode_nobody_visible_holds_is_system_idle_and_not_searched_again() {
     let found = owners.resolve(&sockets);
     assert_eq!(pids(&found), vec![Some(100), Some(0), None]);
     let idle = found[1].clone().expect("idle owner");
-    assert_eq!((idle.name.as_str(), idle.user.as_deref()), ("System Idle", Some("root")));
+    assert_eq!((idle.name.as_bytes(), idle.user.as_deref()), (&b"System Idle"[..], Some("root")));
     let before = owners.stats().fd_dirs;
     owners.resolve(&sockets);
     assert_eq!(owners.stats().fd_dirs, before, "a known-unattributable inode starts no search");
@@ -146,7 +150,7 @@ fn exits_and_reused_pids() {
     f.process(101, "reused", 9, &[1001]);
     let found = owners.resolve(&[socket(80, 1000, 0), socket(81, 1001, 0)]);
     assert_eq!(pids(&found), vec![Some(0), Some(101)]);
-    assert_eq!(found[1].as_ref().map(|i| i.name.as_str()), Some("reused"));
+    assert_eq!(found[1].as_ref().map(|i| i.name.as_bytes()), Some(&b"reused"[..]));
 }
 
 #[test]
@@ -156,10 +160,31 @@ fn hostile_names_are_kept_byte_for_byte() {
     // stat prints the name raw; the start time is counted from the last parenthesis.
     let mut owners = Owners::new(f.path());
     let found = owners.resolve(&[socket(80, 1000, 0)]);
-    assert_eq!(found[0].as_ref().map(|i| i.name.as_str()), Some("a,b\"c\nd"));
+    assert_eq!(found[0].as_ref().map(|i| i.name.as_bytes()), Some(&b"a,b\"c\nd"[..]));
     assert_eq!(read_start_time(&f.path().join("100")), Some(1));
     assert!(matches!(owners.modules(100), Some(Modules::Listed(list)) if list.len() == 1));
     assert_eq!(owners.modules(999), None);
+}
+
+/// A name that is not UTF-8 (set with prctl, as any process may) keeps its bytes and costs the
+/// process neither its user nor its modules: `/proc/PID/status` starts with that name.
+#[test]
+fn a_name_that_is_not_utf8_keeps_its_bytes_and_its_user() {
+    let f = Fixture::new();
+    f.process(100, b"\xffbad,x", 1, &[1000]);
+    f.process(101, "caf\u{e9}", 2, &[1001]);
+    let mut owners = Owners::new(f.path());
+    let found = owners.resolve(&[socket(80, 1000, 0), socket(81, 1001, 0)]);
+    let odd = found[0].clone().expect("owner");
+    assert_eq!((odd.name.as_bytes(), odd.uid, odd.user.as_deref()), (&b"\xffbad,x"[..], Some(0), Some("root")));
+    assert!(!odd.name.is_utf8());
+    let cafe = found[1].clone().expect("owner");
+    assert_eq!((cafe.name.as_bytes(), cafe.user.as_deref()), ("caf\u{e9}".as_bytes(), Some("root")));
+    assert_eq!(odd.exe.as_deref(), Some("/usr/bin/\u{fffd}bad,x"));
+    let Some(Modules::Listed(list)) = owners.modules(100) else {
+        panic!("a mapped path that is not UTF-8 made the modules unreadable");
+    };
+    assert_eq!(list.iter().map(|m| m.path.as_str()).collect::<Vec<_>>(), vec!["/usr/bin/\u{fffd}bad,x"]);
 }
 
 #[test]
@@ -167,5 +192,6 @@ fn links_and_status_lines() {
     assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
     assert_eq!(socket_inode(b"pipe:[12345]"), None);
     assert_eq!(socket_inode(b"socket:[x]"), None);
-    assert_eq!(effective_uid("Name:\tx\nUid:\t1000\t1001\t1000\t1000\n"), Some(1001));
+    assert_eq!(effective_uid(b"Name:\tx\nUid:\t1000\t1001\t1000\t1000\n"), Some(1001));
+    assert_eq!(effective_uid(b"Name:\t\xffbad,x\nUmask:\t0022\nUid:\t0\t65534\t0\t0\n"), Some(65534));
 }

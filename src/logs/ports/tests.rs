@@ -379,7 +379,7 @@ fn written_rows_read_back_equal() {
             remote_port: if i % 2 == 0 { PortField::Num(443) } else { PortField::Any },
             remote_ip: if i % 2 == 0 { ip("2001:db8::1") } else { Address::Any },
             pid: Some(i as u32),
-            module: name,
+            module: name.as_bytes(),
             user: Some(name),
         };
         write_row(&mut out, &row).expect("write");

@@ -25,7 +25,9 @@ pub struct RowOut<'a> {
     pub remote_port: PortField,
     pub remote_ip: Address,
     pub pid: Option<u32>,
-    pub module: &'a str,
+    /// Bytes, not text: the collector writes a process name that is not UTF-8 as it is (the
+    /// readers read such a field as Windows-1252, as in the original's logs).
+    pub module: &'a [u8],
     pub user: Option<&'a str>,
 }
 
@@ -55,13 +57,25 @@ pub fn write_row(w: &mut impl Write, row: &RowOut<'_>) -> io::Result<()> {
         w.write_all(b",")?;
         if let Some(user) = row.user {
             let bracketed = format!("<{user}>");
-            write_csv_field(w, &bracketed)?;
+            write_csv_field(w, bracketed.as_bytes())?;
         }
     }
     w.write_all(b"\r\n")
 }
 
-fn write_csv_field(w: &mut impl Write, field: &str) -> io::Result<()> {
-    let needs_quotes = field.contains([',', '"', '\r', '\n']) || field.starts_with(' ') || field.ends_with(' ');
-    if needs_quotes { write!(w, "\"{}\"", field.replace('"', "\"\"")) } else { w.write_all(field.as_bytes()) }
+fn write_csv_field(w: &mut impl Write, field: &[u8]) -> io::Result<()> {
+    let needs_quotes = field.iter().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+        || field.starts_with(b" ")
+        || field.ends_with(b" ");
+    if !needs_quotes {
+        return w.write_all(field);
+    }
+    w.write_all(b"\"")?;
+    for part in field.split_inclusive(|&b| b == b'"') {
+        w.write_all(part)?;
+        if part.ends_with(b"\"") {
+            w.write_all(b"\"")?;
+        }
+    }
+    w.write_all(b"\"")
 }
