@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::analysis::aggregate::{self, Accumulate, Aggregator, Batch, ProcessLogs, Tables, Views};
+use crate::analysis::aggregate::{self, Accumulate, Aggregator, Batch, InSet, Tables, Views};
 pub use crate::analysis::aggregate::{CriterionCount, Flagged};
 use crate::analysis::criteria::{CompiledSet, CriteriaSet};
 use crate::analysis::index::PidsIndex;
@@ -63,7 +63,7 @@ pub fn build(set: &LogSet, criteria: &CriteriaSet, process: Option<&str>) -> Rep
     let tables = Tables::of(log);
     let index = if views.needs_blocks() { PidsIndex::build(set) } else { PidsIndex::default() };
     let row_blocks = if views.needs_blocks() { index.row_blocks(set) } else { Vec::new() };
-    let batch = Batch::new(tables, &log.events).with_blocks(&row_blocks, ProcessLogs { set, index: &index });
+    let batch = Batch::of_set(InSet { set, index: &index }, &log.events).with_blocks(&row_blocks);
     let found = aggregate::over_rows(batch, || Aggregator::new(&views)).finish(tables);
     let counts = found.counts;
 

@@ -59,9 +59,10 @@ impl<'a> Tables<'a> {
     }
 }
 
-/// The process logs of a set and their index: where a row's PIDS block is found.
+/// The set a batch's rows belong to, and its PIDS index: what criteria read besides the row
+/// (the set's PORTS tables, which must be the batch's, and the process logs' blocks).
 #[derive(Clone, Copy)]
-pub struct ProcessLogs<'a> {
+pub struct InSet<'a> {
     pub set: &'a LogSet,
     pub index: &'a PidsIndex,
 }
@@ -76,8 +77,8 @@ pub struct Batch<'a> {
     subset: Option<&'a [u32]>,
     /// The PIDS block of each row of `events` (same indices); empty when no view asked.
     blocks: &'a [BlockId],
-    /// Where blocks are resolved.
-    pub process_logs: Option<ProcessLogs<'a>>,
+    /// Needed by flag counts.
+    in_set: Option<InSet<'a>>,
     /// Names of remote addresses, for host-name criteria.
     pub hosts: &'a dyn HostNames,
 }
@@ -85,7 +86,7 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// All of `events`.
     pub fn new(tables: Tables<'a>, events: &'a [PortEvent]) -> Batch<'a> {
-        Batch { tables, events, subset: None, blocks: &[], process_logs: None, hosts: &NoHostNames }
+        Batch { tables, events, subset: None, blocks: &[], in_set: None, hosts: &NoHostNames }
     }
 
     /// The rows of `events` at `subset` (indices; ones past the end are skipped).
@@ -93,10 +94,14 @@ impl<'a> Batch<'a> {
         Batch { subset, ..self }
     }
 
-    /// Each row's PIDS block (`blocks[i]` for `events[i]`; [`NO_BLOCK`] for none) and where
-    /// blocks are resolved.
-    pub fn with_blocks(self, blocks: &'a [BlockId], process_logs: ProcessLogs<'a>) -> Batch<'a> {
-        Batch { blocks, process_logs: Some(process_logs), ..self }
+    /// Rows of a PORTS log streamed into `set` (or held by it), read with its tables.
+    pub fn of_set(in_set: InSet<'a>, events: &'a [PortEvent]) -> Batch<'a> {
+        Batch { in_set: Some(in_set), ..Batch::new(Tables::of(&in_set.set.ports), events) }
+    }
+
+    /// Each row's PIDS block (`blocks[i]` for `events[i]`; [`NO_BLOCK`] for none).
+    pub fn with_blocks(self, blocks: &'a [BlockId]) -> Batch<'a> {
+        Batch { blocks, ..self }
     }
 
     /// Names for host-name criteria (none by default: DNS is opt-in).

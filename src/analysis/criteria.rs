@@ -26,8 +26,8 @@ mod evaluate;
 mod values;
 
 pub use evaluate::{
-    Context, Evaluation, evaluate, evaluate_compiled, evaluate_rows, matching_criteria, matching_criteria_compiled,
-    matching_mapping, matching_mapping_compiled,
+    Context, Evaluation, RowFlags, evaluate, evaluate_compiled, evaluate_rows, matching_criteria,
+    matching_criteria_compiled, matching_mapping, matching_mapping_compiled,
 };
 use values::{Offer, Source, Table, Value};
 

@@ -69,8 +69,7 @@ fn aggregate_in_parts(set: &LogSet, parts: usize, hosts: &dyn HostNames) -> Aggr
     let index = PidsIndex::build(set);
     let blocks = index.row_blocks(set);
     let tables = Tables::of(&set.ports);
-    let logs = ProcessLogs { set, index: &index };
-    let batch = Batch::new(tables, &set.ports.events).with_blocks(&blocks, logs).with_hosts(hosts);
+    let batch = Batch::of_set(InSet { set, index: &index }, &set.ports.events).with_blocks(&blocks).with_hosts(hosts);
     let size = batch.len().div_ceil(parts).max(1);
     let mut accs: Vec<Aggregator> = batch
         .parts(size)
@@ -179,4 +178,16 @@ fn a_subset_counts_only_its_rows() {
     assert_eq!(got.last.map(|t| t.to_string()).as_deref(), Some("2008-06-30 10:00:00"));
     assert_eq!(got.per_process, None);
     assert_eq!(got.flagged, None);
+
+    // Flags of a subset: row 1 (9:59:59, iexplore.exe to 10.1.2.3 port 80) and row 3 (10:00:01,
+    // bob's svchost.exe with the IRC module, port 6667).
+    let set = set_from(PORTS, Some(PIDS));
+    let index = PidsIndex::build(&set);
+    let blocks = index.row_blocks(&set);
+    let batch = Batch::of_set(InSet { set: &set, index: &index }, &set.ports.events).with_blocks(&blocks);
+    let got = over_rows(batch.subset(Some(&[1, 3])), || Aggregator::new(&views("x"))).finish(tables);
+    let flagged = got.flagged.expect("criteria were given");
+    let counts: Vec<usize> = flagged.by_criterion.iter().map(|c| c.count).collect();
+    assert_eq!(counts, vec![1, 1, 1, 0, 0, 1, 2, 1, 1, 0]);
+    assert_eq!(flagged.rows, 2);
 }

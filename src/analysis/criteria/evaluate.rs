@@ -473,17 +473,93 @@ pub fn evaluate_rows(compiled: Arc<CompiledSet>, ctx: &Context<'_>, range: std::
 }
 
 /// Whether a row matches one criterion, remembering the answer per value id in `known`
-/// (ids of the criterion's one table: the map serves one criterion).
-fn row_matches(
-    c: &Compiled,
-    ctx: &Context<'_>,
-    e: &PortEvent,
-    block: BlockId,
-    known: &mut FxHashMap<usize, bool>,
-) -> bool {
+/// (ids of the criterion's one table: the memo serves one criterion).
+fn row_matches(c: &Compiled, ctx: &Context<'_>, e: &PortEvent, block: BlockId, known: &mut impl Memo) -> bool {
     let table = c.field.table();
     c.field.sources().iter().any(|&s| {
         let id = s.row_id(e, block);
-        id != NONE && *known.entry(id).or_insert_with(|| c.test(table.value(ctx, id), ctx.hosts))
+        id != NONE && known.decide(id, || c.test(table.value(ctx, id), ctx.hosts))
     })
+}
+
+/// One criterion's answers by value id.
+trait Memo {
+    fn decide(&mut self, id: usize, test: impl FnOnce() -> bool) -> bool;
+}
+
+/// For the few distinct values of a poll's rows.
+impl Memo for FxHashMap<usize, bool> {
+    fn decide(&mut self, id: usize, test: impl FnOnce() -> bool) -> bool {
+        *self.entry(id).or_insert_with(test)
+    }
+}
+
+/// For every value of a whole stream: a byte per id (0 not asked, 1 no, 2 yes), grown with the
+/// table, so a row costs an index rather than a hash.
+#[derive(Debug, Clone, Default)]
+struct Decided(Vec<u8>);
+
+impl Memo for Decided {
+    #[inline(always)]
+    fn decide(&mut self, id: usize, test: impl FnOnce() -> bool) -> bool {
+        if self.0.len() <= id {
+            self.0.resize(id + 1, 0);
+        }
+        match self.0[id] {
+            0 => {
+                let yes = test();
+                self.0[id] = 1 + u8::from(yes);
+                yes
+            }
+            known => known == 2,
+        }
+    }
+}
+
+/// Flags rows handed over a batch at a time — a log streamed block by block, which keeps no
+/// rows — with the outcome [`evaluate`] gives for them. Each criterion decides each distinct
+/// value of its field once for the whole stream: answers are kept by value id, and ids stay
+/// valid while the log's tables grow between batches.
+#[derive(Debug, Clone)]
+pub struct RowFlags {
+    compiled: Arc<CompiledSet>,
+    /// Per compiled criterion, in the order of `compiled.compiled`.
+    decided: Vec<Decided>,
+}
+
+impl RowFlags {
+    pub fn new(compiled: Arc<CompiledSet>) -> RowFlags {
+        let decided = vec![Decided::default(); compiled.compiled.len()];
+        RowFlags { compiled, decided }
+    }
+
+    pub fn compiled(&self) -> &Arc<CompiledSet> {
+        &self.compiled
+    }
+
+    /// Flags `rows` into `flags` (one per row, or'ed in) and adds each criterion's matching
+    /// rows to `per_criterion` (by index in the criteria set, as [`Evaluation::per_criterion`]).
+    /// `blocks` holds each row's PIDS block ([`NO_BLOCK`] or missing: none). The rows' ids are
+    /// those of `ctx.set.ports`'s tables as they are now; `ctx.row_blocks` is not read.
+    pub fn flag(
+        &mut self,
+        ctx: &Context<'_>,
+        rows: &[PortEvent],
+        blocks: &[BlockId],
+        flags: &mut [bool],
+        per_criterion: &mut [usize],
+    ) {
+        for ((i, c), decided) in self.compiled.compiled.iter().zip(&mut self.decided) {
+            let mut hits = 0;
+            for (j, (e, flag)) in rows.iter().zip(flags.iter_mut()).enumerate() {
+                let block = blocks.get(j).copied().unwrap_or(NO_BLOCK);
+                let hit = row_matches(c, ctx, e, block, decided);
+                hits += usize::from(hit);
+                *flag |= hit;
+            }
+            if let Some(n) = per_criterion.get_mut(*i) {
+                *n += hits;
+            }
+        }
+    }
 }
