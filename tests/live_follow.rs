@@ -3,7 +3,9 @@
 //! to a new file; the follower must see every row exactly once, in order. The writer waits
 //! for a poll after each burst, so every run meets the same partial states. Then the
 //! collector's own writer, rotating by size every few polls: a dataset grown poll by poll
-//! must equal the folder opened afterwards, rows and process blocks alike.
+//! must equal the folder opened afterwards, rows and process blocks alike. The same for
+//! UTF-16 logs written a few bytes at a time (code units and surrogate pairs cut between
+//! polls), and for a PIDS entry written a line at a time.
 
 mod support;
 
@@ -11,6 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::SystemTime;
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
 
@@ -185,6 +188,15 @@ fn the_collectors_files_grown_poll_by_poll_equal_the_folder_opened_after() {
         clock.advance(TimeDelta::milliseconds(700));
     }
     assert!(writer.close().is_empty());
+    // The newest PIDS entry is taken once its file has stood still for a while: date the
+    // files' last change back rather than wait.
+    for (path, kind, _) in prparser::logs::header::list_logs(dir.path()) {
+        if kind == prparser::logs::header::LogKind::Pids {
+            let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+            std::fs::File::options().append(true).open(&path).expect("open").set_modified(hour_ago).expect("mtime");
+        }
+    }
+    live.append(follower.poll());
     let opened = Dataset::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("open");
     let ports_files = opened.set.ports.sources.len();
     assert!(ports_files >= 5, "the size limit rotated only {ports_files} times");
@@ -203,4 +215,158 @@ fn the_collectors_files_grown_poll_by_poll_equal_the_folder_opened_after() {
     assert!(rows(&live).iter().all(|r| r.3.is_some()), "every row has its block");
     let blocks = |d: &Dataset| d.set.pids.iter().map(|p| p.blocks.len()).collect::<Vec<_>>();
     assert_eq!(blocks(&live), blocks(&opened));
+}
+
+/// How a UTF-16 log is written.
+#[derive(Debug, Clone, Copy)]
+enum Utf16 {
+    LittleEndianBom,
+    BigEndianBom,
+    /// Little-endian without a byte-order mark (the loader tells it from the zero bytes).
+    LittleEndianBare,
+}
+
+impl Utf16 {
+    fn encode(self, text: &str) -> Vec<u8> {
+        let units = text.encode_utf16();
+        match self {
+            Utf16::LittleEndianBom => [0xFF, 0xFE].into_iter().chain(units.flat_map(u16::to_le_bytes)).collect(),
+            Utf16::BigEndianBom => [0xFE, 0xFF].into_iter().chain(units.flat_map(u16::to_be_bytes)).collect(),
+            Utf16::LittleEndianBare => units.flat_map(u16::to_le_bytes).collect(),
+        }
+    }
+
+    fn encoding(self) -> prparser::logs::text::Encoding {
+        match self {
+            Utf16::LittleEndianBom | Utf16::LittleEndianBare => prparser::logs::text::Encoding::Utf16Le,
+            Utf16::BigEndianBom => prparser::logs::text::Encoding::Utf16Be,
+        }
+    }
+}
+
+/// A name outside ASCII and outside the Basic Multilingual Plane (a surrogate pair in UTF-16).
+const WIDE: &str = "caf\u{e9}-\u{1F600}";
+
+fn wide_row(n: u32) -> String {
+    format!("26/1/2,10:0:{n},TCP,{},10.0.0.1,443,192.0.2.{n},{},app-{WIDE}.exe,<host\\{WIDE}>\r\n", 2000 + n, 100 + n % 5)
+}
+
+fn wide_entry(pid: u32) -> String {
+    format!(
+        "{SEP}\r\nLog entry below recorded at: 26/1/2 10:0:0\r\n{SEP}\r\nProcess ID: {pid} (app-{WIDE}.exe)\r\nUser context: host\\{WIDE}\r\nProcess doesn't appear to be a service\r\n"
+    )
+}
+
+const SEP: &str = "======================================================";
+
+const WIDE_PORTS: &str = "PR-PORTS-26-01-02-10-0-0.log";
+const WIDE_PIDS: &str = "PR-PIDS-26-01-02-10-0-0.log";
+
+/// Dates a file's last change an hour back, so its last PIDS entry counts as complete.
+fn quiet(path: &Path) {
+    let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().append(true).open(path).expect("open").set_modified(hour_ago).expect("mtime");
+}
+
+/// Dates a file's last change an hour ahead: the writer is still at it, however slow the machine.
+fn busy(path: &Path) {
+    let hour_ahead = SystemTime::now() + std::time::Duration::from_secs(3600);
+    std::fs::File::options().append(true).open(path).expect("open").set_modified(hour_ahead).expect("mtime");
+}
+
+#[test]
+fn utf16_logs_written_a_few_bytes_at_a_time_equal_the_folder_opened_after() {
+    for encoding in [Utf16::LittleEndianBom, Utf16::BigEndianBom, Utf16::LittleEndianBare] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ports_text = Vec::new();
+        ports::write_header(&mut ports_text, "2.0", WIDE_PIDS).expect("header");
+        let mut ports_text = String::from_utf8(ports_text).expect("ascii header");
+        let mut pids_text = Vec::new();
+        prparser::logs::pids::write_header(&mut pids_text, &Default::default()).expect("header");
+        let mut pids_text = String::from_utf8(pids_text).expect("ascii header");
+        for n in 0..40 {
+            ports_text.push_str(&wide_row(n));
+        }
+        for pid in 100..105 {
+            pids_text.push_str(&wide_entry(pid));
+        }
+        let files = [
+            (dir.path().join(WIDE_PORTS), encoding.encode(&ports_text)),
+            (dir.path().join(WIDE_PIDS), encoding.encode(&pids_text)),
+        ];
+        let mut follower = Follower::new(dir.path(), Start::Oldest);
+        let mut live = Dataset::from_set(vec![dir.path().to_path_buf()], LogSet::default());
+        let mut bursts = Bursts(0x2545_F491_4F6C_DD1D);
+        let mut at = [0usize; 2];
+        // Both files a few bytes at a time (odd counts too), a poll after each burst.
+        while at.iter().zip(&files).any(|(a, (_, bytes))| *a < bytes.len()) {
+            for (i, (path, bytes)) in files.iter().enumerate() {
+                let to = (at[i] + bursts.next(13)).min(bytes.len());
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open");
+                f.write_all(&bytes[at[i]..to]).expect("write");
+                at[i] = to;
+            }
+            busy(&files[1].0);
+            live.append(follower.poll());
+        }
+        quiet(&files[1].0);
+        live.append(follower.poll());
+
+        let opened = Dataset::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("open");
+        assert_eq!(opened.set.ports.sources[0].encoding, encoding.encoding());
+        assert_eq!(live.set.ports.sources[0].encoding, encoding.encoding(), "{encoding:?}");
+        assert_eq!(live.set.ports.malformed_count, 0, "{encoding:?}: {:?}", live.set.ports.malformed);
+        assert_eq!(live.set.warnings().count(), 0, "{encoding:?}");
+        let live_rows = rows(&live);
+        assert_eq!(live_rows, rows(&opened), "{encoding:?}");
+        assert_eq!(live_rows.len(), 40);
+        assert_eq!(
+            live_rows[7],
+            (
+                "2026-01-02 10:00:07".to_string(),
+                2007,
+                format!("app-{WIDE}.exe"),
+                // Two header lines, two entries of six, then its `Process ID` line.
+                Some((102, format!("app-{WIDE}.exe"), Some("2026-01-02 10:00:00".to_string()), 18))
+            ),
+            "{encoding:?}"
+        );
+        assert_eq!(live.set.ports.user(&live.set.ports.events[7]), format!("host\\{WIDE}"));
+        let blocks = |d: &Dataset| d.set.pids.iter().map(|p| p.blocks.len()).collect::<Vec<_>>();
+        assert_eq!(blocks(&live), vec![5], "{encoding:?}");
+    }
+}
+
+#[test]
+fn a_pids_entry_written_a_line_at_a_time_is_one_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ports_path, pids_path) = (dir.path().join(WIDE_PORTS), dir.path().join(WIDE_PIDS));
+    let mut header = Vec::new();
+    ports::write_header(&mut header, "2.0", WIDE_PIDS).expect("header");
+    std::fs::write(&ports_path, [header, wide_row(1).into_bytes()].concat()).expect("ports");
+    let mut pids_file = std::fs::File::create(&pids_path).expect("pids");
+    prparser::logs::pids::write_header(&mut pids_file, &Default::default()).expect("header");
+    let mut follower = Follower::new(dir.path(), Start::Oldest);
+    let mut live = Dataset::from_set(vec![dir.path().to_path_buf()], LogSet::default());
+    let entry = format!("{}Loaded modules:\r\n/usr/bin/app (0x5555)\r\n/usr/lib/libc.so.6 (0x7f00)\r\n", wide_entry(101));
+    // A slow writer: a line per poll, each ending on a line end.
+    for line in entry.split_inclusive('\n') {
+        pids_file.write_all(line.as_bytes()).expect("write");
+        busy(&pids_path);
+        let batch = follower.poll();
+        assert!(batch.pids.iter().all(|p| p.blocks.is_empty()), "taken before it was complete: {:?}", batch.pids);
+        live.append(batch);
+    }
+    quiet(&pids_path);
+    let added = live.append(follower.poll());
+    assert_eq!(added.blocks, 1);
+    assert_eq!(added.relinked, vec![0], "the row gets its block when the block arrives");
+    assert_eq!(live.set.warnings().count(), 0);
+    let (_, block) = live.block_of_row(0).expect("the row's block");
+    assert_eq!((block.pid, block.process.as_str(), block.line), (101, "app-caf\u{e9}-\u{1F600}.exe", 6));
+    let modules = match &block.modules {
+        Modules::Listed(list) => list.iter().map(|m| (m.path.as_str(), m.base)).collect::<Vec<_>>(),
+        other => panic!("modules not listed: {other:?}"),
+    };
+    assert_eq!(modules, vec![("/usr/bin/app", Some(0x5555)), ("/usr/lib/libc.so.6", Some(0x7f00))]);
 }

@@ -3,28 +3,29 @@
 //!
 //! A writer appends lines and, at rotation, starts a new set of files with a later stamp in
 //! the same folder (`PR-PORTS-<stamp>.log` and its `PR-PIDS-<stamp>.log`). The follower keeps
-//! the byte offset of the PORTS file it reads and hands complete lines to the PORTS parser; a
-//! partial last line waits for the next poll. Once it has read to the end of its file it lists
-//! the folder: a newer PORTS file means the writer has finished the old one (the collector
-//! starts a set only after the last one is written out), so the old file is read once more to
-//! its very end, its last line taken even if unterminated (and reported as truncated, like any
-//! log ending mid-row), and the follower moves on to the next file by stamp.
+//! how far it has read the PORTS file and hands complete lines to the PORTS parser; a partial
+//! last line waits for the next poll. Once it has read to the end of its file it lists the
+//! folder: a newer PORTS file means the writer has finished the old one (the collector starts a
+//! set only after the last one is written out), so the old file is read once more to its very
+//! end, its last line taken even if unterminated (and reported as truncated, like any log
+//! ending mid-row), and the follower moves on to the next file by stamp. Files in UTF-16 (with
+//! a byte-order mark, or without one as the loader detects it) are followed like the others:
+//! see [`cursor`].
 //!
-//! PIDS blocks are taken up to the start of the last entry while the file grows; the last
-//! entry too once the file stood still through a read and ends on a line end (the collector
-//! writes each poll's entries in one go), or when the set is finished. A block written in
-//! pieces slower than that is read as two (the second part is reported as lines outside any
-//! block).
+//! A PIDS entry is taken once the next entry has begun, once its set is finished, or once the
+//! file has stood still for [`PIDS_QUIET`] (by its modification time) and ends on a line end.
+//! Rows are never held back for their entry: the app links a row to an entry that arrives
+//! after it.
 //!
 //! Only plain files directly in the folder are opened (as [`header::list_logs`] finds them,
 //! symbolic links skipped, and opened with `O_NOFOLLOW`). A file that shrinks was truncated or
 //! replaced: that is reported and it is read again from its start. A file that disappears is
 //! reported once; what is already open is still read to its end.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
@@ -34,10 +35,19 @@ use crate::logs::pids::{self, PidsLog};
 use crate::logs::ports::{self, PortsLog, PortsSource};
 use crate::logs::text;
 
+mod cursor;
+
+use cursor::Cursor;
+
 /// Bytes of PORTS text read per poll at most: a folder holding large logs is read over
 /// several polls ([`FollowBatch::more`]) rather than into memory at once, and each batch
 /// (about 50,000 rows) stays quick to take into a dataset between two frames.
 pub const MAX_POLL_BYTES: usize = 4 << 20;
+
+/// How long a PIDS file must stand still before its last entry is taken as complete. The
+/// collector writes each poll's entries in one go; a writer that pauses longer than this in
+/// the middle of an entry gets it read as two.
+pub const PIDS_QUIET: Duration = Duration::from_secs(2);
 
 /// What a poll found.
 #[derive(Debug, Default)]
@@ -104,64 +114,6 @@ pub enum Start {
     Oldest,
     /// This PORTS file (in the folder), then newer ones.
     File(PathBuf),
-}
-
-/// An open file and how far it was read.
-#[derive(Debug)]
-struct Cursor {
-    path: Arc<Path>,
-    stamp: Option<NaiveDateTime>,
-    file: File,
-    /// Bytes handed to the parser.
-    offset: u64,
-    /// Line number at `offset`.
-    line: u32,
-    gone_reported: bool,
-}
-
-impl Cursor {
-    fn open(path: &Path) -> io::Result<Cursor> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file =
-            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)?;
-        let stamp = path.file_name().and_then(|n| n.to_str()).and_then(header::parse_file_name).map(|(_, s)| s);
-        Ok(Cursor { path: text::shared_path(path), stamp, file, offset: 0, line: 1, gone_reported: false })
-    }
-
-    /// Checks the file against what was read: truncated (start over) or gone (report once).
-    fn check(&mut self, notes: &mut Vec<FollowNote>) -> io::Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        let open = self.file.metadata()?;
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(now) if now.ino() != open.ino() || now.dev() != open.dev() => {
-                // Replaced by another file of the same name: read that one from its start.
-                *self = Cursor::open(&self.path)?;
-                notes.push(FollowNote::Truncated(self.path.to_path_buf()));
-            }
-            Ok(_) if open.len() < self.offset => {
-                self.offset = 0;
-                self.line = 1;
-                notes.push(FollowNote::Truncated(self.path.to_path_buf()));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if !self.gone_reported {
-                    self.gone_reported = true;
-                    notes.push(FollowNote::Gone(self.path.to_path_buf()));
-                }
-            }
-            Err(e) => return Err(e),
-        }
-        Ok(())
-    }
-
-    /// Reads from `offset` to the end of the file, at most `limit` bytes.
-    fn read_new(&mut self, limit: usize) -> io::Result<Vec<u8>> {
-        self.file.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = Vec::new();
-        (&mut self.file).take(limit as u64).read_to_end(&mut buf)?;
-        Ok(buf)
-    }
 }
 
 /// Follows one folder; see the module docs.
@@ -324,27 +276,26 @@ impl Follower {
         let Some(c) = self.pids.as_mut() else {
             return;
         };
-        let result = c.check(&mut batch.notes).and_then(|()| {
-            let before = c.file.metadata()?.len();
-            let buf = c.read_new(usize::MAX)?;
-            Ok((buf, c.file.metadata()?.len() == before))
-        });
-        let (buf, still) = match result {
-            Ok(r) => r,
+        let result = c
+            .check(&mut batch.notes)
+            .and_then(|()| c.read(usize::MAX, finish))
+            .and_then(|_| if finish { Ok(true) } else { c.stood_still(PIDS_QUIET) });
+        let quiet = match result {
+            Ok(quiet) => quiet,
             Err(e) => {
                 batch.notes.push(unreadable(&c.path, &e));
                 return;
             }
         };
-        let cut = if finish || (still && buf.ends_with(b"\n")) { buf.len() } else { last_entry_start(&buf) };
+        let text = &c.pending;
+        let cut = if finish || (quiet && text.ends_with(b"\n")) { text.len() } else { last_entry_start(text) };
         if cut == 0 {
             return;
         }
-        let text = &buf[..cut];
-        let text = if c.offset == 0 { text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text) } else { text };
-        let mut log = pids::parse_pids(&c.path, 0, text);
+        let mut log = pids::parse_pids(&c.path, 0, &text[..cut]);
+        let first_piece = c.line == 1;
         let shift = c.line - 1;
-        if c.offset > 0 {
+        if !first_piece {
             // A piece of the file without its header: only line-level findings apply.
             log.warnings.retain(|w| w.line > 0);
         }
@@ -354,8 +305,8 @@ impl Follower {
         for b in &mut log.blocks {
             b.line += shift;
         }
-        c.offset += cut as u64;
-        c.line += memchr::memchr_iter(b'\n', &buf[..cut]).count() as u32;
+        c.line += memchr::memchr_iter(b'\n', &text[..cut]).count() as u32;
+        c.pending.drain(..cut);
         batch.pids.push(log);
     }
 }
@@ -367,25 +318,21 @@ fn read_ports(c: &mut Cursor, batch: &mut FollowBatch, budget: &mut usize, finis
         return Ok(false);
     }
     c.check(&mut batch.notes)?;
-    let buf = c.read_new(*budget)?;
-    *budget -= buf.len();
-    let at_end = *budget > 0 || buf.is_empty();
-    let first = c.offset == 0;
-    let text = if first { buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buf) } else { &buf };
-    let bom = buf.len() - text.len();
-    if text.is_empty() {
-        c.offset += bom as u64;
+    let read = c.read(*budget, finish)?;
+    *budget -= read.bytes;
+    let at_end = read.at_end;
+    if c.pending.is_empty() {
         return Ok(at_end);
     }
     let log = &mut batch.ports;
     let source = match log.sources.iter().position(|s| s.path == c.path) {
         Some(i) => i,
         None => {
-            let (version, partner) = if first { header_of(text) } else { (None, None) };
+            let (version, partner) = if c.line == 1 { header_of(&c.pending) } else { (None, None) };
             log.sources.push(PortsSource {
                 path: Arc::clone(&c.path),
                 version,
-                encoding: if bom > 0 { text::Encoding::Utf8Bom } else { text::Encoding::Utf8OrAnsi },
+                encoding: c.encoding().unwrap_or(text::Encoding::Utf8OrAnsi),
                 partner,
                 rows: 0,
                 malformed: 0,
@@ -395,17 +342,17 @@ fn read_ports(c: &mut Cursor, batch: &mut FollowBatch, budget: &mut usize, finis
     };
     let (rows_before, malformed_before) = (log.events.len(), log.malformed.count());
     let source_id = u16::try_from(source).unwrap_or(u16::MAX);
-    let (mut used, mut lines) = ports::append_complete(log, text, (source_id, &c.path), c.line, finish && at_end);
-    if used == 0 && !at_end {
+    let (mut used, mut lines) = ports::append_complete(log, &c.pending, (source_id, &c.path), c.line, finish && at_end);
+    if used == 0 && c.pending.len() >= MAX_POLL_BYTES {
         // A line longer than a whole poll's read: reported as malformed, in pieces, rather
-        // than read again and again.
-        (used, lines) = ports::append_complete(log, text, (source_id, &c.path), c.line, true);
+        // than held whole.
+        (used, lines) = ports::append_complete(log, &c.pending, (source_id, &c.path), c.line, true);
     }
     if let Some(s) = log.sources.get_mut(source) {
         s.rows += (log.events.len() - rows_before) as u64;
         s.malformed += log.malformed.count() - malformed_before;
     }
-    c.offset += (bom + used) as u64;
+    c.pending.drain(..used);
     c.line += lines;
     Ok(at_end)
 }

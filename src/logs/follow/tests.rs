@@ -116,28 +116,82 @@ fn entry(pid: u32, minute: u32) -> String {
     )
 }
 
+fn pids_head() -> String {
+    let mut head = Vec::new();
+    pids::write_header(&mut head, &pids::LogHeader::default()).expect("header");
+    String::from_utf8(head).expect("ascii")
+}
+
+/// The blocks of a batch as (PID, line).
+fn blocks(batch: &FollowBatch) -> Vec<(u32, u32)> {
+    batch.pids.iter().flat_map(|l| l.blocks.iter().map(|b| (b.pid, b.line))).collect()
+}
+
+/// Dates the file's last change an hour back: it has stood still long enough.
+fn quiet(path: &Path) {
+    set_modified(path, std::time::SystemTime::now() - Duration::from_secs(3600));
+}
+
+/// Dates the file's last change an hour ahead: however slow this machine, it never looks quiet.
+fn busy(path: &Path) {
+    set_modified(path, std::time::SystemTime::now() + Duration::from_secs(3600));
+}
+
+fn set_modified(path: &Path, time: std::time::SystemTime) {
+    std::fs::File::options().append(true).open(path).expect("open").set_modified(time).expect("set mtime");
+}
+
 #[test]
 fn pids_entries_are_taken_whole_with_their_file_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, p) = (dir.path().join(PORTS_A), dir.path().join(PIDS_A));
     append(&a, &header(PIDS_A));
-    let mut head = Vec::new();
-    pids::write_header(&mut head, &pids::LogHeader::default()).expect("header");
-    let head = String::from_utf8(head).expect("ascii");
+    let head = pids_head();
     let head_lines = head.matches('\n').count() as u32;
     let one = entry(7, 1);
     append(&p, &format!("{head}{}", &one[..one.len() - 12]));
+    quiet(&p);
     let mut f = Follower::new(dir.path(), Start::Oldest);
-    let blocks = |b: &FollowBatch| -> Vec<(u32, u32)> {
-        b.pids.iter().flat_map(|l| l.blocks.iter().map(|b| (b.pid, b.line))).collect()
-    };
-    assert_eq!(blocks(&f.poll()), Vec::<(u32, u32)>::new(), "an entry still being written waits");
+    assert_eq!(blocks(&f.poll()), Vec::<(u32, u32)>::new(), "an entry cut mid-line waits, quiet or not");
     append(&p, &format!("{}{}", &one[one.len() - 12..], entry(8, 2)));
+    busy(&p);
     let batch = f.poll();
-    assert_eq!(blocks(&batch), vec![(7, head_lines + 4), (8, head_lines + 10)]);
+    assert_eq!(blocks(&batch), vec![(7, head_lines + 4)], "the last entry waits for the next or for quiet");
     assert!(batch.pids.iter().all(|l| l.warnings.is_empty()), "{:?}", batch.pids);
     append(&p, &entry(9, 3));
+    busy(&p);
+    assert_eq!(blocks(&f.poll()), vec![(8, head_lines + 10)]);
+    quiet(&p);
     assert_eq!(blocks(&f.poll()), vec![(9, head_lines + 16)]);
+    assert!(f.poll().is_empty());
+}
+
+#[test]
+fn an_entry_written_line_by_line_is_one_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, p) = (dir.path().join(PORTS_A), dir.path().join(PIDS_A));
+    append(&a, &header(PIDS_A));
+    append(&p, &pids_head());
+    let mut f = Follower::new(dir.path(), Start::Oldest);
+    let mut taken = Vec::new();
+    // Each piece ends on a line end; the writer is still at it.
+    for line in entry(7, 1).split_inclusive('\n') {
+        append(&p, line);
+        busy(&p);
+        taken.extend(f.poll().pids);
+    }
+    assert_eq!(taken.iter().map(|l| l.blocks.len()).sum::<usize>(), 0, "not quiet yet: {taken:?}");
+    quiet(&p);
+    taken.extend(f.poll().pids);
+    let block = taken.iter().flat_map(|l| &l.blocks).collect::<Vec<_>>();
+    assert_eq!(block.len(), 1);
+    assert_eq!(
+        (block[0].pid, block[0].process.as_str(), block[0].line),
+        (7, "app.exe", 4 + pids_head().matches('\n').count() as u32)
+    );
+    assert_eq!(block[0].recorded_at.map(|t| t.to_string()).as_deref(), Some("2026-01-02 10:01:00"));
+    assert_eq!(block[0].user.as_deref(), Some("host\\ann"));
+    assert!(taken.iter().all(|l| l.warnings.is_empty()), "{taken:?}");
 }
 
 #[test]
@@ -148,19 +202,25 @@ fn the_last_entry_starts_at_its_separator() {
     assert_eq!(last_entry_start(b"no entries here\r\n"), 0);
 }
 
-#[test]
-fn a_line_longer_than_a_poll_reads_is_reported_not_read_forever() {
+/// Follows a file holding row 1, a line of `long` bytes, then row 2; returns the PIDs read and
+/// the malformed lines reported.
+fn follow_long_line(long: usize) -> (Vec<u32>, u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = dir.path().join(PORTS_A);
-    append(&a, &format!("{}{}{}\r\n{}", header(PIDS_A), row(1), "x".repeat(MAX_POLL_BYTES + 10), row(2)));
+    append(&a, &format!("{}{}{}\r\n{}", header(PIDS_A), row(1), "x".repeat(long), row(2)));
     let mut f = Follower::new(dir.path(), Start::Oldest);
     let mut seen = Vec::new();
     let mut malformed = 0;
-    for _ in 0..4 {
+    for _ in 0..6 {
         let batch = f.poll();
         seen.extend(pids(&batch));
         malformed += batch.ports.malformed.count();
     }
-    assert_eq!(seen, vec![1, 2]);
-    assert_eq!(malformed, 2, "the long line, in two pieces");
+    (seen, malformed)
+}
+
+#[test]
+fn a_line_longer_than_a_poll_reads_is_reported_not_held_forever() {
+    assert_eq!(follow_long_line(MAX_POLL_BYTES + 10), (vec![1, 2], 1), "held across two reads, reported once");
+    assert_eq!(follow_long_line(2 * MAX_POLL_BYTES + 10), (vec![1, 2], 2), "held up to a poll's read, then in pieces");
 }
