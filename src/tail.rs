@@ -4,8 +4,10 @@
 //! Rows come from a [`Follower`] (so rotations, partial lines and truncation behave as in the
 //! app) and go through a [`Dataset`] so that module-path criteria can see each row's PIDS
 //! entry. A row is printed once, when it is read: a module-path criterion sees the PIDS entry
-//! known at that moment (the collector writes a process's entry just after its first rows, so
-//! a row read in the same poll as its entry is matched, one read a poll earlier is not).
+//! known at that moment (the collector writes a process's entry just after its first rows, and
+//! the follower takes the newest entry only once the next begins or the file has been quiet
+//! for [`crate::logs::follow::PIDS_QUIET`]; a row printed before its entry arrived is not
+//! matched, as a printed line cannot be taken back).
 
 use std::io::{self, Write};
 use std::path::Path;

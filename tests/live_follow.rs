@@ -196,7 +196,7 @@ fn the_collectors_files_grown_poll_by_poll_equal_the_folder_opened_after() {
             std::fs::File::options().append(true).open(&path).expect("open").set_modified(hour_ago).expect("mtime");
         }
     }
-    live.append(follower.poll());
+    live.append(follower.poll()).expect("append");
     let opened = Dataset::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("open");
     let ports_files = opened.set.ports.sources.len();
     assert!(ports_files >= 5, "the size limit rotated only {ports_files} times");
@@ -248,7 +248,11 @@ impl Utf16 {
 const WIDE: &str = "caf\u{e9}-\u{1F600}";
 
 fn wide_row(n: u32) -> String {
-    format!("26/1/2,10:0:{n},TCP,{},10.0.0.1,443,192.0.2.{n},{},app-{WIDE}.exe,<host\\{WIDE}>\r\n", 2000 + n, 100 + n % 5)
+    format!(
+        "26/1/2,10:0:{n},TCP,{},10.0.0.1,443,192.0.2.{n},{},app-{WIDE}.exe,<host\\{WIDE}>\r\n",
+        2000 + n,
+        100 + n % 5
+    )
 }
 
 fn wide_entry(pid: u32) -> String {
@@ -307,15 +311,15 @@ fn utf16_logs_written_a_few_bytes_at_a_time_equal_the_folder_opened_after() {
                 at[i] = to;
             }
             busy(&files[1].0);
-            live.append(follower.poll());
+            live.append(follower.poll()).expect("append");
         }
         quiet(&files[1].0);
-        live.append(follower.poll());
+        live.append(follower.poll()).expect("append");
 
         let opened = Dataset::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("open");
         assert_eq!(opened.set.ports.sources[0].encoding, encoding.encoding());
         assert_eq!(live.set.ports.sources[0].encoding, encoding.encoding(), "{encoding:?}");
-        assert_eq!(live.set.ports.malformed_count, 0, "{encoding:?}: {:?}", live.set.ports.malformed);
+        assert_eq!(live.set.ports.malformed.count(), 0, "{encoding:?}: {:?}", live.set.ports.malformed);
         assert_eq!(live.set.warnings().count(), 0, "{encoding:?}");
         let live_rows = rows(&live);
         assert_eq!(live_rows, rows(&opened), "{encoding:?}");
@@ -348,17 +352,18 @@ fn a_pids_entry_written_a_line_at_a_time_is_one_block() {
     prparser::logs::pids::write_header(&mut pids_file, &Default::default()).expect("header");
     let mut follower = Follower::new(dir.path(), Start::Oldest);
     let mut live = Dataset::from_set(vec![dir.path().to_path_buf()], LogSet::default());
-    let entry = format!("{}Loaded modules:\r\n/usr/bin/app (0x5555)\r\n/usr/lib/libc.so.6 (0x7f00)\r\n", wide_entry(101));
+    let entry =
+        format!("{}Loaded modules:\r\n/usr/bin/app (0x5555)\r\n/usr/lib/libc.so.6 (0x7f00)\r\n", wide_entry(101));
     // A slow writer: a line per poll, each ending on a line end.
     for line in entry.split_inclusive('\n') {
         pids_file.write_all(line.as_bytes()).expect("write");
         busy(&pids_path);
         let batch = follower.poll();
         assert!(batch.pids.iter().all(|p| p.blocks.is_empty()), "taken before it was complete: {:?}", batch.pids);
-        live.append(batch);
+        live.append(batch).expect("append");
     }
     quiet(&pids_path);
-    let added = live.append(follower.poll());
+    let added = live.append(follower.poll()).expect("append");
     assert_eq!(added.blocks, 1);
     assert_eq!(added.relinked, vec![0], "the row gets its block when the block arrives");
     assert_eq!(live.set.warnings().count(), 0);

@@ -336,6 +336,12 @@ mod tests {
         let mut follower = Follower::new(dir.path(), Start::Oldest);
         append(&ports, &format!("{}{}", row(1, 7, "a.exe", "192.0.2.1"), row(2, 8, "b.exe", "192.0.2.2")));
         append(&pids, &format!("{}{}", entry(1, 7, "a.exe", "evil.dll"), entry(2, 8, "b.exe", "good.dll")));
+        // The newest PIDS entry is taken once the file has stood still: date it back.
+        let quiet = |path: &Path| {
+            let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+            std::fs::File::options().append(true).open(path).expect("open").set_modified(hour_ago).expect("mtime");
+        };
+        quiet(&pids);
         let first = live.append(follower.poll()).expect("append");
         assert_eq!(first, Appended { rows: 0..2, relinked: vec![], blocks: 2 });
 
@@ -345,6 +351,7 @@ mod tests {
         assert_eq!(second, Appended { rows: 2..4, relinked: vec![], blocks: 0 });
         assert_eq!(live.block_of_row(2).map(|(_, b)| b.pid), None);
         append(&pids, &entry(3, 9, "c.exe", "evil.dll"));
+        quiet(&pids);
         let third = live.append(follower.poll()).expect("append");
         assert_eq!(third, Appended { rows: 4..4, relinked: vec![2], blocks: 1 });
 
