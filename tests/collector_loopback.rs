@@ -413,6 +413,121 @@ fn a_name_that_is_not_utf8_keeps_its_user_and_its_bytes() {
     assert_eq!((block.process.as_str(), block.user.as_deref()), ("\u{ff}bad,x", Some(own_user().as_str())));
 }
 
+/// A child forked while this process holds `listener`: it keeps its copy of the listener and
+/// two pipes and closes every other descriptor (the fork copied all of this test process's,
+/// the sockets of the tests running beside it included), says it is ready, and closes its copy
+/// of the listener when told to. Between fork and death it only makes system calls.
+struct Holder {
+    child: Child,
+    command: std::fs::File,
+    answer: std::fs::File,
+}
+
+impl Holder {
+    fn fork(listener: &TcpListener) -> Holder {
+        use std::os::fd::AsRawFd;
+        let (command_read, command_write) = nix::unistd::pipe().expect("pipe");
+        let (answer_read, answer_write) = nix::unistd::pipe().expect("pipe");
+        let keep = [listener.as_raw_fd(), command_read.as_raw_fd(), answer_write.as_raw_fd()];
+        // SAFETY: the child only calls async-signal-safe functions (system calls) on values
+        // prepared before the fork, and leaves through _exit.
+        match unsafe { nix::unistd::fork() }.expect("fork") {
+            nix::unistd::ForkResult::Child => unsafe {
+                for other in 3..65_536 {
+                    if !keep.contains(&other) {
+                        libc::close(other);
+                    }
+                }
+                let mut byte = [0u8; 1];
+                if libc::write(keep[2], b"r".as_ptr().cast(), 1) != 1
+                    || libc::read(keep[1], byte.as_mut_ptr().cast(), 1) != 1
+                    || libc::close(keep[0]) != 0
+                    || libc::write(keep[2], b"c".as_ptr().cast(), 1) != 1
+                {
+                    libc::_exit(1);
+                }
+                loop {
+                    libc::pause();
+                }
+            },
+            nix::unistd::ForkResult::Parent { child } => {
+                drop((command_read, answer_write));
+                let mut holder =
+                    Holder { child: Child(child), command: command_write.into(), answer: answer_read.into() };
+                holder.expect_answer(b'r');
+                holder
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.0.as_raw() as u32
+    }
+
+    /// Tells the child to close its copy of the listener and waits until it has.
+    fn close_its_copy(&mut self) {
+        std::io::Write::write_all(&mut self.command, b"c").expect("tell the child");
+        self.expect_answer(b'c');
+    }
+
+    fn expect_answer(&mut self, want: u8) {
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut self.answer, &mut byte).expect("the child's answer");
+        assert_eq!(byte[0], want);
+    }
+}
+
+/// A server listens, forks, and closes its copy: the very next poll logs the child as the
+/// listener's owner (an owner change), and no poll logs it without one.
+#[test]
+fn after_a_fork_the_log_follows_the_child_when_the_parent_closes_its_copy() {
+    let _serial = serial();
+    let me = std::process::id();
+    let mut run = Run::start(Backend::Netlink);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = listener.local_addr().expect("addr");
+    run.poll_until("the listener", |c| !history(c, at, None).is_empty());
+    let child = Holder::fork(&listener);
+    run.poll();
+    drop(listener);
+    let batch = run.poll().clone();
+    let moved: Vec<(Change, u32)> = batch
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CollectorEvent::Socket(c) if c.observed.socket.local == at => {
+                Some((c.change, c.observed.owner.as_ref().map_or(0, |o| o.pid)))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved, vec![(Change::Owner, child.pid())], "the first poll after the parent's close");
+    let listen = Some(TcpState::Listening);
+    assert_eq!(
+        history(&run.changes(), at, None),
+        vec![(Change::New, listen.clone(), me), (Change::Owner, listen, child.pid())]
+    );
+}
+
+/// The mirror case: the listener is first seen after the fork. The parent made it and is
+/// logged as its owner; when the child closes its copy, nothing changes — no row names the
+/// child, and none names PID 0 `System Idle` for a poll.
+#[test]
+fn after_a_fork_the_parent_stays_the_owner_when_the_child_closes_its_copy() {
+    let _serial = serial();
+    let me = std::process::id();
+    let mut run = Run::start(Backend::Netlink);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = listener.local_addr().expect("addr");
+    let mut child = Holder::fork(&listener);
+    run.poll_until("the listener", |c| !history(c, at, None).is_empty());
+    child.close_its_copy();
+    run.poll();
+    run.poll();
+    assert_eq!(history(&run.changes(), at, None), vec![(Change::New, Some(TcpState::Listening), me)]);
+    drop(listener);
+}
+
 /// Kills and reaps the child when dropped, whatever the test's outcome.
 struct Child(nix::unistd::Pid);
 

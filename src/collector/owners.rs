@@ -1,18 +1,30 @@
 //! Which process holds each socket, and who that process is.
 //!
 //! The kernel names a socket's owner nowhere but in `/proc/PID/fd` (links `socket:[INODE]`), and
-//! reading every process's descriptors is what makes `ss -p` slow. So the inode → PID map is
-//! kept between polls, and a poll only reads the descriptors of
-//! - processes that appeared since the last poll, and
+//! reading every process's descriptors is what makes `ss -p` slow. So who holds each inode is
+//! kept between polls ([`holders`]), and a poll only reads the descriptors of
+//! - processes that appeared since the last poll — and, for a socket a new process holds that
+//!   nobody was known to hold, the same descriptor of its parent (a fork copies them);
+//! - processes that let go of a socket held by more than one process: every such holder's
+//!   descriptor is looked at again (one link) at every poll, so that when a parent or child
+//!   closes its copy the log names the process that still holds the socket from the next poll;
 //! - when a socket's inode is still unknown after that, the other processes, those of the
-//!   socket's user first, stopping as soon as every unknown inode is found.
+//!   socket's user first, stopping as soon as every unknown inode is found (a process read
+//!   again may turn out to have let go of another socket: that one is looked for too, in the
+//!   same poll, so an owned socket is never logged ownerless in between).
 //!
 //! An inode no process turns out to hold (a kernel socket, or another user's when we run
 //! unprivileged) is remembered as such until a new process claims it or the socket goes, so it
 //! does not start a search on every poll.
 //!
+//! A socket passed over a Unix socket to a process already running, whose sender then closes
+//! it, is followed only when the receiver's descriptors are read for another reason (or the
+//! sender exits): nothing cheap tells that such a process has changed.
+//!
 //! Process details (name, executable, user, service) are read once per process, when it first
 //! owns a socket, and again after its descriptors are read again (it may have exec'd).
+
+mod holders;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -31,15 +43,18 @@ use crate::collector::services::Services;
 use crate::collector::sockets::Socket;
 use crate::collector::source::{ProcessInfo, ProcessName};
 use crate::model::Modules;
+use holders::{Holder, Holders};
 
 /// What the owner cache has done since it was made: tests and the benchmark check that a
-/// steady poll reads no descriptors.
+/// steady poll reads no descriptor folder.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ScanStats {
     /// `/proc/PID/fd` folders read.
     pub fd_dirs: u64,
     /// Descriptor links read.
     pub fd_links: u64,
+    /// Of those links, the ones read to re-check a holder of a socket shared by processes.
+    pub rechecks: u64,
 }
 
 /// A process as the cache knows it.
@@ -55,8 +70,8 @@ struct Proc {
     scanned: u64,
     /// The poll in which its descriptors last showed a socket we were looking for.
     active: u64,
-    /// Socket inodes found in its descriptors when they were last read.
-    inodes: Vec<u64>,
+    /// Its socket descriptors when they were last read: (inode, lowest descriptor), by inode.
+    sockets: Vec<(u64, u32)>,
     /// False when its descriptors may not be read (another user's process, unprivileged).
     fds_readable: bool,
     info: Option<Arc<ProcessInfo>>,
@@ -67,7 +82,7 @@ struct Proc {
 pub struct Owners {
     proc_root: PathBuf,
     poll: u64,
-    inode_owner: FxHashMap<u64, u32>,
+    holders: Holders,
     procs: FxHashMap<u32, Proc>,
     /// Inodes no process was found holding, with the poll that last saw their socket.
     unattributable: FxHashMap<u64, u64>,
@@ -83,7 +98,7 @@ impl Owners {
         Owners {
             proc_root: proc_root.to_path_buf(),
             poll: 0,
-            inode_owner: FxHashMap::default(),
+            holders: Holders::default(),
             procs: FxHashMap::default(),
             unattributable: FxHashMap::default(),
             users: FxHashMap::default(),
@@ -103,16 +118,18 @@ impl Owners {
     pub fn resolve(&mut self, sockets: &[Socket]) -> Vec<Option<Arc<ProcessInfo>>> {
         self.poll += 1;
         let poll = self.poll;
-        let new_pids = self.list_processes();
-        for &pid in &new_pids {
-            self.scan(pid);
+        for pid in self.list_processes() {
+            self.scan_new(pid);
         }
-        let mut wanted = FxHashSet::default();
-        let mut uids = FxHashSet::default();
-        let mut pids: Vec<Option<u32>> = Vec::with_capacity(sockets.len());
-        for s in sockets {
-            let pid = if s.inode == 0 { None } else { self.inode_owner.get(&s.inode).copied() };
-            if pid.is_none() && s.inode != 0 {
+        self.recheck_shared();
+        let mut pids: Vec<Option<u32>> = sockets.iter().map(|s| self.holders.owner(s.inode)).collect();
+        loop {
+            let mut wanted = FxHashSet::default();
+            let mut uids = FxHashSet::default();
+            for (s, pid) in sockets.iter().zip(&pids) {
+                if pid.is_some() || s.inode == 0 {
+                    continue;
+                }
                 match self.unattributable.get_mut(&s.inode) {
                     Some(seen) => *seen = poll,
                     None => {
@@ -121,15 +138,16 @@ impl Owners {
                     }
                 }
             }
-            pids.push(pid);
-        }
-        if !wanted.is_empty() {
-            self.search(&mut wanted, &uids);
-            // The search may also have moved inodes found before it (a PID reused): look again.
-            for (pid, s) in pids.iter_mut().zip(sockets) {
-                *pid = if s.inode == 0 { None } else { self.inode_owner.get(&s.inode).copied() };
+            if wanted.is_empty() {
+                break;
             }
+            self.search(&mut wanted, &uids);
             self.unattributable.extend(wanted.into_iter().map(|inode| (inode, poll)));
+            // The processes read again may have let go of sockets found before: look again,
+            // and search for any socket left without a holder.
+            for (pid, s) in pids.iter_mut().zip(sockets) {
+                *pid = self.holders.owner(s.inode);
+            }
         }
         self.unattributable.retain(|_, seen| *seen == poll);
         // Sockets of one process come in runs: its details are looked up once per run.
@@ -148,7 +166,7 @@ impl Owners {
                             info
                         }
                     };
-                    Some(info.unwrap_or_else(|| self.idle_owner(s.uid)))
+                    Some(info.or_else(|| self.other_holder(s.inode)).unwrap_or_else(|| self.idle_owner(s.uid)))
                 }
             };
             owners.push(owner);
@@ -180,81 +198,145 @@ impl Owners {
         let gone: Vec<u32> = self.procs.iter().filter(|(_, p)| p.seen != poll).map(|(pid, _)| *pid).collect();
         for pid in gone {
             if let Some(p) = self.procs.remove(&pid) {
-                self.release(pid, &p.inodes);
+                for &(inode, _) in &p.sockets {
+                    self.holders.remove(inode, pid);
+                }
             }
         }
         new_pids.sort_unstable();
         new_pids
     }
 
-    /// Drops the inodes a process was known to hold from the map.
-    fn release(&mut self, pid: u32, inodes: &[u64]) {
-        for inode in inodes {
-            if self.inode_owner.get(inode) == Some(&pid) {
-                self.inode_owner.remove(inode);
+    /// Reads a new process's descriptors. A socket it holds that no process was known to hold
+    /// may have come with a fork, made by its parent after the parent's descriptors were last
+    /// read: the parent's descriptor of the same number is looked at, and if it is the same
+    /// socket the parent is its first holder (it made it).
+    fn scan_new(&mut self, pid: u32) {
+        let base = self.proc_root.join(pid.to_string());
+        let (start, parent) = read_stat(&base);
+        let sockets = self.read_fds(&base);
+        if let (Some(parent), Some(sockets)) = (parent, &sockets)
+            && parent != pid
+            && self.procs.get(&parent).is_some_and(|p| p.fds_readable)
+        {
+            let fd_dir = self.proc_root.join(parent.to_string()).join("fd");
+            let mut inherited = Vec::new();
+            for &(inode, fd) in sockets.iter().filter(|(inode, _)| !self.holders.is_held(*inode)) {
+                self.stats.fd_links += 1;
+                if link_inode(&fd_dir.join(fd.to_string())) == Some(inode) {
+                    inherited.push((inode, fd));
+                }
+            }
+            if !inherited.is_empty()
+                && let Some(p) = self.procs.get_mut(&parent)
+            {
+                for &(inode, fd) in &inherited {
+                    self.holders.add(inode, Holder { pid: parent, fd });
+                    self.unattributable.remove(&inode);
+                }
+                p.sockets.extend(inherited);
+                p.sockets.sort_unstable();
+                p.sockets.dedup_by_key(|(inode, _)| *inode);
             }
         }
+        self.record(pid, &base, start, sockets);
     }
 
-    /// Reads a process's descriptors (again), recording the sockets it holds. Returns the
-    /// inodes found.
+    /// Reads a known process's descriptors again. Returns the inodes found.
     fn scan(&mut self, pid: u32) -> Vec<u64> {
         let base = self.proc_root.join(pid.to_string());
-        let start = read_start_time(&base);
-        let uid = std::fs::metadata(&base).map_or(u32::MAX, |m| m.uid());
-        let (inodes, fds_readable) = match self.read_fds(&base) {
-            Some(inodes) => (inodes, true),
-            None => (Vec::new(), false),
-        };
-        let old = self.procs.insert(
-            pid,
-            Proc {
-                start,
-                uid,
-                seen: self.poll,
-                scanned: self.poll,
-                active: 0,
-                inodes: inodes.clone(),
-                fds_readable,
-                info: None,
-            },
-        );
-        if let Some(old) = old {
-            self.release(pid, &old.inodes);
-            if let Some(p) = self.procs.get_mut(&pid)
-                && old.start == start
-            {
-                p.active = old.active;
-            }
-        }
-        for &inode in &inodes {
-            self.inode_owner.entry(inode).or_insert(pid);
-            self.unattributable.remove(&inode);
-        }
+        let (start, _) = read_stat(&base);
+        let sockets = self.read_fds(&base);
+        let inodes = sockets.iter().flatten().map(|(inode, _)| *inode).collect();
+        self.record(pid, &base, start, sockets);
         inodes
     }
 
-    /// The socket inodes among a process's descriptors; `None` when they may not be read.
-    fn read_fds(&mut self, base: &Path) -> Option<Vec<u64>> {
+    /// Stores what a read of a process's descriptors found (`None`: they may not be read) and
+    /// updates the holders: a socket it still holds keeps its place among its holders, one it
+    /// let go of passes to the next, and a new one is added behind those known.
+    fn record(&mut self, pid: u32, base: &Path, start: Option<u64>, sockets: Option<Vec<(u64, u32)>>) {
+        let uid = std::fs::metadata(base).map_or(u32::MAX, |m| m.uid());
+        let fds_readable = sockets.is_some();
+        let sockets = sockets.unwrap_or_default();
+        let old = self.procs.remove(&pid);
+        // A PID reused by a new process: nothing of the old one carries over.
+        let same = old.as_ref().is_some_and(|o| o.start == start);
+        let (before, active) = match &old {
+            Some(o) if same => (o.sockets.as_slice(), o.active),
+            Some(o) => {
+                for &(inode, _) in &o.sockets {
+                    self.holders.remove(inode, pid);
+                }
+                (&[][..], 0)
+            }
+            None => (&[][..], 0),
+        };
+        let mut old_sockets = before.iter().peekable();
+        for &(inode, fd) in &sockets {
+            while let Some(&&(gone, _)) = old_sockets.peek().filter(|(o, _)| *o < inode) {
+                self.holders.remove(gone, pid);
+                old_sockets.next();
+            }
+            old_sockets.next_if(|(o, _)| *o == inode);
+            self.holders.add(inode, Holder { pid, fd });
+            self.unattributable.remove(&inode);
+        }
+        for &(gone, _) in old_sockets {
+            self.holders.remove(gone, pid);
+        }
+        let poll = self.poll;
+        self.procs
+            .insert(pid, Proc { start, uid, seen: poll, scanned: poll, active, sockets, fds_readable, info: None });
+    }
+
+    /// Looks again at each holder of each socket shared by processes (one link each) and reads
+    /// again the descriptors of the holders whose link no longer names that socket.
+    fn recheck_shared(&mut self) {
+        let mut changed: Vec<u32> = Vec::new();
+        for (inode, holder) in self.holders.shared() {
+            self.stats.fd_links += 1;
+            self.stats.rechecks += 1;
+            let link = self.proc_root.join(holder.pid.to_string()).join("fd").join(holder.fd.to_string());
+            if link_inode(&link) != Some(inode) {
+                changed.push(holder.pid);
+            }
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        for pid in changed {
+            if self.procs.contains_key(&pid) {
+                self.scan(pid);
+            }
+        }
+    }
+
+    /// The socket descriptors of a process: (inode, lowest descriptor), by inode; `None` when
+    /// they may not be read.
+    fn read_fds(&mut self, base: &Path) -> Option<Vec<(u64, u32)>> {
         let mut dir =
             Dir::open(&base.join("fd"), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
         self.stats.fd_dirs += 1;
         let names: Vec<std::ffi::CString> =
             dir.iter().flatten().map(|e| e.file_name().to_owned()).filter(|n| n.as_bytes()[0] != b'.').collect();
-        let mut inodes = Vec::new();
+        let mut sockets = Vec::new();
         for name in names {
             self.stats.fd_links += 1;
             if let Ok(target) = readlinkat(&dir, name.as_c_str())
                 && let Some(inode) = socket_inode(OsStr::as_bytes(&target))
+                && let Some(fd) = std::str::from_utf8(name.as_bytes()).ok().and_then(|n| n.parse().ok())
             {
-                inodes.push(inode);
+                sockets.push((inode, fd));
             }
         }
-        Some(inodes)
+        sockets.sort_unstable();
+        sockets.dedup_by_key(|(inode, _)| *inode);
+        Some(sockets)
     }
 
     /// Reads the descriptors of known processes until every wanted inode is found: first those
-    /// of the sockets' users, most recently active first, then the rest.
+    /// of the sockets' users, most recently active first, then the rest. A process is read at
+    /// most once per poll.
     fn search(&mut self, wanted: &mut FxHashSet<u64>, uids: &FxHashSet<u32>) {
         let poll = self.poll;
         let mut candidates: Vec<(bool, u64, u32)> = self
@@ -279,6 +361,13 @@ impl Owners {
                 p.active = poll;
             }
         }
+    }
+
+    /// The first holder after the owner that can still be described: the owner exited after
+    /// `/proc` was listed, and the socket lives on in a process it shared it with.
+    fn other_holder(&mut self, inode: u64) -> Option<Arc<ProcessInfo>> {
+        let others: Vec<u32> = self.holders.others(inode).iter().map(|h| h.pid).collect();
+        others.into_iter().find_map(|pid| self.info(pid))
     }
 
     /// The details of a process, read on first use after its descriptors were read.
@@ -337,13 +426,26 @@ fn read_comm(base: &Path) -> Option<ProcessName> {
     Some(ProcessName::from(raw.strip_suffix(b"\n").unwrap_or(&raw)))
 }
 
-/// Field 22 of `/proc/PID/stat`, counted after the name's closing parenthesis (the name may
-/// hold spaces and parentheses).
-fn read_start_time(base: &Path) -> Option<u64> {
-    let raw = std::fs::read(base.join("stat")).ok()?;
-    let close = raw.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&raw[close + 1..]).ok()?;
-    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+/// The start time (field 22) and parent PID (field 4) from `/proc/PID/stat`, counted after the
+/// name's closing parenthesis (the name may hold spaces and parentheses).
+fn read_stat(base: &Path) -> (Option<u64>, Option<u32>) {
+    let Ok(raw) = std::fs::read(base.join("stat")) else {
+        return (None, None);
+    };
+    let Some(rest) = raw.iter().rposition(|&b| b == b')').and_then(|close| std::str::from_utf8(&raw[close + 1..]).ok())
+    else {
+        return (None, None);
+    };
+    let mut fields = rest.split_ascii_whitespace();
+    let parent = fields.nth(1).and_then(|f| f.parse().ok());
+    let start = fields.nth(17).and_then(|f| f.parse().ok());
+    (start, parent)
+}
+
+/// The socket inode a descriptor link names, if it names one.
+fn link_inode(link: &Path) -> Option<u64> {
+    let target = std::fs::read_link(link).ok()?;
+    socket_inode(target.as_os_str().as_bytes())
 }
 
 /// The effective uid from `/proc/PID/status` (`Uid:\treal\teffective\tsaved\tfs`). The file

@@ -21,14 +21,22 @@ impl Fixture {
     }
 
     /// A process with a name, a start time and descriptors (inode 0 stands for a file that is
-    /// no socket). The name goes into comm, stat and status raw, as the kernel writes it.
+    /// no socket), started by PID 1. The name goes into comm, stat and status raw, as the
+    /// kernel writes it.
     fn process(&self, pid: u32, name: impl AsRef<[u8]>, start: u64, inodes: &[u64]) {
+        self.process_of(1, pid, name, start, inodes);
+    }
+
+    /// A process started by `parent`.
+    fn process_of(&self, parent: u32, pid: u32, name: impl AsRef<[u8]>, start: u64, inodes: &[u64]) {
         let name = name.as_ref();
         let base = self.path().join(pid.to_string());
         std::fs::create_dir_all(base.join("fd")).expect("mkdir");
         std::fs::write(base.join("comm"), [name, b"\n"].concat()).expect("comm");
-        let stat_fields = (3..=21).map(|i| i.to_string()).collect::<Vec<_>>().join(" ");
-        let stat = [format!("{pid} (").as_bytes(), name, format!(") {stat_fields} {start} 0 0\n").as_bytes()].concat();
+        let stat_fields = (5..=21).map(|i| i.to_string()).collect::<Vec<_>>().join(" ");
+        let stat =
+            [format!("{pid} (").as_bytes(), name, format!(") S {parent} {stat_fields} {start} 0 0\n").as_bytes()]
+                .concat();
         std::fs::write(base.join("stat"), stat).expect("stat");
         std::fs::write(base.join("status"), [b"Name:\t", name, b"\nUid:\t0\t0\t0\t0\n"].concat()).expect("status");
         std::fs::write(base.join("cgroup"), "0::/user.slice/user-0.slice/session-1.scope\n").expect("cgroup");
@@ -78,7 +86,11 @@ fn a_steady_poll_reads_no_descriptors() {
     let mut owners = Owners::new(f.path());
     let sockets = vec![socket(80, 1000, 0), socket(443, 1001, 0)];
     assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100), Some(100)]);
-    assert_eq!(owners.stats(), ScanStats { fd_dirs: 2, fd_links: 4 }, "the first poll reads every process");
+    assert_eq!(
+        owners.stats(),
+        ScanStats { fd_dirs: 2, fd_links: 4, rechecks: 0 },
+        "the first poll reads every process"
+    );
     let info = owners.resolve(&sockets)[0].clone().expect("owner");
     assert_eq!(owners.stats().fd_dirs, 2, "the second reads none");
     assert_eq!((info.name.as_bytes(), info.exe.as_deref()), (&b"web"[..], Some("/usr/bin/web")));
@@ -153,6 +165,70 @@ fn exits_and_reused_pids() {
     assert_eq!(found[1].as_ref().map(|i| i.name.as_bytes()), Some(&b"reused"[..]));
 }
 
+/// A server listens, forks, and closes its copy: the child holds the socket alone, and the
+/// very next poll names it. Until then both hold it and the parent, its first holder, is named.
+#[test]
+fn a_fork_whose_parent_closes_its_copy_passes_to_the_child() {
+    let f = Fixture::new();
+    f.process(100, "server", 1, &[0, 1000]);
+    let mut owners = Owners::new(f.path());
+    let sockets = [socket(80, 1000, 0)];
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100)]);
+    f.process_of(100, 101, "worker", 2, &[0, 1000]);
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100)], "both hold it: the first holder");
+    let before = owners.stats();
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100)]);
+    let after = owners.stats();
+    assert_eq!(
+        (after.fd_dirs - before.fd_dirs, after.rechecks - before.rechecks),
+        (0, 2),
+        "a steady poll only looks again at the two holders' links"
+    );
+    f.descriptors(100, &[0]);
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(101)], "the next poll names the child");
+    assert_eq!(owners.resolve(&sockets)[0].as_ref().map(|i| i.name.as_bytes()), Some(&b"worker"[..]));
+}
+
+/// The mirror case: the socket is first seen after the fork, when the child is read before
+/// its parent. The parent made it, so it is named; when the child closes its copy nothing
+/// changes; when the parent has forked again and closes its own, the new child is named.
+#[test]
+fn a_fork_whose_child_closes_its_copy_stays_with_the_parent() {
+    let f = Fixture::new();
+    f.process(100, "server", 1, &[0]);
+    let mut owners = Owners::new(f.path());
+    assert!(owners.resolve(&[]).is_empty());
+    f.descriptors(100, &[0, 1000]);
+    f.process_of(100, 101, "worker", 2, &[0, 1000]);
+    let sockets = [socket(80, 1000, 0)];
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100)], "the parent, not the child read first");
+    f.descriptors(101, &[0]);
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100)]);
+    f.process_of(100, 102, "worker", 3, &[0, 1000]);
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(100)]);
+    f.descriptors(100, &[0]);
+    assert_eq!(pids(&owners.resolve(&sockets)), vec![Some(102)]);
+}
+
+/// A socket passed to a process that is not the maker's child (over a Unix socket) is first
+/// known by its receiver. When a search for another socket reads the receiver again and finds
+/// it let go of the first, that one is looked for in the same poll: it is never logged as
+/// PID 0 `System Idle` for a poll while its maker still holds it.
+#[test]
+fn a_socket_let_go_during_a_search_is_found_in_the_same_poll() {
+    let f = Fixture::new();
+    f.process(300, "maker", 1, &[0]);
+    let mut owners = Owners::new(f.path());
+    owners.resolve(&[]);
+    f.descriptors(300, &[0, 1000]);
+    f.process(200, "receiver", 2, &[0, 1000]);
+    assert_eq!(pids(&owners.resolve(&[socket(80, 1000, 0)])), vec![Some(200)]);
+    // The receiver closes it and opens another: the search for 2000 reads 200 first (lower PID).
+    f.descriptors(200, &[0, 2000]);
+    let found = owners.resolve(&[socket(80, 1000, 0), socket(81, 2000, 0)]);
+    assert_eq!(pids(&found), vec![Some(300), Some(200)]);
+}
+
 #[test]
 fn hostile_names_are_kept_byte_for_byte() {
     let f = Fixture::new();
@@ -161,7 +237,7 @@ fn hostile_names_are_kept_byte_for_byte() {
     let mut owners = Owners::new(f.path());
     let found = owners.resolve(&[socket(80, 1000, 0)]);
     assert_eq!(found[0].as_ref().map(|i| i.name.as_bytes()), Some(&b"a,b\"c\nd"[..]));
-    assert_eq!(read_start_time(&f.path().join("100")), Some(1));
+    assert_eq!(read_stat(&f.path().join("100")), (Some(1), Some(1)));
     assert!(matches!(owners.modules(100), Some(Modules::Listed(list)) if list.len() == 1));
     assert_eq!(owners.modules(999), None);
 }
