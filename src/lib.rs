@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod app;
+pub mod cli;
 pub mod collector;
 pub mod error;
 pub mod generate;

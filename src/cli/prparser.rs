@@ -1,0 +1,153 @@
+//! The command line of `prparser`: the desktop app (no command) and its headless commands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::generate::{HeaderVersion, LineEnds, Preset, Shape, TextEncoding, parse_share};
+
+#[derive(Parser)]
+#[command(
+    name = "prparser",
+    version,
+    about = "Analyse Port Reporter logs (PR-PORTS, PR-PIDS, PR-INITIAL)",
+    long_about = "Analyse Port Reporter logs. Without a command, opens the desktop app on the given logs or folders \
+(else the most recent ones, else the bundled sample logs).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Logs or folders to open in the app.
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Analyse logs without a window: statistics, flagged rows, malformed lines.
+    Report {
+        /// Criteria file (JSON) whose enabled criteria flag rows.
+        #[arg(long)]
+        criteria: Option<PathBuf>,
+        /// Also show per-process usage by user for this process (e.g. iexplore.exe).
+        #[arg(long)]
+        process: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Entries shown per view in text output.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// PR-PORTS logs (partners are found beside them), PR-PIDS/PR-INITIAL logs, or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print a log's rows as they are written (tail -F), following rotations to the next file.
+    Follow {
+        /// Criteria file (JSON) whose enabled criteria flag rows.
+        #[arg(long)]
+        criteria: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = FollowFormat::Text)]
+        format: FollowFormat,
+        /// Print flagged rows only.
+        #[arg(long)]
+        flagged_only: bool,
+        /// How often to look for new rows, in milliseconds.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+        interval_ms: u64,
+        /// Stop after this many seconds (default: until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// A log folder, or a PR-PORTS file (then the files rotated after it in its folder).
+        path: PathBuf,
+    },
+    /// Write a consistent PR-INITIAL + PR-PORTS + PR-PIDS set of any size and shape, for
+    /// benchmarks and tests. Shares are exact: of N rows, floor(N x share) have the shape.
+    Generate {
+        /// Rows of the PR-PORTS log (malformed lines come on top).
+        #[arg(long)]
+        rows: u64,
+        /// Folder to write the three logs into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the generator: the same seed and options write the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        shape: ShapeArgs,
+    },
+}
+
+/// The shape of a generated set: a named preset, changed by the options given. A SHARE is a
+/// fraction (0.05), a ratio (1/13) or a percentage (5%) of the rows.
+#[derive(clap::Args)]
+pub struct ShapeArgs {
+    /// Named shape to start from.
+    #[arg(long, value_enum, default_value_t = Preset::Plain)]
+    pub shape: Preset,
+    /// Rows whose module name must be RFC 4180-quoted ("evil, inc.exe", a quote inside).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub quoted: Option<f64>,
+    /// Rows whose quoted module name holds a line break (the record spans two lines).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub multiline: Option<f64>,
+    /// Rows over IPv6.
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    ipv6: Option<f64>,
+    /// Rows of processes whose name and user are not ASCII (written in --encoding).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub non_ascii: Option<f64>,
+    /// Windows 2000 rows: 7 fields, no PID, module or user (at 1, a Windows 2000 set).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub seven_field: Option<f64>,
+    /// System rows whose user context is missing with its comma (9 fields).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub nine_field: Option<f64>,
+    /// Malformed lines per row, written between rows.
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub malformed: Option<f64>,
+    /// Line ends of the three logs.
+    #[arg(long, value_enum)]
+    pub line_ends: Option<LineEnds>,
+    /// Encoding of the three logs.
+    #[arg(long, value_enum)]
+    pub encoding: Option<TextEncoding>,
+    /// Version the three headers name.
+    #[arg(long, value_enum)]
+    pub header_version: Option<HeaderVersion>,
+}
+
+impl ShapeArgs {
+    pub fn shape(&self) -> Shape {
+        let mut shape = self.shape.shape();
+        for (value, share) in [
+            (self.quoted, &mut shape.quoted),
+            (self.multiline, &mut shape.multiline),
+            (self.ipv6, &mut shape.ipv6),
+            (self.non_ascii, &mut shape.non_ascii),
+            (self.seven_field, &mut shape.seven_field),
+            (self.nine_field, &mut shape.nine_field),
+            (self.malformed, &mut shape.malformed),
+        ] {
+            if let Some(value) = value {
+                *share = value;
+            }
+        }
+        shape.line_ends = self.line_ends.unwrap_or(shape.line_ends);
+        shape.encoding = self.encoding.unwrap_or(shape.encoding);
+        shape.version = self.header_version.unwrap_or(shape.version);
+        shape
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FollowFormat {
+    Text,
+    /// One JSON object per row and line.
+    Jsonl,
+}
