@@ -11,7 +11,7 @@ use crate::error::LogError;
 use crate::logs::header::{self, LogKind};
 use crate::logs::initial::{self, InitialLog};
 use crate::logs::pids::{self, PidsLog};
-use crate::logs::ports::{self, LoadProgress, PortsLog};
+use crate::logs::ports::{self, LoadProgress, PortsLog, PortsOwner, RowBlock};
 use crate::logs::text::{self, LineIssue};
 
 /// Sub-folders deeper than this are not searched: a folder of collected logs is shallow, and
@@ -98,21 +98,10 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, LogError> {
 /// Reads everything a plan names. PORTS files are read one after another (each on all
 /// cores); PIDS and INITIAL files in parallel.
 pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
-    use std::sync::atomic::Ordering;
-    let total: u64 = plan
-        .ports
-        .iter()
-        .chain(&plan.pids)
-        .chain(&plan.initials)
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    progress.bytes_total.store(total, Ordering::Relaxed);
-
-    let mut set = LogSet::default();
+    set_total(plan, progress);
     // Process logs are read while the PORTS log is: PORTS parsing leaves gaps (reads, merges)
     // that the second core fills.
-    let (ports, (pids, initials)) = rayon::join(
+    let (ports, process_logs) = rayon::join(
         || -> Result<PortsLog, LogError> {
             let mut log = PortsLog::default();
             for path in &plan.ports {
@@ -121,20 +110,10 @@ pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
             log.sort_by_time();
             Ok(log)
         },
-        || {
-            let pids = read_all(&plan.pids, progress, pids::read_pids);
-            let initials = read_all(&plan.initials, progress, initial::read_initial);
-            (pids, initials)
-        },
+        || read_process_logs(plan, progress),
     );
+    let mut set = process_logs?;
     set.ports = ports?;
-    set.pids = pids?;
-    set.initials = initials?;
-    set.problems = plan
-        .problems
-        .iter()
-        .map(|(path, problem)| LineIssue::file_level(&text::shared_path(path), problem.clone()))
-        .collect();
     if progress.cancelled() {
         return Err(LogError::Cancelled);
     }
@@ -144,6 +123,74 @@ pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
 /// Plans and loads in one step.
 pub fn open(paths: &[PathBuf], progress: &LoadProgress) -> Result<LogSet, LogError> {
     load(&plan(paths)?, progress)
+}
+
+impl PortsOwner for LogSet {
+    fn ports_mut(&mut self) -> &mut PortsLog {
+        &mut self.ports
+    }
+}
+
+/// A log set opened for streaming (see [`open_streaming`]): its PIDS and INITIAL logs read
+/// whole, its PORTS files still to stream.
+#[derive(Debug)]
+pub struct StreamingSet {
+    /// The set: PIDS, INITIAL and problems from the start; the PORTS log's tables, files and
+    /// malformed lines as streaming goes on (its row vector stays empty).
+    pub set: LogSet,
+    ports: Vec<PathBuf>,
+}
+
+/// Opens what `paths` name as [`open`] does, but reads only the PIDS and INITIAL logs, so
+/// that what joins rows to processes can be built before any row is seen; the PORTS rows are
+/// then streamed by [`StreamingSet::stream_ports`] without being kept.
+pub fn open_streaming(paths: &[PathBuf], progress: &LoadProgress) -> Result<StreamingSet, LogError> {
+    let plan = plan(paths)?;
+    set_total(&plan, progress);
+    let set = read_process_logs(&plan, progress)?;
+    Ok(StreamingSet { set, ports: plan.ports })
+}
+
+impl StreamingSet {
+    /// Streams the PORTS files, in stamp order, to `consume` (see [`ports::stream_file`]):
+    /// rows in file order, not sorted by time across files as [`open`]'s are.
+    pub fn stream_ports(
+        &mut self,
+        progress: &LoadProgress,
+        consume: &mut impl FnMut(&LogSet, &RowBlock<'_>),
+    ) -> Result<(), LogError> {
+        for path in &self.ports {
+            ports::stream_file(&mut self.set, path, progress, consume)?;
+        }
+        Ok(())
+    }
+}
+
+/// Announces the plan's total size as the work to do.
+fn set_total(plan: &Plan, progress: &LoadProgress) {
+    let total: u64 = plan
+        .ports
+        .iter()
+        .chain(&plan.pids)
+        .chain(&plan.initials)
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    progress.bytes_total.store(total, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A set of the plan's PIDS and INITIAL logs and its problems, without PORTS rows.
+fn read_process_logs(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
+    let (pids, initials) = rayon::join(
+        || read_all(&plan.pids, progress, pids::read_pids),
+        || read_all(&plan.initials, progress, initial::read_initial),
+    );
+    let problems = plan
+        .problems
+        .iter()
+        .map(|(path, problem)| LineIssue::file_level(&text::shared_path(path), problem.clone()))
+        .collect();
+    Ok(LogSet { ports: PortsLog::default(), pids: pids?, initials: initials?, problems })
 }
 
 /// Reads files of one kind in parallel, each with its index as its source number.
@@ -277,5 +324,48 @@ mod tests {
         assert_eq!(kind_of(&p).expect("kind"), LogKind::Pids);
         let p = touch(dir.path(), "rows.csv", "08/6/30,10:17:58,TCP,1,1.1.1.1,2,2.2.2.2,1,a,<u>\n");
         assert_eq!(kind_of(&p).expect("kind"), LogKind::Ports);
+    }
+
+    /// Streaming a set reads PIDS and INITIAL first, then hands out every PORTS row that
+    /// opening the set gives (in file order, where opening sorts them by time), keeping none.
+    #[test]
+    fn a_streamed_set_gives_the_rows_of_the_opened_set() {
+        let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let opened = open(std::slice::from_ref(&folder), &LoadProgress::default()).expect("open");
+        let progress = LoadProgress::default();
+        let mut streaming = open_streaming(std::slice::from_ref(&folder), &progress).expect("open for streaming");
+        assert_eq!(
+            (streaming.set.pids.len(), streaming.set.initials.len()),
+            (opened.pids.len(), opened.initials.len())
+        );
+        let mut rows = Vec::new();
+        streaming
+            .stream_ports(&progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
+                assert!(!set.pids.is_empty(), "PIDS logs are read before any row");
+                for e in block.rows {
+                    rows.push((e.time, e.line, set.ports.source_path(e).cloned(), set.ports.module(e).to_string()));
+                }
+            })
+            .expect("stream");
+        let set = streaming.set;
+        assert!(set.ports.events.is_empty());
+        assert_eq!(set.pids, opened.pids);
+        assert_eq!(set.initials, opened.initials);
+        assert_eq!(set.problems, opened.problems);
+        assert_eq!(set.ports.malformed, opened.ports.malformed);
+        let files =
+            |log: &PortsLog| log.sources.iter().map(|s| (s.path.clone(), s.rows, s.malformed)).collect::<Vec<_>>();
+        assert_eq!(files(&set.ports), files(&opened.ports));
+        rows.sort_by_key(|r| r.0);
+        let want: Vec<_> = opened
+            .ports
+            .events
+            .iter()
+            .map(|e| (e.time, e.line, opened.ports.source_path(e).cloned(), opened.ports.module(e).to_string()))
+            .collect();
+        assert!(want.len() > 100, "{} rows", want.len());
+        assert_eq!(rows, want);
+        let done = progress.bytes_done.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(done, progress.bytes_total.load(std::sync::atomic::Ordering::Relaxed));
     }
 }

@@ -1,15 +1,20 @@
-//! The parallel block driver: a block of text cut into pieces at line ends, each piece read
-//! on its own thread into its own stretch of the row vector (a [`Sink`]), then the pieces'
-//! tables merged into the log's in file order.
+//! The parallel block driver: a file read block by block, each block cut into pieces at line
+//! ends, each piece read on its own thread into its own stretch of the block's row buffer (a
+//! [`Sink`]), then the pieces' tables merged into the log's in file order and the block's
+//! rows handed to the stream's consumer.
 
+use std::io;
 use std::mem::MaybeUninit;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::fast::Known;
 use super::general::{ChunkTables, LOCAL, parse_chunk};
-use super::{LoadProgress, Malformed, PortsLog};
-use crate::logs::text::{LineIssue, field_text};
+use super::{LoadProgress, MAX_LINE_BYTES, MAX_RECORD_BYTES, Malformed, PortsLog, PortsOwner, PortsSource, RowBlock};
+use crate::error::LogError;
+use crate::logs::header::{self, Version};
+use crate::logs::text::{self, LineIssue, field_text};
 use crate::model::{AddrId, PortEvent, Symbol};
 
 /// A chunk of lines being read: its rows go to `events`, final but for chunk-local ids (see
@@ -133,7 +138,7 @@ pub(super) fn make_room(events: &mut Vec<PortEvent>, size_hint: Option<u64>, fir
 
 /// Asks the kernel to back a large row vector with huge pages: a million rows otherwise
 /// cost ten thousand page faults as they are first written.
-pub(super) fn advise_huge_pages(v: &mut Vec<PortEvent>) {
+fn advise_huge_pages(v: &mut Vec<PortEvent>) {
     #[cfg(target_os = "linux")]
     {
         let spare = v.spare_capacity_mut();
@@ -154,36 +159,214 @@ pub(super) fn advise_huge_pages(v: &mut Vec<PortEvent>) {
     let _ = v;
 }
 
-/// The file a block comes from, and where to report progress.
-#[derive(Clone, Copy)]
-pub(super) struct FileRef<'a> {
-    pub(super) source: u16,
-    pub(super) path: &'a Arc<Path>,
-    pub(super) progress: &'a LoadProgress,
+/// A reader that counts the bytes it hands out as loading progress: the file's own bytes,
+/// before any transcoding, so that progress ends at the file's size whatever its encoding.
+struct Counted<'p, R> {
+    inner: R,
+    progress: &'p LoadProgress,
 }
 
-/// Parses the complete records of a block on all cores; returns (bytes consumed, lines consumed).
-pub(super) fn parse_block(
-    log: &mut PortsLog,
-    buf: &[u8],
+impl<R: io::Read> io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The one block driver behind every PORTS read ([`super::stream_from`] and the full reads
+/// built on it): reads `file` in blocks of up to `block_bytes`, parses each on all cores,
+/// merges its tables into `owner`'s log and hands its rows to `consume`, while the next
+/// block is read and parsed.
+pub(super) fn stream<T: PortsOwner + ?Sized>(
+    owner: &mut T,
+    path: &Path,
+    file: impl io::Read,
+    progress: &LoadProgress,
+    block_bytes: usize,
+    consume: &mut impl FnMut(&T, &RowBlock<'_>),
+) -> Result<(), LogError> {
+    let err = |e| LogError::io(path, e);
+    let shared = text::shared_path(path);
+    let log = owner.ports_mut();
+    let source = u16::try_from(log.sources.len()).map_err(|_| LogError::NotALog {
+        path: path.into(),
+        reason: "too many files in one log (65,535 at most)".into(),
+    })?;
+    let malformed_before = log.malformed.count();
+
+    // UTF-16 (rare, from editors) is transcoded as it streams in; other text passes through.
+    let mut stream = text::TextReader::new(Counted { inner: file, progress }).map_err(err)?;
+    // The file is known from the start, so that consumers can name it for its first rows.
+    log.sources.push(PortsSource {
+        path: Arc::clone(&shared),
+        version: None,
+        encoding: stream.encoding(),
+        partner: None,
+        rows: 0,
+        malformed: 0,
+    });
+    let source_at = log.sources.len() - 1;
+
+    // Blocks start small so that small files cost little, and grow to `block_bytes`. While a
+    // block is parsed, the next one is read into the other of two buffers, after room for
+    // what the parse leaves over (a partial last line, or a quoted record still open), and
+    // the rows of the block before are handed out: the read, a copy out of the page cache,
+    // would otherwise keep the other cores waiting. `cur[start..end]` holds unparsed text.
+    // Buffers (text and rows) only grow (so text buffers are zeroed once).
+    let mut block = block_bytes.min(64 << 10);
+    let mut cur: Vec<u8> = vec![0; block];
+    let mut spare: Vec<u8> = Vec::new();
+    let got = text::read_full(&mut stream, &mut cur).map_err(err)?;
+    let (mut start, mut end) = (0, got);
+    let mut at_eof = got < block;
+    let mut known = Known::default();
+    let mut parsed_bytes: u64 = 0;
+    let mut next_line: u32 = 1;
+    let mut header = Header::default();
+    let mut skipping_long_line = false;
+    // Rows merged and waiting to be handed out, and those of the block being parsed.
+    let mut ready: Vec<PortEvent> = Vec::new();
+    let mut ready_bytes: u64 = 0;
+    let mut filling: Vec<PortEvent> = Vec::new();
+    let mut rows_read: u64 = 0;
+    loop {
+        if progress.cancelled() {
+            return Err(LogError::Cancelled);
+        }
+        if skipping_long_line {
+            match memchr::memchr(b'\n', &cur[start..end]) {
+                Some(i) => {
+                    start += i + 1;
+                    skipping_long_line = false;
+                    next_line = next_line.saturating_add(1);
+                }
+                None => start = end,
+            }
+        }
+        let data = &cur[start..end];
+        if !header.done && !skipping_long_line {
+            header.read(data, at_eof);
+        }
+        let next_block = (block * 2).min(block_bytes);
+        let partial = if at_eof { 0 } else { data.len() - memchr::memrchr(b'\n', data).map_or(0, |i| i + 1) };
+        let room = partial + MAX_RECORD_BYTES;
+        if !at_eof && spare.len() < room + next_block {
+            spare.resize(room + next_block, 0);
+        }
+        filling.clear();
+        let mut pieces = Pieces::default();
+        let read = rayon::in_place_scope(|s| {
+            s.spawn(|_| pieces = parse_pieces(&mut filling, data, at_eof, source, next_line, &known));
+            let read = if at_eof { Ok(0) } else { text::read_full(&mut stream, &mut spare[room..room + next_block]) };
+            if !ready.is_empty() {
+                consume(owner, &RowBlock { rows: &ready, parsed_bytes: ready_bytes });
+            }
+            read
+        });
+        let log = owner.ports_mut();
+        let (used, lines) = merge_pieces(log, &mut filling, pieces, &mut known, &shared, next_line);
+        next_line = next_line.saturating_add(lines);
+        parsed_bytes += used as u64;
+        rows_read += filling.len() as u64;
+        progress.rows.fetch_add(filling.len() as u64, Ordering::Relaxed);
+        std::mem::swap(&mut ready, &mut filling);
+        ready_bytes = parsed_bytes;
+        if at_eof {
+            break;
+        }
+        let got = read.map_err(err)?;
+        let mut left = &cur[start + used..end];
+        if left.len() > MAX_LINE_BYTES {
+            log.malformed.add_with(|| {
+                LineIssue::new(&shared, next_line, format!("line longer than {MAX_LINE_BYTES} bytes; skipped"), left)
+            });
+            left = &[];
+            skipping_long_line = true;
+        }
+        // What is left over goes just before the new text (`room` is enough by construction;
+        // the other branch only keeps this correct if it were not).
+        if left.len() <= room {
+            spare[room - left.len()..room].copy_from_slice(left);
+            start = room - left.len();
+        } else {
+            let mut joined = left.to_vec();
+            joined.extend_from_slice(&spare[room..room + got]);
+            spare = joined;
+            start = 0;
+        }
+        end = start + left.len() + got;
+        std::mem::swap(&mut cur, &mut spare);
+        at_eof = got < next_block;
+        block = next_block;
+    }
+    if !ready.is_empty() {
+        consume(owner, &RowBlock { rows: &ready, parsed_bytes: ready_bytes });
+    }
+    let log = owner.ports_mut();
+    let malformed = log.malformed.count() - malformed_before;
+    let file = &mut log.sources[source_at];
+    (file.version, file.partner, file.rows, file.malformed) = (header.version, header.partner, rows_read, malformed);
+    Ok(())
+}
+
+/// What the first lines of a file said: its version and partner.
+#[derive(Default)]
+struct Header {
+    version: Option<Version>,
+    partner: Option<Result<String, String>>,
+    /// A data line or the column line was seen (or the file ended).
+    done: bool,
+}
+
+impl Header {
+    /// Reads the header lines at the start of `buf`.
+    fn read(&mut self, buf: &[u8], at_eof: bool) {
+        for (_, line) in text::numbered_lines(buf, 1).take(8) {
+            let line = field_text(line);
+            if line.starts_with(|c: char| c.is_ascii_digit()) {
+                self.done = true;
+                return;
+            }
+            self.version = self.version.take().or_else(|| header::parse_version_line(&line));
+            self.partner = self.partner.take().or_else(|| header::partner_from_header(&line));
+            if line.trim_start().to_ascii_lowercase().starts_with("date,time,protocol") {
+                self.done = true;
+                return;
+            }
+        }
+        self.done = at_eof;
+    }
+}
+
+/// A block's pieces as parsed: their tables and issues, and where each wrote its rows (in the
+/// row buffer's spare capacity, from its length on, a stretch of `sizes[k]` slots each).
+#[derive(Default)]
+pub(super) struct Pieces<'a> {
+    outs: Vec<(Parsed<'a>, Written)>,
+    sizes: Vec<usize>,
+}
+
+/// Parses the complete records of a block on all cores into `rows`' spare capacity (rows of
+/// file `source`, numbered from `first_line`); [`merge_pieces`] then takes them in.
+pub(super) fn parse_pieces<'a>(
+    rows: &mut Vec<PortEvent>,
+    buf: &'a [u8],
     at_eof: bool,
-    file: &FileRef<'_>,
+    source: u16,
     first_line: u32,
-    known: &mut Known,
-) -> (usize, u32) {
-    let FileRef { source, path, progress } = *file;
+    known: &Known,
+) -> Pieces<'a> {
     use rayon::prelude::*;
-    let base = log.events.len();
-    let known_now: &Known = known;
-    let run = |events: &mut Vec<PortEvent>, has_quotes: bool| {
+    let run = |rows: &mut Vec<PortEvent>, has_quotes: bool| {
         let pieces = if has_quotes { 1 } else { rayon::current_num_threads() * 4 };
         let bounds = piece_bounds(buf, pieces);
         // A piece holds at most one row per line; its lines end with a line end, but for the
         // last piece's last line.
         let sizes: Vec<usize> =
             bounds.par_iter().map(|&(s, e, last)| count_line_ends(&buf[s..e]) + usize::from(last)).collect();
-        events.reserve(sizes.iter().sum());
-        let mut slots = events.spare_capacity_mut();
+        rows.reserve(sizes.iter().sum());
+        let mut slots = rows.spare_capacity_mut();
         let mut line = first_line;
         let mut jobs = Vec::with_capacity(bounds.len());
         for (&(s, e, last), &size) in bounds.iter().zip(&sizes) {
@@ -195,43 +378,55 @@ pub(super) fn parse_block(
         let outs: Vec<(Parsed<'_>, Written)> = jobs
             .into_par_iter()
             .map(|(s, e, last, sink)| {
-                let (mut parsed, written) = parse_chunk(&buf[s..e], at_eof && last, has_quotes, sink, known_now);
+                let (mut parsed, written) = parse_chunk(&buf[s..e], at_eof && last, has_quotes, sink, known);
                 parsed.consumed += s;
                 (parsed, written)
             })
             .collect();
-        (outs, sizes)
+        Pieces { outs, sizes }
     };
     // Quoted fields may hold line breaks, so only quote-free text is cut at arbitrary lines.
     // Quotes are rare: rather than search every block for them first, a block is read again,
     // whole, when one of its pieces meets a quoted line.
-    let (mut outs, mut sizes) = run(&mut log.events, false);
-    if outs.iter().any(|(p, _)| p.quoted) {
-        (outs, sizes) = run(&mut log.events, true);
-    }
+    let pieces = run(rows, false);
+    if pieces.outs.iter().any(|(p, _)| p.quoted) { run(rows, true) } else { pieces }
+}
+
+/// Takes a parsed block's rows into `rows` (after those it held) and its tables into `log`,
+/// in file order, giving the rows the log's ids; returns (bytes consumed, lines consumed).
+pub(super) fn merge_pieces(
+    log: &mut PortsLog,
+    rows: &mut Vec<PortEvent>,
+    pieces: Pieces<'_>,
+    known: &mut Known,
+    path: &Arc<Path>,
+    first_line: u32,
+) -> (usize, u32) {
+    let Pieces { outs, sizes } = pieces;
+    let base = rows.len();
     // Each piece wrote its rows at the start of its stretch: close the gaps that lines without
     // rows left, then take the rows in.
-    let spare = log.events.spare_capacity_mut();
+    let spare = rows.spare_capacity_mut();
     let mut starts = Vec::with_capacity(outs.len());
-    let (mut rows, mut stretch) = (0, 0);
+    let (mut count, mut stretch) = (0, 0);
     for ((_, w), size) in outs.iter().zip(&sizes) {
-        if stretch != rows {
-            spare.copy_within(stretch..stretch + w.len, rows);
+        if stretch != count {
+            spare.copy_within(stretch..stretch + w.len, count);
         }
-        starts.push(rows);
-        rows += w.len;
+        starts.push(count);
+        count += w.len;
         stretch += size;
     }
-    // SAFETY: the first `rows` slots of the spare capacity hold rows: each piece wrote the
+    // SAFETY: the first `count` slots of the spare capacity hold rows: each piece wrote the
     // first `w.len` slots of its stretch (a `Sink` fills its slots in order), and the loop
     // above moved those, in order, to follow one another from the first slot on.
-    unsafe { log.events.set_len(base + rows) };
+    unsafe { rows.set_len(base + count) };
     if outs.iter().any(|(_, w)| !w.extra.is_empty()) {
-        let written = log.events.split_off(base);
+        let written = rows.split_off(base);
         for ((_, w), start) in outs.iter().zip(starts.iter_mut()) {
-            let moved = log.events.len() - base;
-            log.events.extend_from_slice(&written[*start..*start + w.len]);
-            log.events.extend_from_slice(&w.extra);
+            let moved = rows.len() - base;
+            rows.extend_from_slice(&written[*start..*start + w.len]);
+            rows.extend_from_slice(&w.extra);
             *start = moved;
         }
     }
@@ -239,11 +434,10 @@ pub(super) fn parse_block(
     let mut consumed = 0;
     for ((parsed, written), start) in outs.into_iter().zip(starts) {
         let (lines, end) = (parsed.lines, parsed.consumed);
-        log.merge(parsed, &written.local, base + start, known, path, line);
+        log.merge(parsed, &written.local, &mut rows[base + start..], known, path, line);
         line = line.saturating_add(lines);
         consumed = end;
     }
-    progress.rows.store(log.events.len() as u64, std::sync::atomic::Ordering::Relaxed);
     (consumed, line - first_line)
 }
 
@@ -276,12 +470,12 @@ pub(super) fn piece_bounds(buf: &[u8], n: usize) -> Vec<(usize, usize, bool)> {
 
 impl PortsLog {
     /// Folds a parsed chunk's tables in, in file order, and gives its rows that hold
-    /// chunk-local ids (`local`, counted from `at` in `events`) the log's ids.
-    pub(super) fn merge(
+    /// chunk-local ids (`local`, counted in `rows`) the log's ids.
+    fn merge(
         &mut self,
         chunk: Parsed<'_>,
         local: &[usize],
-        at: usize,
+        rows: &mut [PortEvent],
         known: &mut Known,
         path: &Arc<Path>,
         first_line: u32,
@@ -298,7 +492,7 @@ impl PortsLog {
         let module = |s: Symbol| if s.0 & LOCAL != 0 { modules[(s.0 & !LOCAL) as usize] } else { s };
         let user = |s: Symbol| if s.0 & LOCAL != 0 { users[(s.0 & !LOCAL) as usize] } else { s };
         for &i in local {
-            let e = &mut self.events[at + i];
+            let e = &mut rows[i];
             e.local_ip = addr(e.local_ip);
             e.remote_ip = addr(e.remote_ip);
             e.module = module(e.module);

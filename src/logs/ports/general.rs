@@ -525,8 +525,12 @@ pub(super) fn extend_record(rest: &[u8], at_eof: bool) -> Extent<'_> {
         if !ends_inside_quotes(record) {
             return Extent::Complete(record, end, lines);
         }
-        if end >= rest.len() || end > MAX_RECORD_BYTES {
+        if end > MAX_RECORD_BYTES || (end >= rest.len() && at_eof) {
             return Extent::Unterminated;
+        }
+        if end >= rest.len() {
+            // The text ends on a line end inside the record: the rest may follow.
+            return Extent::NeedMore;
         }
     }
 }

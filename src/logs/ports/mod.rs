@@ -17,7 +17,19 @@
 //! - header lines, also repeated mid-file (concatenated logs), are skipped, not malformed;
 //! - a truncated last line is reported as such.
 //!
-//! Every other line becomes a [`LineIssue`] and reading goes on.
+//! Every other line becomes a [`text::LineIssue`] and reading goes on.
+//!
+//! ## Reading whole, or streaming
+//! There is one block driver. [`stream_file`] / [`stream_from`] hand each block's rows, in
+//! file order, to a caller's consumer (a closure given the owner of the tables and a
+//! [`RowBlock`]) and keep none: the block's row buffer is reused, so memory is bounded by two
+//! blocks of text and rows (a few megabytes) and by the distinct names and addresses, which
+//! are interned into the owner's log-wide tables as they are met; malformed lines are counted
+//! and kept (capped) there as in a full read. The owner is a [`PortsLog`] or a whole
+//! [`crate::logs::set::LogSet`] ([`PortsOwner`]); [`crate::logs::set::open_streaming`] reads a
+//! set's PIDS and INITIAL logs first and then streams its PORTS files. [`read_into`] and
+//! [`read_from`] are that stream with a consumer that appends every row to
+//! [`PortsLog::events`].
 
 mod block;
 mod fast;
@@ -28,13 +40,14 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::error::LogError;
 use crate::intern::{AddrTable, Interner};
-use crate::logs::header::{self, Version};
+use crate::logs::header::Version;
 use crate::logs::issues::KeptIssues;
-use crate::logs::text::{self, LineIssue, field_text};
+use crate::logs::text;
 use crate::model::{Address, PortEvent};
 
-use block::{BLOCK_BYTES, FileRef, make_room, parse_block};
+use block::{BLOCK_BYTES, make_room, merge_pieces, parse_pieces};
 use fast::Known;
 
 pub use block::ROWS_AHEAD;
@@ -166,149 +179,97 @@ impl LoadProgress {
 
 pub use crate::logs::text::MAX_LINE_BYTES;
 
+/// What a stream reads into: a PORTS log, whose names, addresses, files and malformed lines
+/// the streamed rows' ids point into (its row vector is left as it is), alone or as part of
+/// a whole log set, which the consumer then sees.
+pub trait PortsOwner {
+    fn ports_mut(&mut self) -> &mut PortsLog;
+}
+
+impl PortsOwner for PortsLog {
+    fn ports_mut(&mut self) -> &mut PortsLog {
+        self
+    }
+}
+
+/// One block of a stream's rows.
+#[derive(Debug, Clone, Copy)]
+pub struct RowBlock<'a> {
+    /// The rows, in file order, with the log's ids; each names its file (`source`, an index
+    /// in the log's `sources`) and line (`line`). The slice is reused for the next block.
+    pub rows: &'a [PortEvent],
+    /// Bytes of the file's text (after decoding) read up to the end of these rows.
+    pub parsed_bytes: u64,
+}
+
+/// Streams one PORTS file to `consume`, block by block in file order, keeping no rows:
+/// names and addresses are interned into `owner`'s log as they are met (memory grows with
+/// the distinct values only), malformed lines are counted and kept (capped) there, and the
+/// file is added to its `sources` before the first rows. A block holds at most a couple of
+/// megabytes of text; its rows buffer is reused, so memory stays bounded by two blocks and
+/// the distinct values, whatever the file's size.
+///
+/// `consume` runs on the calling thread while the next block is parsed on the others, and
+/// sees `owner` with every name and address of its rows already interned.
+pub fn stream_file<T: PortsOwner + ?Sized>(
+    owner: &mut T,
+    path: &Path,
+    progress: &LoadProgress,
+    consume: &mut impl FnMut(&T, &RowBlock<'_>),
+) -> Result<(), LogError> {
+    let file = std::fs::File::open(path).map_err(|e| LogError::io(path, e))?;
+    stream_from(owner, path, file, progress, consume)
+}
+
+/// [`stream_file`] from any reader (bytes in memory for tests and fuzzing); `path` names it.
+pub fn stream_from<T: PortsOwner + ?Sized>(
+    owner: &mut T,
+    path: &Path,
+    file: impl io::Read,
+    progress: &LoadProgress,
+    consume: &mut impl FnMut(&T, &RowBlock<'_>),
+) -> Result<(), LogError> {
+    block::stream(owner, path, file, progress, BLOCK_BYTES, consume)
+}
+
 /// Reads one PORTS file and appends it to `log`.
-pub fn read_into(log: &mut PortsLog, path: &Path, progress: &LoadProgress) -> Result<(), crate::error::LogError> {
-    let file = std::fs::File::open(path).map_err(|e| crate::error::LogError::io(path, e))?;
+pub fn read_into(log: &mut PortsLog, path: &Path, progress: &LoadProgress) -> Result<(), LogError> {
+    let file = std::fs::File::open(path).map_err(|e| LogError::io(path, e))?;
     let size = file.metadata().ok().map(|m| m.len());
     read_from(log, path, file, size, progress)
 }
 
 /// Reads PORTS text from any reader (a file, or bytes in memory for tests and fuzzing);
-/// `path` names it in issues.
+/// `path` names it in issues. The rows go to `log.events`: the stream of [`stream_from`]
+/// with a consumer that keeps every row.
 pub fn read_from(
     log: &mut PortsLog,
     path: &Path,
     file: impl io::Read,
     size_hint: Option<u64>,
     progress: &LoadProgress,
-) -> Result<(), crate::error::LogError> {
-    use std::sync::atomic::Ordering;
-
-    let err = |e| crate::error::LogError::io(path, e);
-    let shared = text::shared_path(path);
-    let source = u16::try_from(log.sources.len()).map_err(|_| crate::error::LogError::NotALog {
-        path: path.into(),
-        reason: "too many files in one log (65,535 at most)".into(),
-    })?;
-    let rows_before = log.events.len();
-    let malformed_before = log.malformed.count();
-
-    // UTF-16 (rare, from editors) is transcoded as it streams in; other text passes through.
-    let mut stream = text::TextReader::new(file).map_err(err)?;
-    let encoding = stream.encoding();
-
-    // Blocks start small so that small files cost little, and grow to BLOCK_BYTES. While a
-    // block is parsed, the next one is read into the other of two buffers, after room for
-    // what the parse leaves over (a partial last line, or a quoted record still open): the
-    // read, a copy out of the page cache, would otherwise keep the other cores waiting.
-    // `cur[start..end]` holds unparsed text. Buffers only grow (so are zeroed once).
-    let mut block = 64 << 10;
-    let mut cur: Vec<u8> = vec![0; block];
-    let mut spare: Vec<u8> = Vec::new();
-    let got = text::read_full(&mut stream, &mut cur).map_err(err)?;
-    progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
-    let (mut start, mut end) = (0, got);
-    let mut at_eof = got < block;
-    let mut known = Known::default();
-    let mut parsed_bytes: u64 = 0;
-    let mut next_line: u32 = 1;
-    let mut version = None;
-    let mut partner = None;
-    let mut header_done = false;
-    let mut skipping_long_line = false;
-    loop {
-        if progress.cancelled() {
-            return Err(crate::error::LogError::Cancelled);
-        }
-        if skipping_long_line {
-            match memchr::memchr(b'\n', &cur[start..end]) {
-                Some(i) => {
-                    start += i + 1;
-                    skipping_long_line = false;
-                    next_line = next_line.saturating_add(1);
-                }
-                None => start = end,
-            }
-        }
-        let data = &cur[start..end];
-        if !header_done && !skipping_long_line {
-            let (v, p, done) = read_header(data);
-            version = version.or(v);
-            partner = partner.or(p);
-            header_done = done || at_eof;
-        }
-        let next_block = (block * 2).min(BLOCK_BYTES);
-        let partial = if at_eof { 0 } else { data.len() - memchr::memrchr(b'\n', data).map_or(0, |i| i + 1) };
-        let room = partial + MAX_RECORD_BYTES;
-        if !at_eof && spare.len() < room + next_block {
-            spare.resize(room + next_block, 0);
-        }
-        let file_ref = FileRef { source, path: &shared, progress };
-        let mut parsed = (0, 0);
-        let read = rayon::in_place_scope(|s| {
-            s.spawn(|_| parsed = parse_block(log, data, at_eof, &file_ref, next_line, &mut known));
-            if at_eof { Ok(0) } else { text::read_full(&mut stream, &mut spare[room..room + next_block]) }
-        });
-        let (used, lines) = parsed;
-        next_line = next_line.saturating_add(lines);
-        parsed_bytes += used as u64;
-        make_room(&mut log.events, size_hint, rows_before, parsed_bytes);
-        if at_eof {
-            break;
-        }
-        let got = read.map_err(err)?;
-        progress.bytes_done.fetch_add(got as u64, Ordering::Relaxed);
-        let mut left = &cur[start + used..end];
-        if left.len() > MAX_LINE_BYTES {
-            log.malformed.add_with(|| {
-                LineIssue::new(&shared, next_line, format!("line longer than {MAX_LINE_BYTES} bytes; skipped"), left)
-            });
-            left = &[];
-            skipping_long_line = true;
-        }
-        // What is left over goes just before the new text (`room` is enough by construction;
-        // the other branch only keeps this correct if it were not).
-        if left.len() <= room {
-            spare[room - left.len()..room].copy_from_slice(left);
-            start = room - left.len();
-        } else {
-            let mut joined = left.to_vec();
-            joined.extend_from_slice(&spare[room..room + got]);
-            spare = joined;
-            start = 0;
-        }
-        end = start + left.len() + got;
-        std::mem::swap(&mut cur, &mut spare);
-        at_eof = got < next_block;
-        block = next_block;
-    }
-    log.sources.push(PortsSource {
-        path: shared,
-        version,
-        encoding,
-        partner,
-        rows: (log.events.len() - rows_before) as u64,
-        malformed: log.malformed.count() - malformed_before,
-    });
-    Ok(())
+) -> Result<(), LogError> {
+    read_blocks(log, path, file, size_hint, progress, BLOCK_BYTES)
 }
 
-/// Version and partner from the first lines; `done` once a data line or the column line is seen.
-fn read_header(buf: &[u8]) -> (Option<Version>, Option<Result<String, String>>, bool) {
-    let mut version = None;
-    let mut partner = None;
-    for (_, line) in text::numbered_lines(buf, 1).take(8) {
-        let line = field_text(line);
-        if line.starts_with(|c: char| c.is_ascii_digit()) {
-            return (version, partner, true);
-        }
-        version = version.or_else(|| header::parse_version_line(&line));
-        partner = partner.or_else(|| header::partner_from_header(&line));
-        if line.trim_start().to_ascii_lowercase().starts_with("date,time,protocol") {
-            return (version, partner, true);
-        }
-    }
-    (version, partner, false)
+/// [`read_from`] in blocks of at most `block_bytes`.
+fn read_blocks(
+    log: &mut PortsLog,
+    path: &Path,
+    file: impl io::Read,
+    size_hint: Option<u64>,
+    progress: &LoadProgress,
+    block_bytes: usize,
+) -> Result<(), LogError> {
+    // The rows are kept aside while the log is lent to the stream, then put back.
+    let mut events = std::mem::take(&mut log.events);
+    let first = events.len();
+    let read = block::stream(log, path, file, progress, block_bytes, &mut |_: &PortsLog, block: &RowBlock<'_>| {
+        events.extend_from_slice(block.rows);
+        make_room(&mut events, size_hint, first, block.parsed_bytes);
+    });
+    log.events = events;
+    read
 }
 
 /// Parses text that continues a file already partly read (a file being followed as it
@@ -322,13 +283,16 @@ pub fn append_complete(
     first_line: u32,
     at_end: bool,
 ) -> (usize, u32) {
-    let progress = LoadProgress::default();
-    let file = FileRef { source, path, progress: &progress };
-    parse_block(log, bytes, at_end, &file, first_line, &mut Known::default())
+    let mut rows = std::mem::take(&mut log.events);
+    let mut known = Known::default();
+    let pieces = parse_pieces(&mut rows, bytes, at_end, source, first_line, &known);
+    let used = merge_pieces(log, &mut rows, pieces, &mut known, path, first_line);
+    log.events = rows;
+    used
 }
 
 /// Reads PORTS files into one time-ordered log.
-pub fn read_ports(paths: &[&Path], progress: &LoadProgress) -> Result<PortsLog, crate::error::LogError> {
+pub fn read_ports(paths: &[&Path], progress: &LoadProgress) -> Result<PortsLog, LogError> {
     let mut log = PortsLog::default();
     for p in paths {
         read_into(&mut log, p, progress)?;
