@@ -26,7 +26,8 @@
 //!             CollectorEvent::Initial(initial) => println!("{} sockets at start", initial.sockets.len()),
 //!             CollectorEvent::Socket(change) => {
 //!                 let row = prparser::collector::record::row(batch.time.naive_local(), &change.observed);
-//!                 println!("{:?} {}:{} pid {:?} {}", change.change, row.local_ip, row.local_port, row.pid, row.module);
+//!                 let module = String::from_utf8_lossy(row.module);
+//!                 println!("{:?} {}:{} pid {:?} {module}", change.change, row.local_ip, row.local_port, row.pid);
 //!             }
 //!             CollectorEvent::Process(p) => println!("process {} ({}) now has {} sockets", p.info.pid, p.info.name, p.sockets.len()),
 //!         }
