@@ -23,3 +23,8 @@ cat > corpus/criteria/all-kinds.json <<'JSON'
 ]}
 JSON
 echo '[{"name": "r", "field": "remote_port", "match": "regex", "pattern": "^6+$"}]' > corpus/criteria/bare-list.json
+# Criteria JSON, a NUL byte, then the address list every list criterion reads.
+printf '%s\0%s' '[{"name": "bad", "field": "ip", "match": "list", "pattern": "bad.netset"},
+ {"name": "p", "field": "port", "match": "range", "pattern": "80,443,6667"},
+ {"name": "ok", "field": "user", "pattern": "CORP\\bob", "effect": "allow"}]' \
+    $'# list\n203.0.113.0/24 ; SBL1\n2001:db8::1\t3\n1.2.3.4-1.2.3.9\n' > corpus/criteria/list-and-allow

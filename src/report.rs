@@ -83,7 +83,7 @@ pub fn build(set: &LogSet, criteria: &CriteriaSet, process: Option<&str>) -> Rep
             svchost_enumeration: stats::svchost_enumeration(set),
             masquerading: stats::masquerading(set),
         },
-        flagged: found.flagged.unwrap_or(Flagged { rows: 0, by_criterion: Vec::new() }),
+        flagged: found.flagged.unwrap_or(Flagged { rows: 0, allowed: 0, by_criterion: Vec::new() }),
         per_process_usage: process
             .zip(found.per_process)
             .map(|(p, users)| PerProcess { process: p.to_string(), users }),
@@ -148,8 +148,12 @@ impl Report {
             let _ = writeln!(out, "  {:>6}  {}  {}", m.pid, m.process, m.path);
         }
         let _ = writeln!(out, "\nFlagged rows: {}", self.flagged.rows);
+        if self.flagged.allowed > 0 {
+            let _ = writeln!(out, "Rows cleared by allow criteria: {}", self.flagged.allowed);
+        }
         for c in &self.flagged.by_criterion {
-            let _ = writeln!(out, "  {:>8}  {}", c.count, c.name);
+            let allow = if c.effect.is_flag() { "" } else { " (allow: rows cleared)" };
+            let _ = writeln!(out, "  {:>8}  {}{allow}", c.count, c.name);
         }
         if let Some(p) = &self.per_process_usage {
             let _ = writeln!(out, "\n{} usage by user", p.process);

@@ -8,6 +8,9 @@
 //! the follower takes the newest entry only once the next begins or the file has been quiet
 //! for [`crate::logs::follow::PIDS_QUIET`]; a row printed before its entry arrived is not
 //! matched, as a printed line cannot be taken back).
+//!
+//! Allow criteria clear flags here as everywhere. An address list that changes on disk is read
+//! again before the next rows are flagged (a note says so), as the app does.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -68,12 +71,22 @@ pub fn run(
     stop: &dyn Fn() -> bool,
 ) -> io::Result<Totals> {
     let mut follower = if path.is_dir() { Follower::new(path, Start::Oldest) } else { Follower::from_file(path) };
-    let compiled = std::sync::Arc::new(CompiledSet::new(criteria));
+    let mut compiled = std::sync::Arc::new(CompiledSet::new(criteria));
     let mut data = Dataset::from_set(vec![path.to_path_buf()], LogSet::default());
     let mut totals = Totals::default();
     let began = Instant::now();
     let over = |began: Instant| options.duration.is_some_and(|d| began.elapsed() >= d);
     while !stop() && !over(began) {
+        if compiled.lists_changed() {
+            compiled = std::sync::Arc::new(CompiledSet::new(criteria));
+            writeln!(notes, "prparser: address lists changed on disk, read again")?;
+            for (i, list) in compiled.lists() {
+                writeln!(notes, "prparser: criterion {:?}: {}", criteria.criteria[i].name, list.summary())?;
+            }
+            for (i, err) in &compiled.broken {
+                writeln!(notes, "prparser: criterion {:?} cannot be used: {err}", criteria.criteria[*i].name)?;
+            }
+        }
         let batch = follower.poll();
         let more = batch.more;
         for note in &batch.notes {

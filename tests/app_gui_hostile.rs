@@ -56,6 +56,7 @@ fn a_hundred_thousand_criteria_leave_the_app_responsive() {
             pattern: if i == 99_999 { "80".into() } else { format!("tool{i}.exe") },
             enabled: true,
             message: String::new(),
+            effect: Default::default(),
         })
         .collect();
     let settings = Settings { criteria: CriteriaSet { criteria }, ..Settings::default() };

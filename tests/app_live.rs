@@ -65,6 +65,7 @@ fn evil_criteria() -> Settings {
         pattern: "evil.exe".into(),
         enabled: true,
         message: "evil talks".into(),
+        effect: Default::default(),
     };
     Settings { criteria: CriteriaSet { criteria: vec![criterion] }, ..Settings::default() }
 }

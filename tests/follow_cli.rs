@@ -48,6 +48,7 @@ fn rows_are_printed_once_in_order_across_appends_and_a_rotation() {
             pattern: "evil.exe".into(),
             enabled: true,
             message: "evil seen".into(),
+            effect: Default::default(),
         }],
     };
     let criteria_file = dir.path().join("criteria.json");

@@ -282,7 +282,15 @@ fn a_header_naming_a_partner_outside_the_folder_is_refused_with_a_warning() {
 }
 
 fn crit(name: &str, field: Field, kind: MatchKind, pattern: &str) -> Criterion {
-    Criterion { name: name.into(), field, kind, pattern: pattern.into(), enabled: true, message: String::new() }
+    Criterion {
+        name: name.into(),
+        field,
+        kind,
+        pattern: pattern.into(),
+        enabled: true,
+        message: String::new(),
+        effect: Default::default(),
+    }
 }
 
 #[test]

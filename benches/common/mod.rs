@@ -12,6 +12,7 @@ pub fn criteria() -> CriteriaSet {
         pattern: pattern.into(),
         enabled: true,
         message: format!("{name} seen"),
+        effect: Default::default(),
     };
     CriteriaSet {
         criteria: vec![

@@ -1,12 +1,16 @@
 //! Any text as a criteria file: parsed, compiled and evaluated on a small log, never a panic;
-//! the bulk evaluation and the per-row check agree.
+//! the bulk evaluation, the evaluation of followed rows and the per-row check agree.
+//!
+//! The input is the criteria JSON, then optionally a NUL byte and the text of the address
+//! list that every list criterion reads: no file is opened.
 #![no_main]
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use prparser::analysis::criteria::{Context, CriteriaSet, evaluate, matching_criteria};
+use prparser::analysis::address_list::{AddressList, ListError, Lists};
+use prparser::analysis::criteria::{CompiledSet, Context, CriteriaSet, evaluate_compiled, evaluate_rows, explain_row};
 use prparser::analysis::dns::NoHostNames;
 use prparser::analysis::index::PidsIndex;
 use prparser::logs::pids::read_pids_from;
@@ -46,8 +50,21 @@ fn log_set() -> &'static (LogSet, PidsIndex, Vec<u32>) {
     })
 }
 
+/// Every list is the one text the input carries.
+struct Given<'a>(&'a [u8]);
+
+impl Lists for Given<'_> {
+    fn list(&self, path: &Path) -> Result<Arc<AddressList>, ListError> {
+        Ok(Arc::new(AddressList::parse(path, self.0)))
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
+    let (json, list) = match data.iter().position(|b| *b == 0) {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, &[][..]),
+    };
+    let Ok(text) = std::str::from_utf8(json) else {
         return;
     };
     let Ok(criteria) = CriteriaSet::from_json(text) else {
@@ -55,11 +72,17 @@ fuzz_target!(|data: &[u8]| {
     };
     let (set, index, row_blocks) = log_set();
     let ctx = Context { set, index, row_blocks, hosts: &NoHostNames };
-    let eval = evaluate(&criteria, &ctx);
-    assert_eq!(eval.flagged.len(), set.ports.events.len());
+    let compiled = Arc::new(CompiledSet::with_lists(&criteria, &Given(list)));
+    let eval = evaluate_compiled(Arc::clone(&compiled), &ctx);
+    let rows = set.ports.events.len();
+    assert_eq!(eval.flagged.len(), rows);
     assert_eq!(eval.per_criterion.len(), criteria.criteria.len());
-    for row in 0..set.ports.events.len() {
-        let one = matching_criteria(&criteria, &ctx, row);
-        assert_eq!(!one.is_empty(), eval.flagged[row]);
+    assert_eq!(eval.flagged_rows, eval.flagged.iter().filter(|f| **f).count());
+    for row in 0..rows {
+        assert_eq!(explain_row(&compiled, &ctx, row).flagged(), eval.flagged[row]);
     }
+    let mut polled = evaluate_rows(Arc::clone(&compiled), &ctx, 0..1);
+    polled.add(evaluate_rows(compiled, &ctx, 1..rows));
+    assert_eq!(polled.flagged, eval.flagged);
+    assert_eq!((polled.per_criterion, polled.allowed_rows), (eval.per_criterion, eval.allowed_rows));
 });

@@ -15,6 +15,7 @@ pub mod model;
 /// Only the analysis modules the criteria need (the rest of it is for the app and reports).
 #[path = "../../src/analysis"]
 pub mod analysis {
+    pub mod address_list;
     pub mod criteria;
     pub mod dns;
     pub mod index;

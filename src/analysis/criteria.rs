@@ -7,18 +7,27 @@
 //! - **regex**: Rust regex syntax, unanchored, case-sensitive unless the pattern says `(?i)`;
 //!   compiled with a size limit so a pathological pattern is refused, not run;
 //! - **cidr**: for IP fields, `10.0.0.0/8` or `2001:db8::/32`;
-//! - **range**: for port fields, a list like `135-139,445,3389`.
+//! - **range**: for port fields, a list like `135-139,445,3389`;
+//! - **list**: for IP fields, a file of addresses and networks (FireHOL, Spamhaus DROP, ipsum
+//!   or plain; see [`address_list`](crate::analysis::address_list)), named by the pattern:
+//!   absolute, or relative to the criteria file it was loaded from.
+//!
+//! A criterion's **effect** is to flag the rows it matches (the default) or to allow them: an
+//! allow criterion clears the flag of every row it matches, whatever flagged it (the update
+//! server, the backup job), everywhere flags show.
 //!
 //! How rows are flagged is in [`evaluate`]'s module; what a field reads of a row, in
 //! `values`.
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::address_list::{AddressList, FileStamp, ListEntry, ListFiles, Lists};
 use crate::analysis::dns::HostNames;
 use crate::model::{Address, Modules, ProcessBlock};
 
@@ -26,9 +35,10 @@ mod evaluate;
 mod values;
 
 pub use evaluate::{
-    Context, Evaluation, RowFlags, evaluate, evaluate_compiled, evaluate_rows, matching_criteria,
-    matching_criteria_compiled, matching_mapping, matching_mapping_compiled,
+    Context, Evaluation, Match, RowFlags, Verdict, evaluate, evaluate_compiled, evaluate_rows, explain_mapping,
+    explain_row, matching_criteria, matching_criteria_compiled, matching_mapping, matching_mapping_compiled,
 };
+pub use values::Lookup;
 use values::{Offer, Source, Table, Value};
 
 /// The field of a row a criterion looks at.
@@ -134,11 +144,12 @@ pub enum MatchKind {
     Regex,
     Cidr,
     Range,
+    List,
 }
 
 impl MatchKind {
-    pub const ALL: [MatchKind; 5] =
-        [MatchKind::Exact, MatchKind::Wildcard, MatchKind::Regex, MatchKind::Cidr, MatchKind::Range];
+    pub const ALL: [MatchKind; 6] =
+        [MatchKind::Exact, MatchKind::Wildcard, MatchKind::Regex, MatchKind::Cidr, MatchKind::Range, MatchKind::List];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -147,7 +158,35 @@ impl MatchKind {
             MatchKind::Regex => "regex",
             MatchKind::Cidr => "CIDR",
             MatchKind::Range => "port range",
+            MatchKind::List => "address list",
         }
+    }
+}
+
+/// What a criterion does to the rows it matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Flags them: red in the grid, a notification, counted in the report.
+    #[default]
+    Flag,
+    /// Clears their flag, whatever flagged them.
+    Allow,
+}
+
+impl Effect {
+    pub const ALL: [Effect; 2] = [Effect::Flag, Effect::Allow];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Effect::Flag => "flag",
+            Effect::Allow => "allow",
+        }
+    }
+
+    /// For serde: the default effect is left out of files.
+    pub fn is_flag(&self) -> bool {
+        *self == Effect::Flag
     }
 }
 
@@ -164,6 +203,10 @@ pub struct Criterion {
     /// Shown in the notification when a flagged row is opened.
     #[serde(default)]
     pub message: String,
+    /// Left out of files when it is the default, so files without allow criteria read as
+    /// they always did.
+    #[serde(default, skip_serializing_if = "Effect::is_flag")]
+    pub effect: Effect,
 }
 
 fn default_kind() -> MatchKind {
@@ -187,6 +230,8 @@ pub enum CriterionError {
     KindForField { kind: &'static str, field: &'static str },
     #[error("empty pattern")]
     Empty,
+    #[error("{0}")]
+    List(String),
 }
 
 /// Regex programs larger than this are refused (the regex crate runs in linear time, but a
@@ -201,17 +246,35 @@ enum Matcher {
     Ports(Vec<(u16, u16)>),
     Net(IpNet),
     Pattern(Regex),
+    List(Arc<AddressList>),
 }
 
 /// A criterion ready to be evaluated.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub field: Field,
+    pub effect: Effect,
     matcher: Matcher,
 }
 
 impl Criterion {
+    /// Compiles the criterion, reading a list criterion's file (see [`ListFiles`]).
     pub fn compile(&self) -> Result<Compiled, CriterionError> {
+        self.compile_with(&ListFiles)
+    }
+
+    /// Whether the criterion can be compiled, as far as is known without reading a list file:
+    /// for checks as a person types (the file's own errors come with the compiled set).
+    pub fn check(&self) -> Result<(), CriterionError> {
+        match self.kind {
+            MatchKind::List => self.list_path().map(|_| ()),
+            // Only list criteria read files.
+            _ => self.compile_with(&ListFiles).map(|_| ()),
+        }
+    }
+
+    /// [`Criterion::compile`] with lists from `lists`.
+    pub fn compile_with(&self, lists: &dyn Lists) -> Result<Compiled, CriterionError> {
         let pattern = self.pattern.trim();
         if pattern.is_empty() {
             return Err(CriterionError::Empty);
@@ -230,9 +293,24 @@ impl Criterion {
                 Matcher::Net(parse_net(pattern).ok_or_else(|| CriterionError::Cidr(pattern.to_string()))?)
             }
             MatchKind::Range if self.field.is_port() => Matcher::Ports(parse_ranges(pattern)?),
+            MatchKind::List => {
+                Matcher::List(lists.list(&self.list_path()?).map_err(|e| CriterionError::List(e.to_string()))?)
+            }
             MatchKind::Cidr | MatchKind::Range => return Err(wrong()),
         };
-        Ok(Compiled { field: self.field, matcher })
+        Ok(Compiled { field: self.field, effect: self.effect, matcher })
+    }
+
+    /// The file a list criterion names.
+    fn list_path(&self) -> Result<PathBuf, CriterionError> {
+        let pattern = self.pattern.trim();
+        if pattern.is_empty() {
+            Err(CriterionError::Empty)
+        } else if !self.field.is_ip() {
+            Err(CriterionError::KindForField { kind: self.kind.label(), field: self.field.label() })
+        } else {
+            Ok(PathBuf::from(pattern))
+        }
     }
 }
 
@@ -291,7 +369,7 @@ impl Compiled {
         match &self.matcher {
             Matcher::ExactText(t) => value.to_lowercase() == *t,
             Matcher::Pattern(re) => re.is_match(value),
-            Matcher::ExactIp(_) | Matcher::Net(_) | Matcher::Ports(_) => false,
+            Matcher::ExactIp(_) | Matcher::Net(_) | Matcher::Ports(_) | Matcher::List(_) => false,
         }
     }
 
@@ -299,7 +377,8 @@ impl Compiled {
         match (&self.matcher, addr) {
             (Matcher::ExactIp(want), Address::Ip(ip)) => canonical(ip) == canonical(*want),
             (Matcher::Net(net), Address::Ip(ip)) => net.contains(&canonical(ip)) || net.contains(&ip),
-            (Matcher::ExactIp(_) | Matcher::Net(_), _) => false,
+            (Matcher::List(list), Address::Ip(ip)) => list.contains(ip),
+            (Matcher::ExactIp(_) | Matcher::Net(_) | Matcher::List(_), _) => false,
             _ => self.matches_text(&addr.to_string()),
         }
     }
@@ -335,6 +414,26 @@ impl Compiled {
     /// Whether a row or a mapping matches: any of the field's sources does.
     fn matches(&self, offer: &Offer<'_>, hosts: &dyn HostNames) -> bool {
         self.field.sources().iter().any(|&s| self.test(offer.value(s), hosts))
+    }
+
+    /// For a list criterion, the entry a row or a mapping matched (the first of its field's
+    /// sources that did).
+    fn entry(&self, offer: &Offer<'_>) -> Option<ListEntry> {
+        let Matcher::List(list) = &self.matcher else {
+            return None;
+        };
+        self.field.sources().iter().find_map(|&s| match offer.value(s) {
+            Value::Addr(Address::Ip(ip)) => list.lookup(ip),
+            _ => None,
+        })
+    }
+
+    /// The list a list criterion reads.
+    pub fn list(&self) -> Option<&Arc<AddressList>> {
+        match &self.matcher {
+            Matcher::List(list) => Some(list),
+            _ => None,
+        }
     }
 }
 
@@ -387,6 +486,9 @@ impl CriteriaSet {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| String::from("{\"criteria\":[]}"))
     }
 
+    /// Reads a criteria file. The lists its list criteria name relative to it are named by
+    /// their absolute paths from then on, so the set means the same wherever it is used or
+    /// saved (the app keeps it in its settings).
     pub fn load(path: &Path) -> Result<CriteriaSet, CriteriaFileError> {
         let io = |source| CriteriaFileError::Io { path: path.into(), source };
         let len = std::fs::metadata(path).map_err(io)?.len();
@@ -394,7 +496,24 @@ impl CriteriaSet {
             return Err(CriteriaFileError::TooLarge { path: path.into() });
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        CriteriaSet::from_json(&text).map_err(|source| CriteriaFileError::Json { path: path.into(), source })
+        let mut set =
+            CriteriaSet::from_json(&text).map_err(|source| CriteriaFileError::Json { path: path.into(), source })?;
+        let folder = std::path::absolute(path).map_err(io)?.parent().map(Path::to_path_buf).unwrap_or_default();
+        set.resolve_lists(&folder);
+        Ok(set)
+    }
+
+    /// Names the lists of list criteria that are relative by their path under `folder`.
+    pub fn resolve_lists(&mut self, folder: &Path) {
+        for c in self.criteria.iter_mut().filter(|c| c.kind == MatchKind::List) {
+            let named = Path::new(c.pattern.trim());
+            if named.is_relative()
+                && !named.as_os_str().is_empty()
+                && let Some(full) = folder.join(named).to_str()
+            {
+                c.pattern = full.to_string();
+            }
+        }
     }
 
     pub fn save(&self, path: &Path) -> Result<(), CriteriaFileError> {
@@ -404,10 +523,15 @@ impl CriteriaSet {
     /// Compiles the enabled criteria; the broken ones come back with their index and error
     /// (and are left out of evaluation).
     pub fn compile(&self) -> (Vec<(usize, Compiled)>, Vec<Broken>) {
+        self.compile_with(&ListFiles)
+    }
+
+    /// [`CriteriaSet::compile`] with lists from `lists`.
+    pub fn compile_with(&self, lists: &dyn Lists) -> (Vec<(usize, Compiled)>, Vec<Broken>) {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for (i, c) in self.criteria.iter().enumerate().filter(|(_, c)| c.enabled) {
-            match c.compile() {
+            match c.compile_with(lists) {
                 Ok(m) => ok.push((i, m)),
                 Err(e) => bad.push((i, e)),
             }
@@ -425,12 +549,41 @@ pub struct CompiledSet {
     pub source: CriteriaSet,
     pub compiled: Vec<(usize, Compiled)>,
     pub broken: Vec<Broken>,
+    /// The files of list criteria that could not be read, as they were then (`None`: gone).
+    unread_lists: Vec<(PathBuf, Option<FileStamp>)>,
 }
 
 impl CompiledSet {
+    /// Compiles `source`, with lists from files.
     pub fn new(source: &CriteriaSet) -> CompiledSet {
-        let (compiled, broken) = source.compile();
-        CompiledSet { source: source.clone(), compiled, broken }
+        CompiledSet::with_lists(source, &ListFiles)
+    }
+
+    pub fn with_lists(source: &CriteriaSet, lists: &dyn Lists) -> CompiledSet {
+        let (compiled, broken) = source.compile_with(lists);
+        let unread_lists = broken
+            .iter()
+            .filter_map(|(i, _)| source.criteria.get(*i).and_then(|c| c.list_path().ok()))
+            .map(|path| {
+                let stamp = FileStamp::now(&path);
+                (path, stamp)
+            })
+            .collect();
+        CompiledSet { source: source.clone(), compiled, broken, unread_lists }
+    }
+
+    /// The lists of the list criteria, by criterion index: for their entry counts and
+    /// unreadable lines.
+    pub fn lists(&self) -> impl Iterator<Item = (usize, &Arc<AddressList>)> {
+        self.compiled.iter().filter_map(|(i, c)| c.list().map(|l| (*i, l)))
+    }
+
+    /// Whether a list file changed on disk since it was read, or one that could not be read
+    /// changed since: compiling the same criteria again then gives other lists. Costs a `stat`
+    /// per list file; for a periodic check off the UI thread.
+    pub fn lists_changed(&self) -> bool {
+        self.lists().any(|(_, l)| l.changed_on_disk())
+            || self.unread_lists.iter().any(|(path, stamp)| FileStamp::now(path) != *stamp)
     }
 
     /// Why criterion `index` cannot be used, when it is enabled and broken.

@@ -369,6 +369,7 @@ mod tests {
                     pattern: "*evil.dll".into(),
                     enabled: true,
                     message: String::new(),
+                    effect: Default::default(),
                 },
                 Criterion {
                     name: "net".into(),
@@ -377,6 +378,7 @@ mod tests {
                     pattern: "192.0.2.0/24".into(),
                     enabled: true,
                     message: String::new(),
+                    effect: Default::default(),
                 },
             ],
         };

@@ -3,6 +3,7 @@
 //! I/O happens only where a module says so: criteria files, exports (to any writer), and the
 //! DNS resolver thread.
 
+pub mod address_list;
 pub mod aggregate;
 pub mod criteria;
 pub mod dataset;

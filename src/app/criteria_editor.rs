@@ -7,7 +7,7 @@
 
 use egui::{Color32, RichText, Ui};
 
-use crate::analysis::criteria::{CompiledSet, CriteriaSet, Criterion, Field, MatchKind};
+use crate::analysis::criteria::{CompiledSet, CriteriaSet, Criterion, Effect, Field, MatchKind};
 
 /// The height of one criterion's block in the list: every block has the same lines (name,
 /// pattern, error or blank, message), so the list can lay out only those in view.
@@ -35,6 +35,7 @@ pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize], comp
                 pattern: String::new(),
                 enabled: true,
                 message: String::new(),
+                effect: Effect::Flag,
             });
             events.changed = true;
         }
@@ -52,7 +53,7 @@ pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize], comp
             };
             let error = match compiled.source.criteria.get(i) {
                 Some(then) if c.enabled && then == &*c => compiled.error(i).map(ToString::to_string),
-                _ if c.enabled || !c.pattern.trim().is_empty() => c.compile().err().map(|e| e.to_string()),
+                _ if c.enabled || !c.pattern.trim().is_empty() => c.check().err().map(|e| e.to_string()),
                 _ => None,
             };
             let size = egui::vec2(ui.available_width(), BLOCK_HEIGHT);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use prparser::analysis::criteria::CriteriaSet;
+use prparser::analysis::criteria::{CompiledSet, CriteriaSet};
 use prparser::cli::prparser::{Cli, Command, FollowFormat, Format};
 use prparser::logs::ports::LoadProgress;
 use prparser::logs::set;
@@ -70,24 +70,29 @@ fn icon() -> egui::IconData {
     eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon-256.png")).unwrap_or_default()
 }
 
-/// Loads a criteria file and refuses it if any criterion cannot be used, naming it.
-fn load_criteria(path: Option<PathBuf>) -> Result<CriteriaSet> {
+/// Loads a criteria file and refuses it if any criterion cannot be used, naming it; says on
+/// stderr what each address list holds. The compiled set comes back too: while it is held, the
+/// run's own compilation shares its lists instead of reading them again.
+fn load_criteria(path: Option<PathBuf>) -> Result<(CriteriaSet, CompiledSet)> {
     let criteria = match path {
         Some(path) => CriteriaSet::load(&path)?,
         None => CriteriaSet::default(),
     };
-    let (_, broken) = criteria.compile();
-    if let Some((i, err)) = broken.first() {
+    let compiled = CompiledSet::new(&criteria);
+    if let Some((i, err)) = compiled.broken.first() {
         bail!("criterion {:?} (number {}) cannot be used: {err}", criteria.criteria[*i].name, i + 1);
     }
-    Ok(criteria)
+    for (i, list) in compiled.lists() {
+        eprintln!("prparser: criterion {:?}: {}", criteria.criteria[i].name, list.summary());
+    }
+    Ok((criteria, compiled))
 }
 
 fn follow(criteria: Option<PathBuf>, options: &prparser::tail::Options, path: &std::path::Path) -> Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let criteria = load_criteria(criteria)?;
+    let (criteria, _lists) = load_criteria(criteria)?;
     if !path.exists() {
         bail!("{} does not exist", path.display());
     }
@@ -110,7 +115,7 @@ fn report(
     top: usize,
     paths: &[PathBuf],
 ) -> Result<()> {
-    let criteria = load_criteria(criteria)?;
+    let (criteria, _lists) = load_criteria(criteria)?;
     let set = set::open(paths, &LoadProgress::default())?;
     let report = prparser::report::build(&set, &criteria, process.as_deref());
     match format {

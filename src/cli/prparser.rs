@@ -92,7 +92,7 @@ pub struct ShapeArgs {
     pub multiline: Option<f64>,
     /// Rows over IPv6.
     #[arg(long, value_name = "SHARE", value_parser = parse_share)]
-    pub ipv6: Option<f64>,
+    ipv6: Option<f64>,
     /// Rows of processes whose name and user are not ASCII (written in --encoding).
     #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub non_ascii: Option<f64>,

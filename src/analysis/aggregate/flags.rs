@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::analysis::criteria::{CompiledSet, Context, Field, RowFlags};
+use crate::analysis::criteria::{CompiledSet, Context, Effect, Field, RowFlags};
 use crate::model::PortEvent;
 
 use super::{Accumulate, Batch, Tables};
@@ -15,14 +15,21 @@ use crate::analysis::index::BlockId;
 /// The report's `flagged` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Flagged {
+    /// Rows that stay flagged.
     pub rows: usize,
+    /// Rows a flag criterion matched that an allow criterion cleared, each once.
+    pub allowed: usize,
     pub by_criterion: Vec<CriterionCount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CriterionCount {
     pub name: String,
+    /// A flag criterion's rows that stay flagged; an allow criterion's rows it cleared.
     pub count: usize,
+    /// Written only for allow criteria.
+    #[serde(skip_serializing_if = "Effect::is_flag")]
+    pub effect: Effect,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +38,7 @@ pub struct FlagCounts {
     /// Rows per criterion, by index in the criteria set.
     per_criterion: Vec<usize>,
     flagged: usize,
+    allowed: usize,
     /// Reused per batch: each row's flag, and a subset's rows and blocks gathered.
     flags: Vec<bool>,
     rows: Vec<PortEvent>,
@@ -44,6 +52,7 @@ impl FlagCounts {
             check: RowFlags::new(compiled),
             per_criterion,
             flagged: 0,
+            allowed: 0,
             flags: Vec::new(),
             rows: Vec::new(),
             blocks: Vec::new(),
@@ -80,18 +89,20 @@ impl Accumulate for FlagCounts {
         };
         self.flags.clear();
         self.flags.resize(rows.len(), false);
-        self.check.flag(&ctx, rows, blocks, &mut self.flags, &mut self.per_criterion);
+        self.allowed += self.check.flag(&ctx, rows, blocks, &mut self.flags, &mut self.per_criterion);
         self.flagged += self.flags.iter().filter(|f| **f).count();
     }
 
     fn merge(&mut self, other: FlagCounts) {
         self.flagged += other.flagged;
+        self.allowed += other.allowed;
         self.per_criterion.iter_mut().zip(other.per_criterion).for_each(|(a, b)| *a += b);
     }
 
     fn finish(self, _: Tables<'_>) -> Flagged {
         Flagged {
             rows: self.flagged,
+            allowed: self.allowed,
             by_criterion: self
                 .check
                 .compiled()
@@ -100,7 +111,7 @@ impl Accumulate for FlagCounts {
                 .iter()
                 .zip(self.per_criterion)
                 .filter(|(c, _)| c.enabled)
-                .map(|(c, count)| CriterionCount { name: c.name.clone(), count })
+                .map(|(c, count)| CriterionCount { name: c.name.clone(), count, effect: c.effect })
                 .collect(),
         }
     }

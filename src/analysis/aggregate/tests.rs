@@ -35,7 +35,15 @@ C:\\Temp\\ircbot.dll (0x10000000)
 ";
 
 fn crit(name: &str, field: Field, kind: MatchKind, pattern: &str) -> Criterion {
-    Criterion { name: name.into(), field, kind, pattern: pattern.into(), enabled: true, message: String::new() }
+    Criterion {
+        name: name.into(),
+        field,
+        kind,
+        pattern: pattern.into(),
+        enabled: true,
+        message: String::new(),
+        effect: Default::default(),
+    }
 }
 
 /// A criterion on every field, one disabled, so every way a row is read is counted.

@@ -28,7 +28,15 @@ C:\\Temp\\ircbot.dll (0x10000000)
 ";
 
 fn crit(name: &str, field: Field, kind: MatchKind, pattern: &str) -> Criterion {
-    Criterion { name: name.into(), field, kind, pattern: pattern.into(), enabled: true, message: format!("{name}!") }
+    Criterion {
+        name: name.into(),
+        field,
+        kind,
+        pattern: pattern.into(),
+        enabled: true,
+        message: format!("{name}!"),
+        effect: Default::default(),
+    }
 }
 
 fn run(criteria: Vec<Criterion>, hosts: &dyn HostNames) -> Evaluation {
@@ -47,7 +55,7 @@ fn run(criteria: Vec<Criterion>, hosts: &dyn HostNames) -> Evaluation {
     let mut polled = evaluate_rows(std::sync::Arc::clone(&eval.compiled), &ctx, 0..2);
     polled.add(evaluate_rows(std::sync::Arc::clone(&eval.compiled), &ctx, 2..rows));
     assert_eq!((&polled.flagged, polled.flagged_rows), (&eval.flagged, eval.flagged_rows));
-    assert_eq!(polled.per_criterion, eval.per_criterion);
+    assert_eq!((polled.per_criterion, polled.allowed_rows), (eval.per_criterion.clone(), eval.allowed_rows));
     eval
 }
 
@@ -203,6 +211,7 @@ fn wildcards_match_the_whole_value_whatever_stars_they_start_or_end_with() {
             pattern: pattern.into(),
             enabled: true,
             message: String::new(),
+            effect: Default::default(),
         };
         c.compile().expect("compiles").matches_text(value)
     };
@@ -218,4 +227,213 @@ fn wildcards_match_the_whole_value_whatever_stars_they_start_or_end_with() {
     assert!(matches("**", "anything\nat all"));
     assert!(matches("*a?c*", "xxabcxx"));
     assert!(!matches("*a?c*", "xxacxx"));
+}
+
+/// Writes `text` as a list file in `dir` and returns its absolute path as a pattern.
+fn list_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write list");
+    path.to_str().expect("utf-8 temp path").to_string()
+}
+
+fn allow(c: Criterion) -> Criterion {
+    Criterion { effect: Effect::Allow, ..c }
+}
+
+#[test]
+fn list_criteria_flag_the_rows_whose_addresses_are_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = list_file(dir.path(), "bad.netset", "# bad\n203.0.113.0/24\n2001:db8::1\n65.55.200.252 ; SBL1\njunk\n");
+    let none = crate::analysis::dns::NoHostNames;
+    let eval = run(vec![crit("bad remote", Field::RemoteIp, MatchKind::List, &bad)], &none);
+    assert_eq!(flagged_rows(&eval), vec![0, 1, 4]);
+    assert_eq!(eval.per_criterion, vec![3]);
+    let eval = run(vec![crit("bad local", Field::LocalIp, MatchKind::List, &bad)], &none);
+    assert_eq!(flagged_rows(&eval), Vec::<usize>::new());
+    let local = list_file(dir.path(), "local.txt", "192.168.1.0/24\n2001:db8::10\n");
+    let eval = run(vec![crit("either side", Field::Ip, MatchKind::List, &local)], &none);
+    assert_eq!((flagged_rows(&eval), eval.per_criterion.clone()), (vec![0, 1, 2, 4, 5], vec![5]));
+
+    // The notification names the entry and its line; the compiled set, the list's figures.
+    let set = set_from(PORTS, Some(PIDS));
+    let index = PidsIndex::build(&set);
+    let row_blocks = index.row_blocks(&set);
+    let ctx = Context { set: &set, index: &index, row_blocks: &row_blocks, hosts: &none };
+    let criteria = CriteriaSet { criteria: vec![crit("bad remote", Field::RemoteIp, MatchKind::List, &bad)] };
+    let compiled = CompiledSet::new(&criteria);
+    let why = explain_row(&compiled, &ctx, 1);
+    assert!(why.flagged());
+    let entry = why.flagged_by[0].entry.as_ref().expect("a list entry");
+    assert_eq!(entry.to_string(), "203.0.113.0/24 — bad.netset line 2");
+    assert_eq!(explain_row(&compiled, &ctx, 4).flagged_by[0].entry.as_ref().map(|e| e.line), Some(3));
+    let lists: Vec<(usize, String)> = compiled.lists().map(|(i, l)| (i, l.summary())).collect();
+    assert_eq!(lists, vec![(0, "bad.netset: 3 entries; 1 unreadable line skipped (line 5)".to_string())]);
+}
+
+#[test]
+fn list_criteria_errors_name_the_file_and_checks_read_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.netset");
+    let c = crit("gone", Field::RemoteIp, MatchKind::List, missing.to_str().expect("utf-8"));
+    assert_eq!(c.check(), Ok(()));
+    let err = c.compile().expect_err("no file").to_string();
+    assert!(err.starts_with(&format!("cannot read address list {}: ", missing.display())), "{err}");
+    let wrong = crit("list of names", Field::Module, MatchKind::List, "names.txt");
+    assert_eq!(
+        wrong.check().expect_err("not an IP field").to_string(),
+        "a address list pattern does not apply to the module field"
+    );
+    let wrong = crit("hosts", Field::HostName, MatchKind::List, "names.txt");
+    assert!(wrong.check().is_err());
+    assert_eq!(crit("empty", Field::Ip, MatchKind::List, " ").check(), Err(CriterionError::Empty));
+}
+
+#[test]
+fn list_files_are_named_relative_to_the_criteria_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("lists")).expect("mkdir");
+    list_file(&dir.path().join("lists"), "drop.txt", "203.0.113.0/24 ; SBL9\n");
+    let json = r#"{"criteria": [
+        {"name": "DROP", "field": "remote_ip", "match": "list", "pattern": "lists/drop.txt"},
+        {"name": "abs", "field": "ip", "match": "list", "pattern": "/nowhere/x.netset"},
+        {"name": "mod", "field": "module", "pattern": "lists/drop.txt"}
+    ]}"#;
+    let path = dir.path().join("c.json");
+    std::fs::write(&path, json).expect("write");
+    let set = CriteriaSet::load(&path).expect("load");
+    let full = dir.path().join("lists/drop.txt");
+    assert_eq!(set.criteria[0].pattern, full.to_str().expect("utf-8"));
+    assert_eq!(set.criteria[1].pattern, "/nowhere/x.netset");
+    assert_eq!(set.criteria[2].pattern, "lists/drop.txt");
+    let eval = run(set.criteria, &crate::analysis::dns::NoHostNames);
+    assert_eq!((flagged_rows(&eval), eval.per_criterion.clone()), (vec![1], vec![1, 0, 0]));
+}
+
+#[test]
+fn a_list_changed_on_disk_is_seen_and_read_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = list_file(dir.path(), "watch.netset", "203.0.113.0/24\n");
+    let later = dir.path().join("later.netset");
+    let criteria = CriteriaSet {
+        criteria: vec![
+            crit("watched", Field::RemoteIp, MatchKind::List, &path),
+            crit("not yet there", Field::RemoteIp, MatchKind::List, later.to_str().expect("utf-8")),
+        ],
+    };
+    let first = CompiledSet::new(&criteria);
+    assert_eq!((first.lists().count(), first.broken.len()), (1, 1));
+    assert!(!first.lists_changed());
+    std::fs::write(&later, "10.0.0.0/8\n").expect("create the missing list");
+    assert!(first.lists_changed());
+    let second = CompiledSet::new(&criteria);
+    assert_eq!((second.lists().count(), second.broken.len()), (2, 0));
+    assert!(!second.lists_changed());
+    std::fs::write(&path, "203.0.113.0/24\n198.51.100.0/24\n").expect("rewrite");
+    assert!(second.lists_changed());
+    let third = CompiledSet::new(&criteria);
+    let sizes: Vec<usize> = third.lists().map(|(_, l)| l.len()).collect();
+    assert_eq!(sizes, vec![2, 1]);
+}
+
+#[test]
+fn lists_can_be_given_without_files() {
+    struct Given;
+    impl Lists for Given {
+        fn list(&self, path: &Path) -> Result<Arc<AddressList>, crate::analysis::address_list::ListError> {
+            Ok(Arc::new(AddressList::parse(path, b"10.0.0.0/8\n")))
+        }
+    }
+    let criteria = CriteriaSet { criteria: vec![crit("ten", Field::RemoteIp, MatchKind::List, "ten.netset")] };
+    let compiled = CompiledSet::with_lists(&criteria, &Given);
+    let set = set_from(PORTS, Some(PIDS));
+    let index = PidsIndex::build(&set);
+    let row_blocks = index.row_blocks(&set);
+    let ctx = Context { set: &set, index: &index, row_blocks: &row_blocks, hosts: &crate::analysis::dns::NoHostNames };
+    let eval = evaluate_compiled(Arc::new(compiled), &ctx);
+    assert_eq!((flagged_rows(&eval), eval.per_criterion), (vec![5], vec![1]));
+    assert!(!eval.compiled.lists_changed());
+}
+
+#[test]
+fn allow_criteria_clear_flags_whatever_set_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let known = list_file(dir.path(), "known.txt", "65.55.200.0/24\n2001:db8::1\n");
+    let eval = run(
+        vec![
+            crit("svchost", Field::Module, MatchKind::Exact, "svchost.exe"),
+            crit("web", Field::Port, MatchKind::Range, "80,443"),
+            allow(crit("update servers", Field::Ip, MatchKind::List, &known)),
+            allow(crit("alice", Field::User, MatchKind::Exact, "CORP\\alice")),
+            allow(crit("system", Field::Module, MatchKind::Exact, "System")),
+        ],
+        &crate::analysis::dns::NoHostNames,
+    );
+    // Flag criteria matched rows 0, 1, 3, 4 and 5; 0 and 4 are known servers, 4 and 5 alice's.
+    assert_eq!(flagged_rows(&eval), vec![1, 3]);
+    assert_eq!((eval.flagged_rows, eval.allowed_rows), (2, 3));
+    // svchost keeps rows 1 and 3; web keeps none; the allow criteria cleared 0 and 4, and 4
+    // and 5; System (row 2) was never flagged, so it cleared nothing.
+    assert_eq!(eval.per_criterion, vec![2, 0, 2, 2, 0]);
+}
+
+#[test]
+fn allow_criteria_alone_flag_nothing() {
+    let eval = run(
+        vec![allow(crit("alice", Field::User, MatchKind::Exact, "CORP\\alice"))],
+        &crate::analysis::dns::NoHostNames,
+    );
+    assert_eq!((eval.flagged_rows, eval.allowed_rows, eval.per_criterion), (0, 0, vec![0]));
+}
+
+#[test]
+fn allowed_rows_and_mappings_explain_themselves() {
+    use crate::model::{Address, PortField, PortMapping, Protocol};
+    let set = set_from(PORTS, Some(PIDS));
+    let index = PidsIndex::build(&set);
+    let row_blocks = index.row_blocks(&set);
+    let none = crate::analysis::dns::NoHostNames;
+    let ctx = Context { set: &set, index: &index, row_blocks: &row_blocks, hosts: &none };
+    let criteria = CriteriaSet {
+        criteria: vec![
+            crit("irc", Field::RemotePort, MatchKind::Range, "6660-6669"),
+            allow(crit("bob", Field::User, MatchKind::Exact, "CORP\\bob")),
+        ],
+    };
+    let compiled = CompiledSet::new(&criteria);
+    let why = explain_row(&compiled, &ctx, 1);
+    assert!(why.cleared() && !why.flagged());
+    assert_eq!(why.flagged_by.iter().map(|m| m.criterion).collect::<Vec<_>>(), vec![0]);
+    assert_eq!(why.allowed_by.iter().map(|m| m.criterion).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(matching_criteria_compiled(&compiled, &ctx, 1), Vec::<usize>::new());
+
+    let mapping = PortMapping {
+        pid: 6660,
+        process: Some("svchost.exe".into()),
+        protocol: Protocol::Tcp,
+        local_port: 1448,
+        local_ip: Address::Ip("192.168.1.103".parse().expect("ip")),
+        state: None,
+        remote_ip: Address::Ip("203.0.113.66".parse().expect("ip")),
+        remote_port: PortField::Num(6667),
+    };
+    let block = &set.pids[0].blocks[0];
+    assert_eq!(matching_mapping(&criteria, &mapping, Some(block), &none), Vec::<usize>::new());
+    // Without the block there is no user to allow by.
+    assert_eq!(matching_mapping(&criteria, &mapping, None, &none), vec![0]);
+}
+
+#[test]
+fn effects_round_trip_and_flag_is_the_default() {
+    let set = CriteriaSet {
+        criteria: vec![
+            crit("flag", Field::Module, MatchKind::Exact, "a.exe"),
+            allow(crit("allow", Field::Module, MatchKind::Exact, "b.exe")),
+        ],
+    };
+    let json = set.to_json();
+    assert_eq!(json.matches("\"effect\"").count(), 1, "{json}");
+    assert!(json.contains("\"effect\": \"allow\""), "{json}");
+    assert_eq!(CriteriaSet::from_json(&json).expect("parse"), set);
+    let err = CriteriaSet::from_json(r#"[{"name":"n","field":"module","pattern":"x","effect":"ignore"}]"#);
+    assert!(err.is_err());
 }

@@ -8,9 +8,27 @@
 
 use std::borrow::Cow;
 
-use crate::analysis::criteria::Context;
-use crate::analysis::index::{BlockId, NO_BLOCK};
-use crate::model::{Address, PortEvent, PortMapping, ProcessBlock};
+use crate::analysis::dns::HostNames;
+use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
+use crate::intern::{AddrTable, Interner};
+use crate::logs::set::LogSet;
+use crate::model::{AddrId, Address, PortEvent, PortMapping, ProcessBlock, Symbol};
+
+/// Where the ids of a log's rows are resolved: its tables of names and addresses, the PIDS
+/// blocks of its set, and host names. A loaded set gives one ([`Context::lookup`]); so does a
+/// log read a block at a time, whose tables only grow.
+///
+/// [`Context::lookup`]: super::Context::lookup
+#[derive(Clone, Copy)]
+pub struct Lookup<'a> {
+    pub modules: &'a Interner,
+    pub users: &'a Interner,
+    pub addrs: &'a AddrTable,
+    /// The set holding the blocks that rows' block ids name, and its index; `None` when no
+    /// PIDS blocks are known (module paths then match nothing).
+    pub blocks: Option<(&'a LogSet, &'a PidsIndex)>,
+    pub hosts: &'a dyn HostNames,
+}
 
 /// One value of a row that criteria read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,27 +113,25 @@ pub(super) enum Table {
 
 impl Table {
     /// Ids run from 0 to this.
-    pub(super) fn len(self, ctx: &Context<'_>) -> usize {
-        let log = &ctx.set.ports;
+    pub(super) fn len(self, lookup: &Lookup<'_>) -> usize {
         match self {
-            Table::Modules => log.modules.len(),
-            Table::Users => log.users.len(),
-            Table::Addrs => log.addrs.len(),
+            Table::Modules => lookup.modules.len(),
+            Table::Users => lookup.users.len(),
+            Table::Addrs => lookup.addrs.len(),
             Table::Ports => PORT_VALUES,
-            Table::Blocks => ctx.index.len(),
+            Table::Blocks => lookup.blocks.map_or(0, |(_, index)| index.len()),
         }
     }
 
     /// The value of one id.
-    pub(super) fn value<'a>(self, ctx: &Context<'a>, id: usize) -> Value<'a> {
-        let log = &ctx.set.ports;
+    pub(super) fn value<'a>(self, lookup: &Lookup<'a>, id: usize) -> Value<'a> {
         let id32 = u32::try_from(id).unwrap_or(u32::MAX);
         match self {
-            Table::Modules => Value::Text(Cow::Borrowed(log.modules.resolve(crate::model::Symbol(id32)))),
-            Table::Users => Value::Text(Cow::Borrowed(log.users.resolve(crate::model::Symbol(id32)))),
-            Table::Addrs => Value::Addr(log.addrs.resolve(crate::model::AddrId(id32))),
+            Table::Modules => Value::Text(Cow::Borrowed(lookup.modules.resolve(Symbol(id32)))),
+            Table::Users => Value::Text(Cow::Borrowed(lookup.users.resolve(Symbol(id32)))),
+            Table::Addrs => Value::Addr(lookup.addrs.resolve(AddrId(id32))),
             Table::Ports => Value::Port(u16::try_from(id).ok()),
-            Table::Blocks => Value::Block(ctx.index.block(ctx.set, id32)),
+            Table::Blocks => Value::Block(lookup.blocks.and_then(|(set, index)| index.block(set, id32))),
         }
     }
 }
@@ -142,20 +158,17 @@ pub(super) struct Offer<'a> {
 }
 
 impl<'a> Offer<'a> {
-    /// Row `row` of the PORTS log; `None` past its end.
-    pub(super) fn of_row(ctx: &Context<'a>, row: usize) -> Option<Offer<'a>> {
-        let log = &ctx.set.ports;
-        let e = log.events.get(row)?;
-        let block = ctx.row_blocks.get(row).copied().unwrap_or(NO_BLOCK);
-        Some(Offer {
-            module: log.module(e),
-            user: log.user(e),
-            local_ip: log.local_ip(e),
-            remote_ip: log.remote_ip(e),
+    /// A row whose ids `lookup` resolves, with its PIDS block.
+    pub(super) fn of_row(lookup: &Lookup<'a>, e: &PortEvent, block: BlockId) -> Offer<'a> {
+        Offer {
+            module: lookup.modules.resolve(e.module),
+            user: lookup.users.resolve(e.user),
+            local_ip: lookup.addrs.resolve(e.local_ip),
+            remote_ip: lookup.addrs.resolve(e.remote_ip),
             local_port: e.local_port,
             remote_port: e.remote_port().num(),
-            block: ctx.index.block(ctx.set, block),
-        })
+            block: lookup.blocks.and_then(|(set, index)| index.block(set, block)),
+        }
     }
 
     /// A PR-INITIAL mapping, with its process's block in the same log (for module paths and
