@@ -57,10 +57,10 @@ impl Live {
     }
 
     /// Runs the collector on this machine, writing the three logs into `folder` (created 0700
-    /// if missing), and follows what it writes.
+    /// if missing, resolved as the collector's own folder: see `collector::folder`), and
+    /// follows what it writes.
     pub fn capture(folder: PathBuf, ctx: egui::Context) -> Result<Live, String> {
-        create_private_folder(&folder)?;
-        let storage = LogFolder::open(&folder).map_err(|e| e.to_string())?;
+        let storage = LogFolder::open_with_mode(&folder, 0o700).map_err(|e| e.to_string())?;
         let source = SystemSource::open(Backend::Netlink)
             .or_else(|_| SystemSource::open(Backend::Procfs))
             .map_err(|e| format!("cannot read the socket tables: {e}"))?;
@@ -119,18 +119,6 @@ pub fn capture_folder() -> Option<PathBuf> {
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
     Some(data.join("prparser").join("capture"))
-}
-
-/// Creates a folder only its owner can enter: the capture names this machine's users and
-/// programs. An existing folder is used as it is.
-fn create_private_folder(folder: &Path) -> Result<(), String> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if folder.is_dir() {
-        return Ok(());
-    }
-    let err = |e: std::io::Error| format!("cannot create {}: {e}", folder.display());
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(folder).map_err(err)?;
-    std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
 fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), String> {

@@ -273,6 +273,25 @@ mod tests {
         );
     }
 
+    /// An owner change keeps the state, and says so in `previous_state` too.
+    #[test]
+    fn owner_changes_carry_the_state_before() {
+        let before = Observed { socket: listener(), owner: Some(info()) };
+        let other = Arc::new(ProcessInfo { pid: 43, ..(*info()).clone() });
+        let change = SocketChange {
+            change: Change::Owner,
+            observed: Observed { socket: listener(), owner: Some(other) },
+            before: Some(before),
+        };
+        let mut out = Vec::new();
+        write_event(&mut out, &time(), &CollectorEvent::Socket(change)).expect("json");
+        let v = &parse(&out)[0];
+        assert_eq!(
+            (&v["change"], &v["pid"], &v["state"], &v["previous_state"]),
+            (&"owner".into(), &43.into(), &"LISTENING".into(), &"LISTENING".into())
+        );
+    }
+
     /// The existing fields stay as they were (U+FFFD in `process`); `process_hex` carries the
     /// exact bytes, in socket and process objects alike.
     #[test]

@@ -92,7 +92,7 @@ impl SocketTable {
         let reader = match backend {
             Backend::Netlink => SockDiag::open()
                 .map(Reader::Netlink)
-                .map_err(|source| CollectorError::SocketTable { backend: backend.as_str(), source })?,
+                .map_err(|error| CollectorError::SocketTable { backend: backend.as_str(), error })?,
             Backend::Procfs => Reader::Procfs(ProcNet::new(proc_root)),
         };
         Ok(SocketTable(reader))
@@ -112,7 +112,7 @@ impl SocketTable {
             Reader::Netlink(diag) => diag.read(out),
             Reader::Procfs(net) => net.read(out),
         };
-        result.map_err(|source| CollectorError::SocketTable { backend: self.backend().as_str(), source })
+        result.map_err(|error| CollectorError::SocketTable { backend: self.backend().as_str(), error })
     }
 }
 

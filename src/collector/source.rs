@@ -133,7 +133,7 @@ pub struct FakeSource {
 impl Source for FakeSource {
     fn observe(&mut self) -> Result<Vec<Observed>, CollectorError> {
         if let Some(message) = self.fail_next.take() {
-            return Err(CollectorError::SocketTable { backend: "fake", source: std::io::Error::other(message) });
+            return Err(CollectorError::SocketTable { backend: "fake", error: std::io::Error::other(message) });
         }
         Ok(self.sockets.clone())
     }

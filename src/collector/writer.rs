@@ -10,7 +10,14 @@
 //! past [`MAX_PENDING`] new records are dropped and counted rather than eating memory.
 //!
 //! Stamps only go up: a set started in the same second as the last one (a tiny size limit) or
-//! whose name is taken gets the next second, so names stay unique and sort in order.
+//! whose name is taken gets the next second, so names stay unique and every set is newer than
+//! the one before. (The names do not sort as text: the original's stamps are not zero-padded,
+//! so `19-55-8` sorts after `19-55-50`; readers order files by the time in their names.)
+//!
+//! The first set is different from the later ones: a program calls [`LogWriter::start`], which
+//! fails when it cannot be created (the folder is unusable: nothing would ever be logged), where
+//! a later set that cannot be created is reported (event 109) and tried again a minute later,
+//! the current files staying in use meanwhile.
 
 use std::io::{self, Write};
 use std::str::FromStr;
@@ -18,6 +25,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta, Timelike};
 
+use crate::collector::error::CollectorError;
 use crate::collector::events::{EventId, Notice};
 use crate::collector::folder::Storage;
 use crate::collector::host::FORMAT_VERSION;
@@ -142,29 +150,56 @@ impl<S: Storage> LogWriter<S> {
         self.set.iter().flat_map(|s| s.streams.iter().map(|f| f.name.clone())).collect()
     }
 
-    /// Writes one batch: opens the first set (with PR-INITIAL from the start snapshot),
-    /// rotates at midnight and at the size limit, retries what earlier batches could not
-    /// write. Returns what happened worth reporting.
+    /// Opens the first set of files (with PR-INITIAL from the start snapshot, the first poll's
+    /// batch) and writes the batch. An error when the files cannot be created: the folder is
+    /// unusable, and a service had better stop than run logging nothing.
+    pub fn start(&mut self, batch: &Batch) -> Result<Vec<Notice>, CollectorError> {
+        let mut notices = Vec::new();
+        if !self.started {
+            self.open_first(batch, &mut notices)
+                .map_err(|why| CollectorError::Files { folder: self.storage.location(), why })?;
+        }
+        self.write_events(batch, &mut notices);
+        Ok(notices)
+    }
+
+    /// Writes one batch: opens the first set if [`LogWriter::start`] did not (a first set that
+    /// cannot be created is then reported and tried again, like a later one), rotates at
+    /// midnight and at the size limit, retries what earlier batches could not write. Returns
+    /// what happened worth reporting.
     pub fn write(&mut self, batch: &Batch) -> Vec<Notice> {
         let now = batch.time.naive_local();
         let mut notices = Vec::new();
         self.flush(&mut notices);
         let due = self.retry_at.is_none_or(|at| now >= at);
-        match &self.set {
-            None if !self.started => {
-                let initial = batch.events.iter().find_map(|e| match e {
-                    CollectorEvent::Initial(i) => Some(i),
-                    _ => None,
-                });
-                self.started = true;
-                self.open_set(now, Opening::Start(initial), &mut notices);
-            }
+        let opened = match &self.set {
+            None if !self.started => self.open_first(batch, &mut notices),
             None if due => self.open_set(now, Opening::Start(None), &mut notices),
             Some(set) if set.day != now.date() && set.clean() && due => {
-                self.open_set(now, Opening::Midnight, &mut notices);
+                self.open_set(now, Opening::Midnight, &mut notices)
             }
-            _ => {}
+            _ => Ok(()),
+        };
+        if let Err(why) = opened {
+            self.cannot_create(now, &why, &mut notices);
         }
+        self.write_events(batch, &mut notices);
+        notices
+    }
+
+    /// Opens the first set of a run, with the start snapshot of `batch` if it holds one.
+    fn open_first(&mut self, batch: &Batch, notices: &mut Vec<Notice>) -> Result<(), String> {
+        let initial = batch.events.iter().find_map(|e| match e {
+            CollectorEvent::Initial(i) => Some(i),
+            _ => None,
+        });
+        self.started = true;
+        self.open_set(batch.time.naive_local(), Opening::Start(initial), notices)
+    }
+
+    /// Renders and queues the records of a batch, then writes what the files take.
+    fn write_events(&mut self, batch: &Batch, notices: &mut Vec<Notice>) {
+        let now = batch.time.naive_local();
         let mut record = Vec::new();
         for event in &batch.events {
             for &kind in self.kinds_of(event) {
@@ -173,11 +208,10 @@ impl<S: Storage> LogWriter<S> {
                     notices.push(Notice::new(EventId::WriteFailed, format!("cannot render an event: {e}")));
                     continue;
                 }
-                self.append(kind, &record, now, &mut notices);
+                self.append(kind, &record, now, notices);
             }
         }
-        self.flush(&mut notices);
-        notices
+        self.flush(notices);
     }
 
     /// Writes what is still queued, once more, and closes the files.
@@ -223,8 +257,10 @@ impl<S: Storage> LogWriter<S> {
         let full = self.stream(kind).is_some_and(|s| s.size > s.header_len && s.size + len > self.options.max_bytes);
         if full && self.retry_at.is_none_or(|at| now >= at) {
             self.flush(notices);
-            if self.set.as_ref().is_some_and(OpenSet::clean) {
-                self.open_set(now, Opening::Size, notices);
+            if self.set.as_ref().is_some_and(OpenSet::clean)
+                && let Err(why) = self.open_set(now, Opening::Size, notices)
+            {
+                self.cannot_create(now, &why, notices);
             }
         }
         let Some(s) = self.stream_mut(kind) else {
@@ -264,8 +300,9 @@ impl<S: Storage> LogWriter<S> {
         }
     }
 
-    /// Starts a new set of files (the old one, if any, is complete: callers check).
-    fn open_set(&mut self, now: NaiveDateTime, opening: Opening<'_>, notices: &mut Vec<Notice>) {
+    /// Starts a new set of files (the old one, if any, is complete: callers check); why not,
+    /// when it cannot.
+    fn open_set(&mut self, now: NaiveDateTime, opening: Opening<'_>, notices: &mut Vec<Notice>) -> Result<(), String> {
         let mut stamp = now.with_nanosecond(0).unwrap_or(now);
         if let Some(last) = self.last_stamp
             && stamp <= last
@@ -285,18 +322,16 @@ impl<S: Storage> LogWriter<S> {
                     notices.push(opened_notice(opening, &names, &self.storage.location(), self.previous_name()));
                     self.set = Some(OpenSet { day: now.date(), streams });
                     self.retry_at = None;
-                    return;
+                    return Ok(());
                 }
                 Ok(None) => stamp += TimeDelta::seconds(1),
-                Err(e) => {
-                    self.cannot_create(now, &e.to_string(), notices);
-                    return;
-                }
+                Err(e) => return Err(e.to_string()),
             }
         }
-        self.cannot_create(now, &format!("no free name after {NAME_TRIES} tries"), notices);
+        Err(format!("no free name after {NAME_TRIES} tries"))
     }
 
+    /// Event 109, and no new attempt for a minute: what the event says is what happens.
     fn cannot_create(&mut self, now: NaiveDateTime, why: &str, notices: &mut Vec<Notice>) {
         self.retry_at = Some(now + RETRY_CREATE_AFTER);
         let still = if self.set.is_some() { "the current files stay in use" } else { "nothing is logged meanwhile" };

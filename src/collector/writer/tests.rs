@@ -274,6 +274,52 @@ fn files_that_cannot_be_created_are_retried_a_minute_later() {
     assert_eq!(disk.rows(), vec![("dns".into(), 2)]);
 }
 
+/// A program starts the writer with `start`: a first set that cannot be created is an error
+/// saying why, once, with no promise of a retry.
+#[test]
+fn a_first_set_that_cannot_be_created_fails_the_start() {
+    let disk = Memory::default();
+    disk.fail_creates.set(true);
+    let mut w = LogWriter::new(disk.clone(), options(Format::Text, 1 << 20));
+    let err = w.start(&start("2026-03-01T10:17:54+01:00")).expect_err("no files");
+    assert_eq!(err.to_string(), "cannot create log files in /memory: Permission denied (os error 13)");
+    assert!(disk.names().is_empty());
+    disk.fail_creates.set(false);
+    let mut w = LogWriter::new(disk.clone(), options(Format::Text, 1 << 20));
+    assert_eq!(ids(&w.start(&start("2026-03-01T10:17:54+01:00")).expect("started")), vec![102]);
+}
+
+/// What event 109 says is what happens: the current files stay in use (past the size limit),
+/// nothing is tried or reported again for a minute, then the new set is made.
+#[test]
+fn a_rotation_that_cannot_create_files_keeps_the_current_ones_and_retries_a_minute_later() {
+    let disk = Memory::default();
+    let mut w = LogWriter::new(disk.clone(), options(Format::Text, 1000));
+    w.start(&start("2026-03-01T10:17:54+01:00")).expect("started");
+    disk.fail_creates.set(true);
+    let mut failed = Vec::new();
+    for i in 0..30 {
+        let notices = w.write(&Batch { time: at("2026-03-01T10:18:00+01:00"), events: vec![new_socket(i)] });
+        failed.extend(notices);
+    }
+    assert_eq!(ids(&failed), vec![109]);
+    assert!(
+        failed[0]
+            .message
+            .ends_with(": Permission denied (os error 13); the current files stay in use; next try in 60 s"),
+        "{}",
+        failed[0].message
+    );
+    assert_eq!(disk.names().len(), 3, "no new files meanwhile");
+    assert_eq!(disk.rows().len(), 30, "every row written to the current file");
+    assert!(w.write(&Batch { time: at("2026-03-01T10:18:59+01:00"), events: vec![new_socket(30)] }).is_empty());
+    disk.fail_creates.set(false);
+    let notices = w.write(&Batch { time: at("2026-03-01T10:19:00+01:00"), events: vec![new_socket(31)] });
+    assert_eq!(ids(&notices), vec![103]);
+    assert_eq!(disk.names().len(), 5);
+    assert_eq!(disk.rows().len(), 32);
+}
+
 #[test]
 fn json_lines_rotate_like_the_logs() {
     let disk = Memory::default();
