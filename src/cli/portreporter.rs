@@ -28,7 +28,8 @@ Run as root, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to see every proces
 user it sees only that user's processes."
 )]
 pub struct Cli {
-    /// Log folder (the original's -ld '<dir>'); created 0750 if missing.
+    /// Log folder (the original's -ld '<dir>'); created 0750 if missing. A symbolic link on the
+    /// way is followed only if root or the user it runs as owns it.
     #[arg(long, value_name = "DIR", default_value = "/var/log/portreporter", value_parser = parse_dir)]
     pub log_dir: PathBuf,
     /// Size at which a log file is closed and a new set started, in KB (the original's -ls),
