@@ -3,6 +3,7 @@
 //! [`Sink`]), then the pieces' tables merged into the log's in file order and the block's
 //! rows handed to the stream's consumer.
 
+use std::borrow::Cow;
 use std::io;
 use std::mem::MaybeUninit;
 use std::path::Path;
@@ -10,26 +11,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::fast::Known;
-use super::general::{ChunkTables, LOCAL, parse_chunk};
+use super::general::{ChunkTables, LOCAL, general_record};
 use super::{LoadProgress, MAX_LINE_BYTES, MAX_RECORD_BYTES, Malformed, PortsLog, PortsOwner, PortsSource, RowBlock};
 use crate::error::LogError;
 use crate::logs::header::{self, Version};
 use crate::logs::text::{self, LineIssue, field_text};
 use crate::model::{AddrId, PortEvent, Symbol};
 
-/// A chunk of lines being read: its rows go to `events`, final but for chunk-local ids (see
-/// [`LOCAL`]); issues keep line numbers counted from the chunk's first line.
+/// A piece of a block being read: its rows go to `events`, final but for chunk-local ids
+/// (see [`LOCAL`]); issues keep line numbers counted from the piece's first line.
 pub(super) struct ChunkOut<'a, 's> {
     pub(super) events: Sink<'s>,
     pub(super) tables: ChunkTables<'a>,
-    /// (0-based line offset in the chunk, reason, excerpt source)
+    /// (0-based line offset in the piece, reason, excerpt source)
     pub(super) issues: Vec<(u32, Malformed, &'a [u8])>,
+    /// Lines read so far.
     pub(super) lines: u32,
-    /// Bytes of the chunk that form complete records; the rest waits for more input.
-    pub(super) consumed: usize,
-    /// Read as quote-free text, the chunk turned out to hold a quoted line: the whole block
-    /// must be read again with quoting (see [`parse_block`]).
-    pub(super) quoted: bool,
 }
 
 /// Where a piece of a block writes its rows: its own stretch of the log's row vector (unused
@@ -83,20 +80,16 @@ impl Sink<'_> {
     }
 }
 
-/// A parsed chunk without its rows: what is left to merge into the log.
+/// A parsed piece without its rows: what is left to merge into the log.
 pub(super) struct Parsed<'a> {
-    pub(super) tables: ChunkTables<'a>,
-    pub(super) issues: Vec<(u32, Malformed, &'a [u8])>,
-    pub(super) lines: u32,
-    pub(super) consumed: usize,
-    pub(super) quoted: bool,
-}
-
-impl<'a> ChunkOut<'a, '_> {
-    pub(super) fn finish(self) -> (Parsed<'a>, Written) {
-        let ChunkOut { events, tables, issues, lines, consumed, quoted, .. } = self;
-        (Parsed { tables, issues, lines, consumed, quoted }, events.finish())
-    }
+    tables: ChunkTables<'a>,
+    issues: Vec<(u32, Malformed, &'a [u8])>,
+    /// Lines read, from the piece's first line (`first_line`, numbered in the file).
+    lines: u32,
+    first_line: u32,
+    /// Where in the block the piece's reading started, and where its last record ended.
+    start: usize,
+    end: usize,
 }
 
 /// Bytes read per step: big enough to keep both cores busy, small enough that a huge file
@@ -347,8 +340,56 @@ pub(super) struct Pieces<'a> {
     sizes: Vec<usize>,
 }
 
+/// Bytes from a row's start within which [`parse_piece`] first looks for it to end.
+const ROW_WINDOW: usize = 256;
+
+/// Reads the records of `buf` that start from `start` on, before `limit` (a line end, or the
+/// end of `buf`): the usual rows by the one-pass fast path, any other record by the general
+/// path, so that an unusual record costs only itself. A record that starts before `limit` is
+/// read to its end, wherever that is. Unless `at_eof`, a last line without a line end, or a
+/// quoted record still open at the end of `buf`, is left unread for more text.
+fn parse_piece<'a>(
+    buf: &'a [u8],
+    start: usize,
+    limit: usize,
+    at_eof: bool,
+    sink: Sink<'_>,
+    known: &Known,
+) -> (Parsed<'a>, Written) {
+    let first_line = sink.first_line;
+    let mut out = ChunkOut { events: sink, tables: ChunkTables::default(), issues: Vec::new(), lines: 0 };
+    let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(12);
+    let mut pos = start;
+    while pos < limit {
+        // Most rows are read from a window of fixed length, where the bounds checks of the
+        // fast path compare with a constant; a row not within one is tried on the whole text.
+        let taken = match buf.get(pos..).and_then(|rest| rest.first_chunk::<ROW_WINDOW>()) {
+            Some(window) => out.tables.fast_row(known, window, 0, &mut out.events, out.lines).map(|end| pos + end),
+            None => None,
+        };
+        let taken = taken.or_else(|| out.tables.fast_row(known, buf, pos, &mut out.events, out.lines));
+        if let Some(next) = taken {
+            out.lines += 1;
+            pos = next;
+            continue;
+        }
+        match general_record(&mut out, &buf[pos..], at_eof, &mut fields) {
+            Some(len) => pos += len,
+            None => break,
+        }
+    }
+    let ChunkOut { events, tables, issues, lines } = out;
+    (Parsed { tables, issues, lines, start, end: pos, first_line }, events.finish())
+}
+
 /// Parses the complete records of a block on all cores into `rows`' spare capacity (rows of
 /// file `source`, numbered from `first_line`); [`merge_pieces`] then takes them in.
+///
+/// The block is cut into pieces at line ends, and each piece is read as if it started a
+/// record. A quoted field may hold line breaks, so that guess can be wrong: a piece's last
+/// record may run on into the next piece. Pieces are then checked in order, each against
+/// where the records before it really end, and one that started elsewhere is read again
+/// from there (rare: a record must span a line break at a cut).
 pub(super) fn parse_pieces<'a>(
     rows: &mut Vec<PortEvent>,
     buf: &'a [u8],
@@ -358,38 +399,51 @@ pub(super) fn parse_pieces<'a>(
     known: &Known,
 ) -> Pieces<'a> {
     use rayon::prelude::*;
-    let run = |rows: &mut Vec<PortEvent>, has_quotes: bool| {
-        let pieces = if has_quotes { 1 } else { rayon::current_num_threads() * 4 };
-        let bounds = piece_bounds(buf, pieces);
-        // A piece holds at most one row per line; its lines end with a line end, but for the
-        // last piece's last line.
-        let sizes: Vec<usize> =
-            bounds.par_iter().map(|&(s, e, last)| count_line_ends(&buf[s..e]) + usize::from(last)).collect();
-        rows.reserve(sizes.iter().sum());
-        let mut slots = rows.spare_capacity_mut();
-        let mut line = first_line;
-        let mut jobs = Vec::with_capacity(bounds.len());
-        for (&(s, e, last), &size) in bounds.iter().zip(&sizes) {
-            let (mine, rest) = std::mem::take(&mut slots).split_at_mut(size);
-            slots = rest;
-            jobs.push((s, e, last, Sink::new(mine, line, source)));
-            line = line.saturating_add(size as u32);
+    let bounds = piece_bounds(buf, rayon::current_num_threads() * 4);
+    let line_ends: Vec<usize> = bounds.par_iter().map(|&(s, e)| count_line_ends(&buf[s..e])).collect();
+    // A piece holds at most one row per line (a record that runs on past the piece starts
+    // on one of its lines); its lines end with a line end, but for the last piece's last line.
+    let mut sizes: Vec<usize> = line_ends.clone();
+    if let Some(last) = sizes.last_mut() {
+        *last += 1;
+    }
+    let mut firsts = Vec::with_capacity(bounds.len());
+    let mut line = first_line;
+    for &n in &line_ends {
+        firsts.push(line);
+        line = line.saturating_add(n as u32);
+    }
+    rows.reserve(sizes.iter().sum());
+    let mut slots = rows.spare_capacity_mut();
+    let mut jobs = Vec::with_capacity(bounds.len());
+    for ((&(s, e), &size), &first) in bounds.iter().zip(&sizes).zip(&firsts) {
+        let (mine, rest) = std::mem::take(&mut slots).split_at_mut(size);
+        slots = rest;
+        jobs.push((s, e, Sink::new(mine, first, source)));
+    }
+    let mut outs: Vec<(Parsed<'_>, Written)> =
+        jobs.into_par_iter().map(|(s, e, sink)| parse_piece(buf, s, e, at_eof, sink, known)).collect();
+    let mut end = 0;
+    let mut stretch = 0;
+    for k in 0..outs.len() {
+        let (s, e) = bounds[k];
+        if outs[k].0.start != end {
+            if end < s {
+                // The records before stop short of this piece: the last is a quoted record
+                // still open at the end of the block, which the rest of the block belongs to.
+                outs.truncate(k);
+                sizes.truncate(k);
+                break;
+            }
+            // The record before ran on past this piece's start: read it again from its end.
+            let first = firsts[k].saturating_add(count_line_ends(&buf[s..end]) as u32);
+            let mine = &mut rows.spare_capacity_mut()[stretch..stretch + sizes[k]];
+            outs[k] = parse_piece(buf, end, e, at_eof, Sink::new(mine, first, source), known);
         }
-        let outs: Vec<(Parsed<'_>, Written)> = jobs
-            .into_par_iter()
-            .map(|(s, e, last, sink)| {
-                let (mut parsed, written) = parse_chunk(&buf[s..e], at_eof && last, has_quotes, sink, known);
-                parsed.consumed += s;
-                (parsed, written)
-            })
-            .collect();
-        Pieces { outs, sizes }
-    };
-    // Quoted fields may hold line breaks, so only quote-free text is cut at arbitrary lines.
-    // Quotes are rare: rather than search every block for them first, a block is read again,
-    // whole, when one of its pieces meets a quoted line.
-    let pieces = run(rows, false);
-    if pieces.outs.iter().any(|(p, _)| p.quoted) { run(rows, true) } else { pieces }
+        end = outs[k].0.end;
+        stretch += sizes[k];
+    }
+    Pieces { outs, sizes }
 }
 
 /// Takes a parsed block's rows into `rows` (after those it held) and its tables into `log`,
@@ -430,15 +484,15 @@ pub(super) fn merge_pieces(
             *start = moved;
         }
     }
-    let mut line = first_line;
+    let mut line_end = first_line;
     let mut consumed = 0;
     for ((parsed, written), start) in outs.into_iter().zip(starts) {
-        let (lines, end) = (parsed.lines, parsed.consumed);
-        log.merge(parsed, &written.local, &mut rows[base + start..], known, path, line);
-        line = line.saturating_add(lines);
+        let (first, lines, end) = (parsed.first_line, parsed.lines, parsed.end);
+        log.merge(parsed, &written.local, &mut rows[base + start..], known, path, first);
+        line_end = first.saturating_add(lines);
         consumed = end;
     }
-    (consumed, line - first_line)
+    (consumed, line_end - first_line)
 }
 
 /// Line ends in a text (memchr counts them with vector instructions).
@@ -448,7 +502,7 @@ pub(super) fn count_line_ends(text: &[u8]) -> usize {
 
 /// Splits a buffer into up to `n` pieces that end on line ends; the last piece takes the
 /// rest (including an unterminated last line).
-pub(super) fn piece_bounds(buf: &[u8], n: usize) -> Vec<(usize, usize, bool)> {
+pub(super) fn piece_bounds(buf: &[u8], n: usize) -> Vec<(usize, usize)> {
     let mut bounds = Vec::with_capacity(n);
     let mut start = 0;
     for k in 1..n {
@@ -458,13 +512,13 @@ pub(super) fn piece_bounds(buf: &[u8], n: usize) -> Vec<(usize, usize, bool)> {
         }
         match memchr::memchr(b'\n', &buf[target..]) {
             Some(i) => {
-                bounds.push((start, target + i + 1, false));
+                bounds.push((start, target + i + 1));
                 start = target + i + 1;
             }
             None => break,
         }
     }
-    bounds.push((start, buf.len(), true));
+    bounds.push((start, buf.len()));
     bounds
 }
 

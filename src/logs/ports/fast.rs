@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
 
-use super::block::{ChunkOut, Sink};
-use super::general::{ChunkTables, general_line, intern_local, parse_address, parse_ipv4_fast, strip_brackets};
+use super::block::Sink;
+use super::general::{ChunkTables, intern_local, parse_address, parse_ipv4_fast, strip_brackets};
 use crate::logs::text::trim_cr;
 use crate::model::{AddrId, PortEvent, PortField, Protocol, RowShape, Symbol};
 
@@ -87,44 +87,6 @@ impl ShortTable {
         }
         self.slots[i] = (key, id);
     }
-}
-
-/// Bytes from a row's start within which [`parse_plain`] first looks for it to end.
-pub(super) const ROW_WINDOW: usize = 256;
-
-/// The hot path for quote-free text: common rows are read by [`ChunkTables::fast_row`] in a
-/// single pass; any other line goes through the general splitter.
-pub(super) fn parse_plain<'a>(buf: &'a [u8], at_eof: bool, out: &mut ChunkOut<'a, '_>, known: &Known) {
-    let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(12);
-    let mut pos = 0;
-    while pos < buf.len() {
-        // Most rows are read from a window of fixed length, where the bounds checks of the
-        // fast path compare with a constant; a row not within one is tried on the whole text.
-        let taken = match buf.get(pos..).and_then(|rest| rest.first_chunk::<ROW_WINDOW>()) {
-            Some(window) => out.tables.fast_row(known, window, 0, &mut out.events, out.lines).map(|end| pos + end),
-            None => None,
-        };
-        let taken = taken.or_else(|| out.tables.fast_row(known, buf, pos, &mut out.events, out.lines));
-        if let Some(next) = taken {
-            out.lines += 1;
-            pos = next;
-            continue;
-        }
-        let rest = &buf[pos..];
-        let (line, len, terminated) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], i + 1, true),
-            None => (rest, rest.len(), false),
-        };
-        if !terminated && !at_eof {
-            break;
-        }
-        if !general_line(out, trim_cr(line), &mut fields, terminated) {
-            out.quoted = true;
-            break;
-        }
-        pos += len;
-    }
-    out.consumed = pos;
 }
 
 /// Eight bytes of `buf` from `at` as one little-endian word (so byte `i` is bits `8i..8i+8`
@@ -508,7 +470,8 @@ impl<'a> ChunkTables<'a> {
         if let Some(&id) = self.addrs.get(text) {
             return Some(Found::Id(id));
         }
-        // A zone (`%...`) is not read, so it could hide a quote: see [`ChunkOut::quoted`].
+        // A zone (`%...`) is not read, so it could hide a quote, which only the general path
+        // reads (a quoted field may span lines).
         if memchr::memchr(b'"', text).is_some() {
             return None;
         }

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
 
-use super::block::{ChunkOut, Parsed, Sink, Written};
-use super::fast::{Known, ShortKey, Stamp, TAIL_SLOTS, Tail, parse_plain};
+use super::block::ChunkOut;
+use super::fast::{ShortKey, Stamp, TAIL_SLOTS, Tail};
 use super::{MAX_RECORD_BYTES, Malformed};
 use crate::logs::text::trim_cr;
 use crate::model::{AddrId, Address, PortEvent, PortField, Protocol, RowShape, Symbol, make_datetime};
@@ -410,92 +410,48 @@ pub(super) fn strip_brackets(field: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     }
 }
 
-/// Parses the records of `buf`. Unless `at_eof`, a final line without a line end (or a quoted
-/// record still open at the end) is left unconsumed for the next read.
-pub(super) fn parse_chunk<'a, 's>(
-    buf: &'a [u8],
-    at_eof: bool,
-    has_quotes: bool,
-    events: Sink<'s>,
-    known: &Known,
-) -> (Parsed<'a>, Written) {
-    let mut out =
-        ChunkOut { events, tables: ChunkTables::default(), issues: Vec::new(), lines: 0, consumed: 0, quoted: false };
-    if !has_quotes {
-        parse_plain(buf, at_eof, &mut out, known);
-        return out.finish();
-    }
-    let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(12);
-    let mut pos = 0;
-    while pos < buf.len() {
-        let rest = &buf[pos..];
-        let (line, line_len, terminated) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], i + 1, true),
-            None => (rest, rest.len(), false),
-        };
-        if !terminated && !at_eof {
-            break;
-        }
-        let line = trim_cr(line);
-        let first_byte = line.first().copied();
-        if line.trim_ascii().is_empty()
-            || (!first_byte.is_some_and(|b| b.is_ascii_digit() || b == b'"') && is_header_line(line))
-        {
-            pos += line_len;
-            out.lines += 1;
-            continue;
-        }
-        // A record whose quoted field runs over the line end takes the following lines too.
-        let (record, record_len, record_lines) = if has_quotes && ends_inside_quotes(line) {
-            match extend_record(rest, at_eof) {
-                Extent::Complete(rec, len, lines) => (rec, len, lines),
-                Extent::NeedMore => break,
-                Extent::Unterminated => (line, line_len, 1),
-            }
-        } else {
-            (line, line_len, 1)
-        };
-        let result = split_fields(record, &mut fields).and_then(|()| out.tables.row(&mut fields));
-        match result {
-            Ok(ev) => out.events.push(ev, out.lines),
-            Err(reason) => {
-                let reason = if !terminated && record_len == rest.len() { Malformed::Truncated } else { reason };
-                out.issues.push((out.lines, reason, record));
-            }
-        }
-        pos += record_len;
-        out.lines += record_lines;
-    }
-    out.consumed = pos;
-    out.finish()
-}
-
-/// A line the fast path did not take: a header, a blank, an unusual row, or a malformed one.
-/// Returns false, having read nothing, for a line with a quote: a quoted field may run over
-/// the line end, which only the quote-aware reading of [`parse_chunk`] follows.
-pub(super) fn general_line<'a>(
+/// Reads the record at the start of `rest` through the general, quote-aware path (a blank or
+/// header line is skipped): a record whose quoted field runs over the line end takes the
+/// following lines too. Its row goes to `out.events`, or why it is none to `out.issues`.
+/// Returns its length, or `None` when, unless `at_eof`, it may go on past `rest`.
+pub(super) fn general_record<'a>(
     out: &mut ChunkOut<'a, '_>,
-    line: &'a [u8],
+    rest: &'a [u8],
+    at_eof: bool,
     fields: &mut Vec<Cow<'a, [u8]>>,
-    terminated: bool,
-) -> bool {
-    let number = out.lines;
+) -> Option<usize> {
+    let (line, line_len, terminated) = match memchr::memchr(b'\n', rest) {
+        Some(i) => (&rest[..i], i + 1, true),
+        None => (rest, rest.len(), false),
+    };
+    if !terminated && !at_eof {
+        return None;
+    }
+    let line = trim_cr(line);
     let first = line.first().copied().unwrap_or(b' ');
     if !first.is_ascii_digit() && (line.trim_ascii().is_empty() || is_header_line(line)) {
         out.lines += 1;
-        return true;
+        return Some(line_len);
     }
-    if memchr::memchr(b'"', line).is_some() {
-        return false;
-    }
-    out.lines += 1;
-    match split_fields(line, fields).and_then(|()| out.tables.row(fields)) {
+    let (record, len, lines) = if memchr::memchr(b'"', line).is_some() && ends_inside_quotes(line) {
+        match extend_record(rest, at_eof) {
+            Extent::Complete(record, len, lines) => (record, len, lines),
+            Extent::NeedMore => return None,
+            Extent::Unterminated => (line, line_len, 1),
+        }
+    } else {
+        (line, line_len, 1)
+    };
+    let number = out.lines;
+    match split_fields(record, fields).and_then(|()| out.tables.row(fields)) {
         Ok(ev) => out.events.push(ev, number),
         Err(reason) => {
-            out.issues.push((number, if terminated { reason } else { Malformed::Truncated }, line));
+            let reason = if !terminated && len == rest.len() { Malformed::Truncated } else { reason };
+            out.issues.push((number, reason, record));
         }
     }
-    true
+    out.lines += lines;
+    Some(len)
 }
 
 pub(super) enum Extent<'a> {

@@ -2,13 +2,16 @@
 //!
 //! The reader is the hot path of the whole tool (logs of millions of lines), so it works on
 //! bytes and splits a block of lines across threads; the next block is read while one is
-//! parsed. Each piece of a block writes its rows straight into the log's row vector, and
-//! reads the usual row shape in one pass (`fast.rs`) whose shortcuts key on exact bytes;
-//! anything else goes through the general, quote-aware path (`general.rs`), which gives the
-//! same rows. Each distinct address or name is parsed once per piece at most, and once per
-//! file when the fast path meets it again (`fast::Known`). The parallel block driver (pieces,
-//! their sinks, the merge of their tables) is `block.rs`; writing PORTS files, `writer.rs`.
-//! What it accepts, beyond plain CSV:
+//! parsed. Each piece of a block writes its rows straight into the block's row buffer, and
+//! reads the usual row shape in one pass (`fast.rs`) whose shortcuts key on exact bytes; any
+//! other record (a quote, a field spanning lines, an unusual or malformed row) goes alone
+//! through the general, quote-aware path (`general.rs`), which gives the same rows, and the
+//! next record is tried on the fast path again. Pieces are cut at line ends and each guesses
+//! that it starts a record; a piece whose guess a quoted record spanning the cut proves wrong
+//! is read again from that record's end (see `block::parse_pieces`). Each distinct address
+//! or name is parsed once per piece at most, and once per file when the fast path meets it
+//! again (`fast::Known`). The parallel block driver (pieces, their sinks, the merge of their
+//! tables) is `block.rs`; writing PORTS files, `writer.rs`. What it accepts, beyond plain CSV:
 //! - `yy/m/d` dates with or without padding or the year's leading zero, `h:m:s` unpadded times;
 //! - 10 fields, 9 (user context missing with its comma) and 7 (Windows 2000);
 //! - `*` and empty remote ports and addresses, bare IPv6 addresses (also `[..]`, or with a zone);

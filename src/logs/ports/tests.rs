@@ -738,6 +738,98 @@ mod fast_path_agrees_with_general_path {
             .collect()
     }
 
+    /// A row as both readers must give it: (line, time, protocol, ports and addresses, PID,
+    /// module, user, shape).
+    type Row = (u32, Resolved);
+
+    /// `text` read record by record by the general path alone, in one piece: what the reader
+    /// must give, however it cuts and whichever path reads each record.
+    fn general_only(text: &[u8]) -> (Vec<Row>, Vec<(u32, String)>) {
+        let mut out =
+            ChunkOut { events: Sink::new(&mut [], 1, 0), tables: ChunkTables::default(), issues: Vec::new(), lines: 0 };
+        let mut fields = Vec::new();
+        let mut pos = 0;
+        while pos < text.len() {
+            match general_record(&mut out, &text[pos..], true, &mut fields) {
+                Some(len) => pos += len,
+                None => break,
+            }
+        }
+        let rows = out.events.extra.iter().map(|e| (e.line, resolve(&out.tables, e))).collect();
+        let issues = out.issues.iter().map(|&(line, reason, _)| (line + 1, reason.to_string())).collect();
+        (rows, issues)
+    }
+
+    fn read_rows(log: &PortsLog) -> Vec<Row> {
+        log.events
+            .iter()
+            .map(|e| {
+                let name = |s: &str| s.as_bytes().to_vec();
+                (
+                    e.line,
+                    (
+                        e.time,
+                        e.protocol,
+                        e.local_port,
+                        log.local_ip(e),
+                        e.remote_port(),
+                        log.remote_ip(e),
+                        e.pid(),
+                        name(log.module(e)),
+                        name(log.user(e)),
+                        e.shape(),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// A quoted record long enough that the cuts between pieces fall inside it: the pieces
+    /// that guessed wrong are read again from where it ends.
+    #[test]
+    fn a_record_spanning_the_cuts_between_pieces() {
+        let row = |i: u32| format!("08/6/30,10:0:{},TCP,{i},1.2.3.4,80,5.6.7.8,{i},m.exe,<u>\n", i % 60);
+        let mut text: String = (0..40).map(row).collect();
+        text.push_str("08/6/30,10:0:0,TCP,7,1.2.3.4,80,5.6.7.8,7,\"");
+        for i in 0..40 {
+            // Lines that would each be a row, were they not inside the quotes.
+            text.push_str(&row(1000 + i).replace('"', ""));
+        }
+        text.push_str("end.exe\",<u>\n");
+        text.extend((40..80).map(row));
+        let pieces = piece_bounds(text.as_bytes(), rayon::current_num_threads() * 4);
+        assert!(pieces.len() > 2, "{} pieces", pieces.len());
+        let (want_rows, want_issues) = general_only(text.as_bytes());
+        assert_eq!((want_rows.len(), want_issues.len()), (81, 0));
+        let log = load(text.as_bytes());
+        assert_eq!(log.malformed.count(), 0, "{:?}", log.malformed);
+        assert_eq!(read_rows(&log), want_rows);
+        assert_eq!(log.events[40].line, 41);
+        assert_eq!(log.events[41].line, 82);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Per-record fallback: blocks mixing quoted records (anywhere: across block ends,
+        /// across the cuts between pieces, spanning line breaks) with plain ones give exactly
+        /// the rows, line numbers and malformed lines of the general path alone, whatever the
+        /// block size.
+        #[test]
+        fn mixed_blocks_read_as_the_general_path_reads_them(
+            text in mixed_text(),
+            block_bytes in prop_oneof![8usize..64, 64usize..1024, 1024usize..65536],
+        ) {
+            let (want_rows, want_issues) = general_only(&text);
+            let mut log = PortsLog::default();
+            read_blocks(&mut log, Path::new("PR-PORTS-test.log"), &text[..], None, &LoadProgress::default(), block_bytes)
+                .expect("read");
+            let got_issues: Vec<(u32, String)> = log.malformed.iter().map(|m| (m.line, m.reason.clone())).collect();
+            prop_assert_eq!(got_issues, want_issues);
+            prop_assert_eq!(read_rows(&log), want_rows);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
