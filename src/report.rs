@@ -2,18 +2,22 @@
 //! scripts, documented in README) or as text for a person.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analysis::aggregate::{self, Accumulate, Aggregator, Batch, InSet, Tables, Views};
+use crate::analysis::aggregate::{Accumulate, Aggregate, Aggregator, Batch, InSet, Pieces, Tables, Views};
 pub use crate::analysis::aggregate::{CriterionCount, Flagged};
 use crate::analysis::criteria::{CompiledSet, CriteriaSet};
-use crate::analysis::index::PidsIndex;
+use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
 use crate::analysis::stats::{
     self, HourCount, IpCount, Masquerade, PortCount, ProcessCount, SvchostEntry, UserCount, UserUsage,
 };
-use crate::logs::set::LogSet;
+use crate::error::LogError;
+use crate::logs::ports::{LoadProgress, RowBlock};
+use crate::logs::set::{self, LogSet};
 use crate::logs::text::LineIssue;
 
 /// At most this many malformed lines are listed; `malformed` stays the true count.
@@ -52,45 +56,66 @@ pub struct PerProcess {
 
 const ISO: &str = "%Y-%m-%dT%H:%M:%S";
 
-/// Analyses a loaded set. Only enabled criteria are counted; the caller decides what to do
-/// with criteria that do not compile (see [`CriteriaSet::compile`]).
-pub fn build(set: &LogSet, criteria: &CriteriaSet, process: Option<&str>) -> Report {
-    let log = &set.ports;
+/// Analyses the logs `paths` name, streaming: the PIDS and INITIAL logs are read first (the
+/// PIDS index and module-path criteria need them before the first row), then the PORTS rows
+/// are counted block by block as they are read, and no row is kept, so memory grows with the
+/// distinct values the views count, not with the rows. Only enabled criteria are counted; the
+/// caller decides what to do with criteria that do not compile (see [`CriteriaSet::compile`]).
+pub fn run(
+    paths: &[PathBuf],
+    criteria: &CriteriaSet,
+    process: Option<&str>,
+    progress: &LoadProgress,
+) -> Result<Report, LogError> {
+    let mut streaming = set::open_streaming(paths, progress)?;
     let views = Views {
         process: process.map(str::to_string),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
     };
-    let tables = Tables::of(log);
-    let index = if views.needs_blocks() { PidsIndex::build(set) } else { PidsIndex::default() };
-    let row_blocks = if views.needs_blocks() { index.row_blocks(set) } else { Vec::new() };
-    let batch = Batch::of_set(InSet { set, index: &index }, &log.events).with_blocks(&row_blocks);
-    let found = aggregate::over_rows(batch, || Aggregator::new(&views)).finish(tables);
-    let counts = found.counts;
-
-    Report {
-        rows: counts.rows,
-        malformed: log.malformed.count(),
-        malformed_lines: log.malformed.iter().take(MAX_LISTED_ISSUES).cloned().collect(),
-        warnings: set.warnings().take(MAX_LISTED_ISSUES).cloned().collect(),
-        first: found.first.map(|t| t.format(ISO).to_string()),
-        last: found.last.map(|t| t.format(ISO).to_string()),
-        stats: Stats {
-            local_tcp_port_usage: counts.local_tcp_port_usage,
-            process_usage: counts.process_usage,
-            remote_ip_usage: counts.remote_ip_usage,
-            user_context_usage: counts.user_context_usage,
-            port_usage_by_hour: counts.port_usage_by_hour,
-            svchost_enumeration: stats::svchost_enumeration(set),
-            masquerading: stats::masquerading(set),
-        },
-        flagged: found.flagged.unwrap_or(Flagged { rows: 0, allowed: 0, by_criterion: Vec::new() }),
-        per_process_usage: process
-            .zip(found.per_process)
-            .map(|(p, users)| PerProcess { process: p.to_string(), users }),
-    }
+    let needs_blocks = views.needs_blocks();
+    let index = if needs_blocks { PidsIndex::build(&streaming.set) } else { PidsIndex::default() };
+    let mut pieces = Pieces::new(|| Aggregator::new(&views));
+    let mut blocks: Vec<BlockId> = Vec::new();
+    streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
+        // Each row's PIDS block, looked up as the row passes rather than kept per row.
+        if needs_blocks {
+            block.rows.par_iter().map(|e| index.lookup_event(set, e).unwrap_or(NO_BLOCK)).collect_into_vec(&mut blocks);
+        }
+        pieces.add(Batch::of_set(InSet { set, index: &index }, block.rows).with_blocks(&blocks));
+    })?;
+    let set = streaming.set;
+    let found = pieces.merged().finish(Tables::of(&set.ports));
+    Ok(Report::assemble(&set, found, process))
 }
 
 impl Report {
+    /// The report of a set whose PORTS rows `found` counted.
+    fn assemble(set: &LogSet, found: Aggregate, process: Option<&str>) -> Report {
+        let log = &set.ports;
+        let counts = found.counts;
+        Report {
+            rows: counts.rows,
+            malformed: log.malformed.count(),
+            malformed_lines: log.malformed.iter().take(MAX_LISTED_ISSUES).cloned().collect(),
+            warnings: set.warnings().take(MAX_LISTED_ISSUES).cloned().collect(),
+            first: found.first.map(|t| t.format(ISO).to_string()),
+            last: found.last.map(|t| t.format(ISO).to_string()),
+            stats: Stats {
+                local_tcp_port_usage: counts.local_tcp_port_usage,
+                process_usage: counts.process_usage,
+                remote_ip_usage: counts.remote_ip_usage,
+                user_context_usage: counts.user_context_usage,
+                port_usage_by_hour: counts.port_usage_by_hour,
+                svchost_enumeration: stats::svchost_enumeration(set),
+                masquerading: stats::masquerading(set),
+            },
+            flagged: found.flagged.unwrap_or(Flagged { rows: 0, allowed: 0, by_criterion: Vec::new() }),
+            per_process_usage: process
+                .zip(found.per_process)
+                .map(|(p, users)| PerProcess { process: p.to_string(), users }),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

@@ -10,7 +10,6 @@ use clap::Parser;
 use prparser::analysis::criteria::{CompiledSet, CriteriaSet};
 use prparser::cli::prparser::{Cli, Command, FollowFormat, Format};
 use prparser::logs::ports::LoadProgress;
-use prparser::logs::set;
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -116,8 +115,7 @@ fn report(
     paths: &[PathBuf],
 ) -> Result<()> {
     let (criteria, _lists) = load_criteria(criteria)?;
-    let set = set::open(paths, &LoadProgress::default())?;
-    let report = prparser::report::build(&set, &criteria, process.as_deref());
+    let report = prparser::report::run(paths, &criteria, process.as_deref(), &LoadProgress::default())?;
     match format {
         Format::Json => println!("{}", report.to_json()),
         Format::Text => print!("{}", report.to_text(top)),
