@@ -15,11 +15,19 @@ impl Accumulate for Span {
     type Output = (Option<NaiveDateTime>, Option<NaiveDateTime>);
 
     fn add(&mut self, batch: &Batch<'_>) {
-        let mut bounds: Option<(NaiveDateTime, NaiveDateTime)> = None;
+        // Bounds that any row time replaces, so the loop carries no `Option`.
+        let (mut lo, mut hi) = (NaiveDateTime::MAX, NaiveDateTime::MIN);
+        let mut any = false;
         batch.for_each(|e| {
-            bounds = Some(bounds.map_or((e.time, e.time), |(lo, hi)| (lo.min(e.time), hi.max(e.time))));
+            any = true;
+            if e.time < lo {
+                lo = e.time;
+            }
+            if e.time > hi {
+                hi = e.time;
+            }
         });
-        if let Some((lo, hi)) = bounds {
+        if any {
             self.merge(Span { first: Some(lo), last: Some(hi) });
         }
     }

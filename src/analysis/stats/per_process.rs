@@ -5,7 +5,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::analysis::aggregate::{Accumulate, Batch, Tables};
+use crate::analysis::aggregate::{Accumulate, Batch, PerId, Tables};
 use crate::model::{AddrId, Symbol};
 
 use super::{IpCount, UserUsage, ranked};
@@ -15,12 +15,20 @@ pub struct ProcessUsage {
     process: String,
     /// Whether each module id (of the tables seen so far) is the process.
     wanted: Vec<bool>,
-    by_user: FxHashMap<Symbol, (u64, FxHashMap<AddrId, u64>)>,
+    /// The process's rows by user id.
+    users: PerId,
+    /// Its rows by (user, remote address), specific addresses only.
+    hosts: FxHashMap<(Symbol, AddrId), u64>,
 }
 
 impl ProcessUsage {
     pub fn new(process: &str) -> ProcessUsage {
-        ProcessUsage { process: process.to_string(), wanted: Vec::new(), by_user: FxHashMap::default() }
+        ProcessUsage {
+            process: process.to_string(),
+            wanted: Vec::new(),
+            users: PerId::default(),
+            hosts: FxHashMap::default(),
+        }
     }
 
     /// Decides for the module names added to the table since the last batch.
@@ -36,52 +44,38 @@ impl Accumulate for ProcessUsage {
 
     fn add(&mut self, batch: &Batch<'_>) {
         self.fit(&batch.tables);
+        self.users.fit(batch.tables.users.len());
         let addrs = batch.tables.addrs;
         batch.for_each(|e| {
             if !self.wanted.get(e.module.0 as usize).copied().unwrap_or(false) {
                 return;
             }
-            let entry = self.by_user.entry(e.user).or_default();
-            entry.0 += 1;
+            self.users.bump(e.user.0 as usize);
             if addrs.resolve(e.remote_ip).is_specific() {
-                *entry.1.entry(e.remote_ip).or_default() += 1;
+                *self.hosts.entry((e.user, e.remote_ip)).or_default() += 1;
             }
         });
     }
 
     fn merge(&mut self, other: ProcessUsage) {
-        for (user, (rows, hosts)) in other.by_user {
-            let entry = self.by_user.entry(user).or_default();
-            entry.0 += rows;
-            for (addr, n) in hosts {
-                *entry.1.entry(addr).or_default() += n;
-            }
+        self.users.merge(other.users);
+        for (key, n) in other.hosts {
+            *self.hosts.entry(key).or_default() += n;
         }
     }
 
     fn finish(self, t: Tables<'_>) -> Vec<UserUsage> {
-        let users: Vec<(String, u64, Vec<IpCount>)> = self
-            .by_user
-            .into_iter()
-            .map(|(user, (rows, hosts))| {
-                let list = hosts.into_iter().filter_map(|(a, c)| t.addrs.resolve(a).ip().map(|ip| (ip, c))).collect();
-                (
-                    t.users.resolve(user).to_string(),
-                    rows,
-                    ranked(list, |ip, count, percent| IpCount { ip, count, percent }),
-                )
-            })
-            .collect();
-        let mut hosts: FxHashMap<String, Vec<IpCount>> = FxHashMap::default();
-        let pairs = users
-            .into_iter()
-            .map(|(user, rows, list)| {
-                hosts.insert(user.clone(), list);
-                (user, rows)
-            })
-            .collect();
-        ranked(pairs, |user, count, percent| {
-            let remote_hosts = hosts.remove(&user).unwrap_or_default();
+        let mut hosts: FxHashMap<Symbol, Vec<(std::net::IpAddr, u64)>> = FxHashMap::default();
+        for ((user, addr), n) in self.hosts {
+            if let Some(ip) = t.addrs.resolve(addr).ip() {
+                hosts.entry(user).or_default().push((ip, n));
+            }
+        }
+        let pairs =
+            self.users.nonzero().map(|(u, n)| ((t.users.resolve(Symbol(u as u32)).to_string(), u), n)).collect();
+        ranked(pairs, |(user, id), count, percent| {
+            let list = hosts.remove(&Symbol(id as u32)).unwrap_or_default();
+            let remote_hosts = ranked(list, |ip, count, percent| IpCount { ip, count, percent });
             UserUsage { user, count, percent, remote_hosts }
         })
     }
