@@ -16,5 +16,6 @@ pub mod generate;
 pub mod intern;
 pub mod logs;
 pub mod model;
+pub mod package;
 pub mod report;
 pub mod tail;

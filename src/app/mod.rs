@@ -127,13 +127,18 @@ pub struct PrParserApp {
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
-/// where the crate was built.
+/// where the crate was built, else where the Debian package installs them.
 pub fn default_paths() -> Vec<PathBuf> {
     let local = PathBuf::from("sample-logs");
     if local.is_dir() {
         return vec![local];
     }
-    vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs")]
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let packaged = PathBuf::from(crate::package::SAMPLE_LOGS);
+    if !built.is_dir() && packaged.is_dir() {
+        return vec![packaged];
+    }
+    vec![built]
 }
 
 impl PrParserApp {

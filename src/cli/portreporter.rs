@@ -23,9 +23,9 @@ pub const MAX_INTERVAL_MS: u64 = 3_600_000;
     about = "Port Reporter for Linux: logs TCP and UDP port activity with the process, user, service and modules behind it",
     long_about = "Port Reporter for Linux: logs TCP and UDP port activity with the process, user, service and \
 loaded modules behind it, in the three Port Reporter logs (PR-INITIAL, PR-PORTS, PR-PIDS) or as JSON lines.\n\n\
-The original's start parameters work too: -ld '<dir>' (log folder) and -ls <KB> (size limit).\n\
 Run as root, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to see every process; as an ordinary \
-user it sees only that user's processes."
+user it sees only that user's processes.",
+    after_long_help = ORIGINAL_HELP
 )]
 pub struct Cli {
     /// Log folder (the original's -ld '<dir>'); created 0750 if missing. A symbolic link on the
@@ -52,14 +52,37 @@ pub struct Cli {
     pub sockets: Option<Backend>,
 }
 
+/// The original's two-letter start parameters: (parameter, the long option it stands for, its
+/// value, what it is). [`original_options`] translates them; `--help` ([`ORIGINAL_HELP`]) and
+/// the man page list them.
+pub const ORIGINAL_OPTIONS: [(&str, &str, &str, &str); 2] = [
+    (
+        "-ld",
+        "--log-dir",
+        "'<DIR>'",
+        "The log folder. The original wanted it in single quotes; a shell takes them off, and \
+         quotes a service manager leaves are taken off too.",
+    ),
+    (
+        "-ls",
+        "--max-size-kb",
+        "<KB>",
+        "The size at which a set of logs is closed and a new one started, 1000..102400 KB.",
+    ),
+];
+
+/// What `--help` says of [`ORIGINAL_OPTIONS`].
+pub const ORIGINAL_HELP: &str = "The original Port Reporter's start parameters are accepted as well:
+  -ld '<DIR>'  the same as --log-dir (quotes around the folder are taken off)
+  -ls <KB>     the same as --max-size-kb";
+
 /// `-ld` and `-ls`, the original's two-letter options, as their long forms (clap's short
 /// options are one letter).
 pub fn original_options(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     args.into_iter()
-        .map(|a| match a.to_str() {
-            Some("-ld") => OsString::from("--log-dir"),
-            Some("-ls") => OsString::from("--max-size-kb"),
-            _ => a,
+        .map(|a| {
+            let long = a.to_str().and_then(|text| ORIGINAL_OPTIONS.iter().find(|o| o.0 == text)).map(|o| o.1);
+            long.map_or(a, OsString::from)
         })
         .collect()
 }
@@ -129,6 +152,16 @@ mod tests {
         assert!(parse(&["--interval-ms", "10"]).expect_err("refused").to_string().contains("between 50"));
         assert!(parse(&["--format", "xml"]).is_err());
         assert!(parse(&["-ld", "''"]).is_err());
+    }
+
+    #[test]
+    fn the_help_names_each_original_parameter_with_its_long_option() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for (short, long, value, _) in ORIGINAL_OPTIONS {
+            let line = help.lines().find(|l| l.trim_start().starts_with(&format!("{short} {value}")));
+            assert!(line.is_some_and(|l| l.contains(long)), "{short} in:\n{help}");
+        }
     }
 
     #[test]
