@@ -115,24 +115,24 @@ impl AddressList {
     /// Reads a list from its text (any bytes: lines that are not UTF-8 are unreadable lines).
     /// `path` names it in messages; nothing is opened.
     pub fn parse(path: &Path, text: &[u8]) -> AddressList {
+        AddressList::parse_in_pieces(path, text, PIECE_BYTES)
+    }
+
+    /// [`AddressList::parse`], `piece` bytes of whole lines to a parallel task. What a piece
+    /// keeps is its entries and unreadable lines, never its blank and comment lines.
+    fn parse_in_pieces(path: &Path, text: &[u8], piece: usize) -> AddressList {
         let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-        let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
-        let parsed: Vec<Line> = lines.par_iter().map(|line| parse_line(line)).collect();
+        let pieces: Vec<Piece> = whole_lines(text, piece).par_iter().map(|p| Piece::parse(p)).collect();
         let mut nets = Vec::new();
         let mut bad_lines = Vec::new();
         let mut bad_line_count = 0;
-        for (i, line) in parsed.into_iter().enumerate() {
-            let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            match line {
-                Line::Blank => {}
-                Line::Net(net) => nets.push((net, number)),
-                Line::Bad => {
-                    bad_line_count += 1;
-                    if bad_lines.len() < MAX_KEPT_BAD_LINES {
-                        bad_lines.push(number);
-                    }
-                }
-            }
+        let mut first_line: u32 = 1;
+        for piece in pieces {
+            nets.extend(piece.nets.into_iter().map(|(net, i)| (net, first_line.saturating_add(i))));
+            let room = MAX_KEPT_BAD_LINES - bad_lines.len();
+            bad_lines.extend(piece.bad_lines.into_iter().take(room).map(|i| first_line.saturating_add(i)));
+            bad_line_count += piece.bad_line_count;
+            first_line = first_line.saturating_add(piece.lines);
         }
         // In order, the trie grows at its ends: twice as fast as inserting as the file comes.
         // A network listed twice keeps its first line.
@@ -238,6 +238,54 @@ impl AddressList {
             ));
         }
         text
+    }
+}
+
+/// Bytes of list text one parallel task parses.
+const PIECE_BYTES: usize = 1 << 20;
+
+/// `text` cut into pieces of about `size` bytes that end at line ends.
+fn whole_lines(text: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > size {
+        let cut = memchr::memchr(b'\n', &rest[size..]).map_or(rest.len(), |at| size + at + 1);
+        let (piece, after) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// What one piece of a list holds; line numbers from 0 at the piece's first line.
+struct Piece {
+    nets: Vec<(IpNet, u32)>,
+    /// The first [`MAX_KEPT_BAD_LINES`] of the piece.
+    bad_lines: Vec<u32>,
+    bad_line_count: usize,
+    lines: u32,
+}
+
+impl Piece {
+    fn parse(text: &[u8]) -> Piece {
+        let mut piece = Piece { nets: Vec::new(), bad_lines: Vec::new(), bad_line_count: 0, lines: 0 };
+        let body = text.strip_suffix(b"\n").unwrap_or(text);
+        for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            piece.lines = i.saturating_add(1);
+            match parse_line(line) {
+                Line::Blank => {}
+                Line::Net(net) => piece.nets.push((net, i)),
+                Line::Bad => {
+                    piece.bad_line_count += 1;
+                    if piece.bad_lines.len() < MAX_KEPT_BAD_LINES {
+                        piece.bad_lines.push(i);
+                    }
+                }
+            }
+        }
+        piece
     }
 }
 

@@ -157,3 +157,23 @@ fn a_million_entries() {
     assert_eq!(hit(&l, "10.0.0.1"), Some("10.0.0.0/24 — test.netset line 1".into()));
     assert_eq!(hit(&l, "9.255.255.255"), None);
 }
+
+#[test]
+fn line_numbers_do_not_depend_on_how_the_text_is_cut() {
+    let text = "# head\r\n10.0.0.0/8\r\n\r\nbad\n192.0.2.1 ; x\n\n\nworse\n2001:db8::/32";
+    let whole = AddressList::parse_in_pieces(Path::new("l"), text.as_bytes(), usize::MAX);
+    let entries = |l: &AddressList| -> Vec<(IpNet, u32)> { l.nets.iter().map(|(n, line)| (n, *line)).collect() };
+    assert_eq!(
+        entries(&whole),
+        vec![
+            ("10.0.0.0/8".parse().expect("net"), 2),
+            ("192.0.2.1/32".parse().expect("net"), 5),
+            ("2001:db8::/32".parse().expect("net"), 9)
+        ]
+    );
+    assert_eq!(whole.bad_lines(), &[4, 8]);
+    for size in 1..=text.len() {
+        let cut = AddressList::parse_in_pieces(Path::new("l"), text.as_bytes(), size);
+        assert_eq!((entries(&cut), cut.bad_lines()), (entries(&whole), whole.bad_lines()), "pieces of {size} bytes");
+    }
+}
