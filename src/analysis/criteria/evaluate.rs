@@ -145,12 +145,18 @@ fn matching_values(c: &Compiled, lookup: &Lookup<'_>, ports: &[u16]) -> Vec<u32>
                 .flatten()
                 .collect()
         }
+        // Split too: a long log may hold a million distinct addresses, each a list look-up.
         _ => (0..table.len(lookup))
+            .into_par_iter()
+            .with_min_len(VALUES_PER_TASK)
             .filter(|&id| c.test(table.value(lookup, id), lookup.hosts))
             .map(|id| id as u32)
             .collect(),
     }
 }
+
+/// Values of a table one task tests, at least: fewer are not worth a thread.
+const VALUES_PER_TASK: usize = 1 << 12;
 
 /// One criterion's matching values (see [`matching_values`]).
 struct Matching {
