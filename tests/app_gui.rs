@@ -6,7 +6,7 @@ mod support;
 use std::path::PathBuf;
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{By, Queryable};
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
 
@@ -68,6 +68,35 @@ fn clicking_a_row_shows_its_process_detail_and_modules() {
 }
 
 #[test]
+fn every_column_scrolls_into_view_beside_the_detail_panel_in_a_1280_pixel_window() {
+    let mut harness = support::app::app_sized([1280.0, 800.0], Settings::default(), sample());
+    type_into(&mut harness, "Filter", "6667");
+    harness.get_all_by_label("3120").next().expect("a row of PID 3120").click();
+    support::app::settle(&mut harness);
+    let panel_left = harness.get_by_label("Loaded modules").rect().min.x;
+    let grid_left = harness.get_by_label("Date/time").rect().min.x;
+    let visible = |h: &Harness<'static, PrParserApp>, title: &str| {
+        let header = By::new().role(egui::Role::Button).label(title);
+        let r = h.get(header).rect();
+        r.min.x >= grid_left - 8.0 && r.max.x <= panel_left
+    };
+    assert!(!visible(&harness, "User"), "the last columns start out past the detail panel");
+    // Shift+wheel over the grid scrolls the columns sideways.
+    harness.get_by_label("PID").hover();
+    harness.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, -2000.0),
+        phase: egui::TouchPhase::Move,
+        modifiers: egui::Modifiers::SHIFT,
+        source: egui::MouseWheelSource::Wheel,
+    });
+    harness.run_steps(60);
+    for title in ["Module", "User"] {
+        assert!(visible(&harness, title), "{title} is not in view");
+    }
+}
+
+#[test]
 fn a_criterion_flags_rows_and_opening_one_shows_its_notification() {
     let mut harness = app_on(sample());
     harness.get_by_label("Criteria...").click();
@@ -112,7 +141,7 @@ fn end_reaches_the_last_row_and_home_the_first() {
 }
 
 #[test]
-fn snapshots_of_the_main_screen_and_the_drill_down() {
+fn snapshots_of_the_main_screen_a_flagged_row_and_its_detail() {
     let criteria =
         prparser::analysis::criteria::CriteriaSet::load(std::path::Path::new("assets/example-criteria.json"))
             .expect("example criteria");
@@ -126,5 +155,6 @@ fn snapshots_of_the_main_screen_and_the_drill_down() {
     harness.snapshot_options("notification", &support::app::snapshot_options());
     harness.get_by_label("OK").click();
     support::app::settle(&mut harness);
-    harness.snapshot_options("drill_down", &support::app::snapshot_options());
+    harness.get_by_label("Loaded modules");
+    harness.snapshot_options("quick_filter_and_detail", &support::app::snapshot_options());
 }

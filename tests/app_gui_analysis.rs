@@ -62,6 +62,7 @@ fn clicking_an_entry_filters_the_grid_and_the_chip_clears_it() {
     click(&mut harness, "iexplore.exe");
     harness.get_by_label("Grid filtered to process iexplore.exe");
     harness.get_by_label("Rows shown: 108");
+    harness.snapshot_options("drill_down", &support::app::snapshot_options());
     click(&mut harness, "Clear");
     harness.get_by_label("Rows shown: 319");
     assert!(harness.query_by_label("Grid filtered to process iexplore.exe").is_none());

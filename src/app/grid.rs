@@ -4,6 +4,10 @@
 //! 1391), so the grid does not use a scroll area at all: it keeps the first visible row as an
 //! integer of its own, turns wheel, keys and its own scroll bar into row steps, and asks the
 //! table for exactly the rows that fit. Ten million rows scroll like ten.
+//!
+//! Columns keep their widths (the person may widen any of them) and scroll sideways when they
+//! do not fit — with Shift+wheel, a sideways wheel or the bar under the rows — so every column
+//! stays reachable in a narrow window or beside the detail panel.
 
 use egui::{Color32, Key, RichText, Sense, Ui};
 use egui_extras::{Column as TableColumn, TableBuilder};
@@ -15,6 +19,11 @@ use crate::logs::ports::PortsLog;
 pub const ROW_HEIGHT: f32 = 20.0;
 const HEADER_HEIGHT: f32 = 24.0;
 const SCROLLBAR_WIDTH: f32 = 14.0;
+
+/// Initial widths of the columns but the last, in [`Column::ALL`] order; the last takes the
+/// room left, at least [`LAST_COLUMN_WIDTH`].
+const COLUMN_WIDTHS: [f32; 7] = [150.0, 60.0, 170.0, 220.0, 160.0, 60.0, 150.0];
+const LAST_COLUMN_WIDTH: f32 = 200.0;
 
 /// Text colour of rows that match a criterion.
 pub const FLAGGED: Color32 = Color32::from_rgb(0xE0, 0x30, 0x30);
@@ -42,6 +51,10 @@ pub struct GridState {
     wheel_rest: f32,
     /// Rows that fit on screen, from the last frame.
     pub visible: usize,
+    /// Points scrolled sideways.
+    pub left: f32,
+    /// Width of all columns, from the last frame.
+    content_width: f32,
 }
 
 impl GridState {
@@ -73,16 +86,17 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
     let mut events = GridEvents::default();
     let len = input.view.len();
     let full = ui.available_rect_before_wrap();
+    let wide = state.content_width > full.width() - SCROLLBAR_WIDTH;
+    let hbar = if wide { SCROLLBAR_WIDTH } else { 0.0 };
     // The table spaces rows by the item spacing too; count whole rows only, so the last
     // one asked for is really laid out (and readable) at the bottom.
     let pitch = ROW_HEIGHT + ui.spacing().item_spacing.y;
-    let body = full.height() - HEADER_HEIGHT - 2.0 * ui.spacing().item_spacing.y;
+    let body = full.height() - hbar - HEADER_HEIGHT - 2.0 * ui.spacing().item_spacing.y;
     state.visible = ((body / pitch).floor().max(1.0)) as usize;
     keyboard(ui, state, input, &mut events);
-    let hovered = ui.rect_contains_pointer(full);
-    if hovered {
-        let dy = ui.input(|i| i.smooth_scroll_delta.y);
-        state.wheel_rest += dy;
+    if ui.rect_contains_pointer(full) {
+        let delta = ui.input(|i| i.smooth_scroll_delta);
+        state.wheel_rest += delta.y;
         let steps = (state.wheel_rest / ROW_HEIGHT).trunc();
         state.wheel_rest -= steps * ROW_HEIGHT;
         if steps > 0.0 {
@@ -90,15 +104,27 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
         } else if steps < 0.0 {
             state.top = state.top.saturating_add((-steps) as usize);
         }
+        state.left -= delta.x;
     }
     state.clamp(len);
 
-    let table_rect = egui::Rect::from_min_max(full.min, egui::pos2(full.max.x - SCROLLBAR_WIDTH, full.max.y));
-    let bar_rect =
-        egui::Rect::from_min_max(egui::pos2(full.max.x - SCROLLBAR_WIDTH, full.min.y + HEADER_HEIGHT), full.max);
+    let table_rect = egui::Rect::from_min_max(full.min, egui::pos2(full.max.x - SCROLLBAR_WIDTH, full.max.y - hbar));
+    let bar_rect = egui::Rect::from_min_max(
+        egui::pos2(full.max.x - SCROLLBAR_WIDTH, full.min.y + HEADER_HEIGHT),
+        egui::pos2(full.max.x, full.max.y - hbar),
+    );
     scrollbar(ui, bar_rect, state, len);
+    let hbar_rect = egui::Rect::from_min_max(table_rect.left_bottom(), egui::pos2(table_rect.max.x, full.max.y));
+    hscrollbar(ui, hbar_rect, state, table_rect.width());
+    state.left = state.left.clamp(0.0, (state.content_width - table_rect.width()).max(0.0));
 
-    let mut table_ui = ui.new_child(egui::UiBuilder::new().max_rect(table_rect).id_salt("ports-grid"));
+    // The columns are laid out from `left` points before the visible area and clipped to it.
+    let content = egui::Rect::from_min_size(
+        egui::pos2(table_rect.min.x - state.left, table_rect.min.y),
+        egui::vec2(table_rect.width().max(state.content_width), table_rect.height()),
+    );
+    let mut table_ui = ui.new_child(egui::UiBuilder::new().max_rect(content).id_salt("ports-grid"));
+    table_ui.set_clip_rect(table_rect.intersect(ui.clip_rect()));
     let shown = state.visible.min(len.saturating_sub(state.top));
     let mut table = TableBuilder::new(&mut table_ui)
         .id_salt("ports-table")
@@ -107,17 +133,17 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
         .vscroll(false)
         .sense(Sense::click())
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center));
-    for (i, _) in Column::ALL.iter().enumerate() {
-        let width = [150.0, 60.0, 170.0, 220.0, 160.0, 60.0, 150.0][..].get(i).copied();
-        table = match width {
-            Some(w) => table.column(TableColumn::initial(w).at_least(30.0).clip(true).resizable(true)),
-            None => table.column(TableColumn::remainder().at_least(60.0).clip(true)),
-        };
+    for width in COLUMN_WIDTHS {
+        table = table.column(TableColumn::initial(width).at_least(30.0).clip(true).resizable(true));
     }
+    table = table.column(TableColumn::remainder().at_least(LAST_COLUMN_WIDTH).clip(true));
+    // Where the columns before the last end: the width the columns need is that plus the
+    // last one's least width.
+    let mut fixed_right = content.min.x;
     table
         .header(HEADER_HEIGHT, |mut header| {
             for column in Column::ALL {
-                header.col(|ui| {
+                let (rect, _) = header.col(|ui| {
                     let arrow = match input.sort {
                         Some(Sort { column: c, descending: false }) if c == column => " (asc)",
                         Some(Sort { column: c, descending: true }) if c == column => " (desc)",
@@ -128,6 +154,9 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
                         events.sort = Some(column);
                     }
                 });
+                if Column::ALL.last() != Some(&column) {
+                    fixed_right = rect.max.x;
+                }
             }
         })
         .body(|body| {
@@ -141,34 +170,34 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
                 };
                 let flagged = input.flagged.get(ri as usize).copied().unwrap_or(false);
                 row.set_selected(state.selected == Some(ri));
+                let mut clicked = false;
                 for column in Column::ALL {
-                    row.col(|ui| {
-                        let text = cell_text(input.log, input.hosts, e, column);
-                        let mut rich = RichText::new(text.clone());
-                        if flagged {
-                            rich = rich.color(FLAGGED);
+                    // The cell's own response takes clicks and the context menu: a label that
+                    // senses nothing is the cheapest widget there is, and a frame paging a
+                    // whole screen of rows lays out hundreds.
+                    let (_, cell) = row.col(|ui| {
+                        let text = RichText::new(cell_text(input.log, input.hosts, e, column));
+                        let text = if flagged { text.color(FLAGGED) } else { text };
+                        ui.add(egui::Label::new(text).selectable(false).truncate());
+                    });
+                    clicked |= cell.clicked();
+                    cell.context_menu(|ui| {
+                        if ui.button("Copy cell").clicked() {
+                            events.copy = Some(cell_text(input.log, input.hosts, e, column));
+                            ui.close();
                         }
-                        let cell = ui.add(egui::Label::new(rich).selectable(false).truncate().sense(Sense::click()));
-                        if cell.clicked() {
-                            events.selected = Some((pos, ri));
+                        if ui.button("Copy row").clicked() {
+                            events.copy = Some(crate::analysis::view::row_text(input.log, input.hosts, e));
+                            ui.close();
                         }
-                        cell.context_menu(|ui| {
-                            if ui.button("Copy cell").clicked() {
-                                events.copy = Some(text.clone());
-                                ui.close();
-                            }
-                            if ui.button("Copy row").clicked() {
-                                events.copy = Some(crate::analysis::view::row_text(input.log, input.hosts, e));
-                                ui.close();
-                            }
-                        });
                     });
                 }
-                if row.response().clicked() {
+                if clicked || row.response().clicked() {
                     events.selected = Some((pos, ri));
                 }
             });
         });
+    state.content_width = fixed_right - content.min.x + LAST_COLUMN_WIDTH;
     ui.advance_cursor_after_rect(full);
     if let Some((pos, ri)) = events.selected {
         state.selected = Some(ri);
@@ -227,6 +256,37 @@ fn scrollbar(ui: &mut Ui, rect: egui::Rect, state: &mut GridState, len: usize) {
     let thumb = egui::Rect::from_min_size(
         egui::pos2(rect.min.x + 2.0, rect.min.y + frac * travel),
         egui::vec2(rect.width() - 4.0, thumb_h),
+    );
+    let visuals = ui.visuals();
+    ui.painter().rect_filled(rect, 3.0, visuals.extreme_bg_color);
+    let color = if response.dragged() || response.hovered() {
+        visuals.widgets.hovered.bg_fill
+    } else {
+        visuals.widgets.inactive.bg_fill
+    };
+    ui.painter().rect_filled(thumb, 3.0, color);
+}
+
+/// The sideways scroll bar under the rows, shown when the columns are wider than the grid.
+fn hscrollbar(ui: &mut Ui, rect: egui::Rect, state: &mut GridState, visible_width: f32) {
+    if rect.height() <= 0.0 || state.content_width <= visible_width {
+        return;
+    }
+    let response = ui
+        .interact(rect, ui.scope_id().with("grid-hscrollbar"), Sense::click_and_drag())
+        .on_hover_text("Scroll the columns (or Shift+wheel)");
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::ScrollBar, true, "Scroll the columns"));
+    let max_left = state.content_width - visible_width;
+    let thumb_w = (visible_width / state.content_width * rect.width()).max(16.0);
+    let travel = (rect.width() - thumb_w).max(1.0);
+    if let Some(pointer) = response.interact_pointer_pos() {
+        let frac = ((pointer.x - rect.min.x - thumb_w / 2.0) / travel).clamp(0.0, 1.0);
+        state.left = frac * max_left;
+    }
+    let frac = (state.left / max_left).clamp(0.0, 1.0);
+    let thumb = egui::Rect::from_min_size(
+        egui::pos2(rect.min.x + frac * travel, rect.min.y + 2.0),
+        egui::vec2(thumb_w, rect.height() - 4.0),
     );
     let visuals = ui.visuals();
     ui.painter().rect_filled(rect, 3.0, visuals.extreme_bg_color);

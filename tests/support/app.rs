@@ -9,8 +9,13 @@ use prparser::app::settings::Settings;
 
 /// The app at 1400x900 on `paths`, with `settings`, once its first load is done.
 pub fn app_with(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, PrParserApp> {
+    app_sized([1400.0, 900.0], settings, paths)
+}
+
+/// The app in a window of `size` points, once its first load is done.
+pub fn app_sized(size: [f32; 2], settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, PrParserApp> {
     let mut harness = Harness::builder()
-        .with_size([1400.0, 900.0])
+        .with_size(size)
         .build_eframe(move |cc| PrParserApp::with_settings(cc.egui_ctx.clone(), settings, paths));
     settle(&mut harness);
     harness
