@@ -122,6 +122,21 @@ fn a_criterion_flags_rows_and_opening_one_shows_its_notification() {
 }
 
 #[test]
+fn the_no_flagged_rows_notice_goes_once_a_criterion_flags_rows() {
+    let mut harness = app_on(sample());
+    harness.key_press(egui::Key::F3);
+    harness.run_steps(2);
+    harness.get_by_label("No flagged rows in this view.");
+    harness.get_by_label("Criteria...").click();
+    harness.run_steps(2);
+    harness.get_by_label("Add criterion").click();
+    harness.run_steps(2);
+    type_into(&mut harness, "Pattern", "WINWORD.EXE");
+    harness.get_by_label("Rows flagged: 9");
+    assert!(harness.query_by_label("No flagged rows in this view.").is_none());
+}
+
+#[test]
 fn a_log_that_cannot_be_opened_says_so_in_the_window() {
     let harness = app_on(vec![PathBuf::from("/nonexistent/PR-PORTS-08-06-30-10-17-54.log")]);
     harness.get_by_label_contains("Could not open: cannot read /nonexistent/PR-PORTS-08-06-30-10-17-54.log");

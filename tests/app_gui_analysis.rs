@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{By, Queryable};
 use prparser::analysis::dns::HostNames;
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
@@ -22,23 +22,28 @@ fn click(harness: &mut Harness<'static, PrParserApp>, label: &str) {
     support::app::settle(harness);
 }
 
+/// A statistics table's entry (a link; the chart names the same keys beside its bars).
+fn entry(label: &str) -> By<'_> {
+    By::new().role(egui::Role::Link).label(label)
+}
+
 #[test]
 fn every_statistics_tab_shows_its_known_counts() {
     let mut harness = app_with(Settings::default());
     click(&mut harness, "Statistics");
     // Local TCP ports (the first tab): port 10110, 14 of 286 TCP rows.
-    harness.get_by_label("10110");
+    harness.get(entry("10110"));
     harness.get_by_label("4.90%");
     harness.snapshot_options("stats_local_tcp_ports", &support::app::snapshot_options());
     click(&mut harness, "Processes");
-    harness.get_by_label("iexplore.exe");
+    harness.get(entry("iexplore.exe"));
     harness.get_by_label("37.37%");
     harness.snapshot_options("stats_processes", &support::app::snapshot_options());
     click(&mut harness, "Remote IPs");
-    harness.get_by_label("127.0.0.1");
+    harness.get(entry("127.0.0.1"));
     harness.get_by_label("13.33%");
     click(&mut harness, "User contexts");
-    harness.get_by_label("PC12347\\E0115893");
+    harness.get(entry("PC12347\\E0115893"));
     harness.get_by_label("34.72%");
     click(&mut harness, "Port usage by hour");
     harness.get_by_label("22:00");
@@ -46,8 +51,14 @@ fn every_statistics_tab_shows_its_known_counts() {
     click(&mut harness, "svchost.exe");
     assert_eq!(harness.get_all_by_label("Dnscache").count(), 2, "two svchost.exe instances host only Dnscache");
     harness.get_by_label("(no services)");
+    // Its columns say what they hold: a number of services and their names, no share of rows.
+    for title in ["PID", "Services"] {
+        harness.get(By::new().role(egui::Role::Button).label(title));
+    }
+    harness.get_by_label("Service names");
+    assert!(harness.query_by_label("Percent").is_none());
     click(&mut harness, "Per-process usage");
-    harness.get_by_label("PC12347\\Administrator");
+    harness.get(entry("PC12347\\Administrator"));
     harness.get_by_label("55.56%");
     click(&mut harness, "Masquerading");
     harness.get_by_label("3120 (svchost.exe)");
@@ -55,11 +66,27 @@ fn every_statistics_tab_shows_its_known_counts() {
 }
 
 #[test]
+fn the_top_entries_chart_names_each_bar() {
+    let mut harness = app_with(Settings::default());
+    click(&mut harness, "Statistics");
+    click(&mut harness, "Processes");
+    harness.get_by_label_contains("by rows");
+    // The busiest process is named beside its bar, above the table that names it again.
+    let named: Vec<f32> = harness.get_all_by_label("iexplore.exe").map(|n| n.rect().center().y).collect();
+    assert_eq!(named.len(), 2, "beside its bar and in the table");
+    assert!(named[0] < named[1], "the chart comes first");
+    click(&mut harness, "Local TCP ports");
+    assert_eq!(harness.get_all_by_label("10110").count(), 2, "port 10110 beside its bar and in the table");
+}
+
+#[test]
 fn clicking_an_entry_filters_the_grid_and_the_chip_clears_it() {
     let mut harness = app_with(Settings::default());
     click(&mut harness, "Statistics");
     click(&mut harness, "Processes");
-    click(&mut harness, "iexplore.exe");
+    harness.get(entry("iexplore.exe")).click();
+    harness.run_steps(2);
+    support::app::settle(&mut harness);
     harness.get_by_label("Grid filtered to process iexplore.exe");
     harness.get_by_label("Rows shown: 108");
     harness.snapshot_options("drill_down", &support::app::snapshot_options());

@@ -158,7 +158,7 @@ impl PrParserApp {
                 self.grid.reveal(pos);
                 self.select(row);
             }
-            None => self.message = Some("No flagged rows in this view.".into()),
+            None => self.no_flagged_notice = true,
         }
     }
 

@@ -286,6 +286,7 @@ impl PrParserApp {
                 {
                     self.grid.selected_pos = self.grid.selected.and_then(|s| rows.iter().position(|&r| r == s));
                     self.view = Arc::new(rows);
+                    self.no_flagged_notice = false;
                     // A live merge leaves the grid where the person is reading.
                     if finished.request == ViewRequest::Full
                         && let Some(pos) = self.grid.selected_pos
@@ -303,6 +304,7 @@ impl PrParserApp {
                     return;
                 };
                 if finished.current {
+                    self.no_flagged_notice = false;
                     match finished.request {
                         FlagsRequest::All => self.evaluation = Arc::new(evaluation),
                         FlagsRequest::Rows(rows) => self.join_flags(rows.start, evaluation),

@@ -105,6 +105,8 @@ pub struct PrParserApp {
     data: Option<Arc<Dataset>>,
     error: Option<String>,
     message: Option<String>,
+    /// F3 found no flagged row: said until the rows or their flags change.
+    no_flagged_notice: bool,
     view: Arc<Vec<u32>>,
     evaluation: Arc<Evaluation>,
     filters: Filters,
@@ -159,6 +161,7 @@ impl PrParserApp {
             data: None,
             error: None,
             message: None,
+            no_flagged_notice: false,
             view: Arc::new(Vec::new()),
             evaluation: Arc::new(Evaluation::default()),
             filters: Filters {

@@ -184,6 +184,10 @@ impl PrParserApp {
                 ui.spinner();
             }
             self.live_status(ui);
+            if self.no_flagged_notice {
+                ui.separator();
+                ui.label("No flagged rows in this view.");
+            }
             if let Some(m) = &self.message {
                 ui.separator();
                 ui.label(m);

@@ -83,6 +83,37 @@ impl StatsTab {
             StatsTab::Masquerading => "Masquerading",
         }
     }
+
+    /// The columns of the tab's table, each named for what it holds.
+    pub fn columns(self) -> Columns {
+        let rows = |key, detail| Columns { key, count: Some("Rows"), percent: true, detail };
+        match self {
+            StatsTab::LocalTcpPorts => rows("Local port", None),
+            StatsTab::Processes => rows("Process", None),
+            StatsTab::RemoteIps => rows("Remote IP", Some("Host")),
+            StatsTab::Users => rows("User", None),
+            StatsTab::Hours => rows("Hour", None),
+            StatsTab::Svchost => {
+                Columns { key: "PID", count: Some("Services"), percent: false, detail: Some("Service names") }
+            }
+            StatsTab::PerProcess => rows("User", Some("Remote hosts")),
+            StatsTab::Masquerading => {
+                Columns { key: "PID (process)", count: None, percent: false, detail: Some("Image path") }
+            }
+        }
+    }
+}
+
+/// The columns a statistics table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    pub key: &'static str,
+    /// The title of the count column (what is counted), if the table has one.
+    pub count: Option<&'static str>,
+    /// Whether the table has a share-of-rows column.
+    pub percent: bool,
+    /// The title of the text column after the figures, if the table has one.
+    pub detail: Option<&'static str>,
 }
 
 /// One line of a statistics table.
@@ -96,8 +127,8 @@ pub struct Entry {
     pub drill: Option<Drill>,
 }
 
-/// The table of a tab: column titles (key, detail) and entries, in the core's order.
-pub fn entries(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> (&'static str, &'static str, Vec<Entry>) {
+/// The entries of a tab's table, in the core's order.
+pub fn entries(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> Vec<Entry> {
     let r = &bundle.rows;
     let counted = |key: String, detail: String, count: u64, percent: Option<f64>, drill: Drill| Entry {
         key,
@@ -107,115 +138,80 @@ pub fn entries(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> (&
         drill: Some(drill),
     };
     match tab {
-        StatsTab::LocalTcpPorts => (
-            "Local port",
-            "",
-            r.local_tcp_port_usage
-                .iter()
-                .map(|c| {
-                    counted(c.port.to_string(), String::new(), c.count, Some(c.percent), Drill::LocalTcpPort(c.port))
-                })
-                .collect(),
-        ),
-        StatsTab::Processes => (
-            "Process",
-            "",
-            r.process_usage
-                .iter()
-                .map(|c| {
-                    counted(
-                        c.process.clone(),
-                        String::new(),
-                        c.count,
-                        Some(c.percent),
-                        Drill::Process(c.process.clone()),
-                    )
-                })
-                .collect(),
-        ),
-        StatsTab::RemoteIps => (
-            "Remote IP",
-            "Host",
-            r.remote_ip_usage
-                .iter()
-                .map(|c| {
-                    let host = hosts.host_name(c.ip).unwrap_or_default();
-                    counted(c.ip.to_string(), host, c.count, Some(c.percent), Drill::RemoteIp(c.ip))
-                })
-                .collect(),
-        ),
-        StatsTab::Users => (
-            "User",
-            "",
-            r.user_context_usage
-                .iter()
-                .map(|c| counted(c.user.clone(), String::new(), c.count, Some(c.percent), Drill::User(c.user.clone())))
-                .collect(),
-        ),
-        StatsTab::Hours => (
-            "Hour",
-            "",
-            r.port_usage_by_hour
-                .iter()
-                .map(|h| {
-                    let pct = Some(stats::percent(h.count, r.rows));
-                    counted(format!("{:02}:00", h.hour), String::new(), h.count, pct, Drill::Hour(h.hour))
-                })
-                .collect(),
-        ),
-        StatsTab::Svchost => (
-            "PID",
-            "Services",
-            bundle
-                .svchost
-                .iter()
-                .map(|s| Entry {
-                    key: s.pid.to_string(),
-                    detail: if s.services.is_empty() { "(no services)".into() } else { s.services.join(", ") },
-                    count: Some(s.services.len() as u64),
-                    percent: None,
-                    drill: Some(Drill::Pid(s.pid)),
-                })
-                .collect(),
-        ),
-        StatsTab::PerProcess => (
-            "User",
-            "Remote hosts",
-            bundle
-                .per_process
-                .iter()
-                .map(|u| {
-                    let hosts = u
-                        .remote_hosts
-                        .iter()
-                        .take(8)
-                        .map(|h| {
-                            let name = hosts.host_name(h.ip).map_or(String::new(), |n| format!(" {n}"));
-                            format!("{}{name} ({})", h.ip, h.count)
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let user = if u.user.is_empty() { "(no user)".to_string() } else { u.user.clone() };
-                    let drill = Drill::ProcessUser { process: bundle.process.clone(), user: u.user.clone() };
-                    counted(user, hosts, u.count, Some(u.percent), drill)
-                })
-                .collect(),
-        ),
-        StatsTab::Masquerading => (
-            "PID",
-            "Image path",
-            bundle
-                .masquerading
-                .iter()
-                .map(|m| Entry {
-                    key: format!("{} ({})", m.pid, m.process),
-                    detail: m.path.clone(),
-                    count: None,
-                    percent: None,
-                    drill: Some(Drill::Pid(m.pid)),
-                })
-                .collect(),
-        ),
+        StatsTab::LocalTcpPorts => r
+            .local_tcp_port_usage
+            .iter()
+            .map(|c| counted(c.port.to_string(), String::new(), c.count, Some(c.percent), Drill::LocalTcpPort(c.port)))
+            .collect(),
+        StatsTab::Processes => r
+            .process_usage
+            .iter()
+            .map(|c| {
+                counted(c.process.clone(), String::new(), c.count, Some(c.percent), Drill::Process(c.process.clone()))
+            })
+            .collect(),
+        StatsTab::RemoteIps => r
+            .remote_ip_usage
+            .iter()
+            .map(|c| {
+                let host = hosts.host_name(c.ip).unwrap_or_default();
+                counted(c.ip.to_string(), host, c.count, Some(c.percent), Drill::RemoteIp(c.ip))
+            })
+            .collect(),
+        StatsTab::Users => r
+            .user_context_usage
+            .iter()
+            .map(|c| counted(c.user.clone(), String::new(), c.count, Some(c.percent), Drill::User(c.user.clone())))
+            .collect(),
+        StatsTab::Hours => r
+            .port_usage_by_hour
+            .iter()
+            .map(|h| {
+                let pct = Some(stats::percent(h.count, r.rows));
+                counted(format!("{:02}:00", h.hour), String::new(), h.count, pct, Drill::Hour(h.hour))
+            })
+            .collect(),
+        StatsTab::Svchost => bundle
+            .svchost
+            .iter()
+            .map(|s| Entry {
+                key: s.pid.to_string(),
+                detail: if s.services.is_empty() { "(no services)".into() } else { s.services.join(", ") },
+                count: Some(s.services.len() as u64),
+                percent: None,
+                drill: Some(Drill::Pid(s.pid)),
+            })
+            .collect(),
+        StatsTab::PerProcess => bundle
+            .per_process
+            .iter()
+            .map(|u| {
+                let hosts = u
+                    .remote_hosts
+                    .iter()
+                    .take(8)
+                    .map(|h| {
+                        let name = hosts.host_name(h.ip).map_or(String::new(), |n| format!(" {n}"));
+                        format!("{}{name} ({})", h.ip, h.count)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let user = if u.user.is_empty() { "(no user)".to_string() } else { u.user.clone() };
+                let drill = Drill::ProcessUser { process: bundle.process.clone(), user: u.user.clone() };
+                counted(user, hosts, u.count, Some(u.percent), drill)
+            })
+            .collect(),
+        StatsTab::Masquerading => bundle
+            .masquerading
+            .iter()
+            .map(|m| Entry {
+                key: format!("{} ({})", m.pid, m.process),
+                detail: m.path.clone(),
+                count: None,
+                percent: None,
+                drill: Some(Drill::Pid(m.pid)),
+            })
+            .collect(),
     }
 }
 
@@ -308,12 +304,14 @@ pub fn stats_ui(
             .weak(),
         );
     });
-    let (key_title, detail_title, mut list) = entries(state.tab, bundle, hosts);
+    let mut list = entries(state.tab, bundle, hosts);
     if has_plot(state.tab) {
-        state.plot_rect = Some(plot_ui(ui, state.tab, &list));
+        let (rect, drill) = plot_ui(ui, state.tab, &list);
+        state.plot_rect = Some(rect);
+        events.drill = drill;
     }
     sort_entries(&mut list, state.sort);
-    table_ui(ui, state, key_title, detail_title, &list, &mut events);
+    table_ui(ui, state, &list, &mut events);
     events
 }
 
@@ -321,18 +319,18 @@ fn has_plot(tab: StatsTab) -> bool {
     !matches!(tab, StatsTab::Svchost | StatsTab::Masquerading)
 }
 
-/// Bars by hour of day, or the top entries by count; returns where the plot is on screen.
-fn plot_ui(ui: &mut Ui, tab: StatsTab, list: &[Entry]) -> egui::Rect {
+/// Bars by hour of day, or the top entries by count; returns where the chart is on screen,
+/// and the rows of a bar that was clicked.
+fn plot_ui(ui: &mut Ui, tab: StatsTab, list: &[Entry]) -> (egui::Rect, Option<Drill>) {
+    if tab != StatsTab::Hours {
+        return top_bars_ui(ui, list);
+    }
     let bars: Vec<Bar> = list
         .iter()
-        .take(if tab == StatsTab::Hours { 24 } else { TOP_BARS })
+        .take(24)
         .enumerate()
-        .map(|(i, e)| {
-            let x = if tab == StatsTab::Hours { i as f64 } else { i as f64 + 1.0 };
-            Bar::new(x, e.count.unwrap_or(0) as f64).name(&e.key).width(0.8)
-        })
+        .map(|(i, e)| Bar::new(i as f64, e.count.unwrap_or(0) as f64).name(&e.key).width(0.8))
         .collect();
-    let x_label = if tab == StatsTab::Hours { "hour of day" } else { "rank (hover a bar for its name)" };
     let response = Plot::new(("stats-plot", tab.title()))
         .height(220.0)
         .allow_zoom(false)
@@ -340,52 +338,92 @@ fn plot_ui(ui: &mut Ui, tab: StatsTab, list: &[Entry]) -> egui::Rect {
         .allow_scroll(false)
         .allow_boxed_zoom(false)
         .include_y(0.0)
-        .x_axis_label(x_label)
+        .x_axis_label("hour of day")
         .y_axis_label("rows")
-        .show(ui, |plot| {
-            plot.bar_chart(BarChart::new(tab.title(), bars).color(egui::Color32::from_rgb(0x4a, 0x90, 0xd9)))
-        });
-    response.response.rect
+        .show(ui, |plot| plot.bar_chart(BarChart::new(tab.title(), bars).color(BAR_COLOR)));
+    (response.response.rect, None)
 }
 
-fn table_ui(
-    ui: &mut Ui,
-    state: &mut StatsState,
-    key_title: &str,
-    detail_title: &str,
-    list: &[Entry],
-    events: &mut StatsEvents,
-) {
-    let with_detail = !detail_title.is_empty();
-    let with_count = list.iter().any(|e| e.count.is_some());
+const BAR_COLOR: egui::Color32 = egui::Color32::from_rgb(0x4a, 0x90, 0xd9);
+
+/// Longest bar: a chart wider than this is hard to read across.
+const MAX_BAR: f32 = 640.0;
+
+/// Height of one bar's line in the top-entries chart.
+const BAR_LINE: f32 = 16.0;
+
+/// The top entries as horizontal bars, each beside its key (port, process, address, user)
+/// and followed by its count: a name a person can read, not a rank to hover. Clicking a bar
+/// shows its rows, as clicking its entry in the table does.
+fn top_bars_ui(ui: &mut Ui, list: &[Entry]) -> (egui::Rect, Option<Drill>) {
+    let mut drill = None;
+    let top: Vec<&Entry> = list.iter().filter(|e| e.count.is_some()).take(TOP_BARS).collect();
+    let most = top.iter().filter_map(|e| e.count).max().unwrap_or(1).max(1);
+    let key_width = 240.0_f32.min(ui.available_width() / 3.0);
+    let count_width = 90.0;
+    let bar_room =
+        (ui.available_width() - key_width - count_width - 2.0 * ui.spacing().item_spacing.x).clamp(40.0, MAX_BAR);
+    let response = ui.vertical(|ui| {
+        ui.label(RichText::new(format!("Top {} by rows", top.len())).weak());
+        for e in &top {
+            let count = e.count.unwrap_or(0);
+            ui.horizontal(|ui| {
+                ui.allocate_ui_with_layout(
+                    egui::vec2(key_width, BAR_LINE),
+                    egui::Layout::right_to_left(egui::Align::Center),
+                    |ui| ui.add(egui::Label::new(&e.key).truncate()),
+                );
+                let (rect, bar) = ui.allocate_exact_size(egui::vec2(bar_room, BAR_LINE), egui::Sense::click());
+                let width = (count as f32 / most as f32 * bar_room).max(1.0);
+                let filled =
+                    egui::Rect::from_min_size(rect.min + egui::vec2(0.0, 2.0), egui::vec2(width, BAR_LINE - 4.0));
+                ui.painter().rect_filled(filled, 2.0, BAR_COLOR);
+                let percent = e.percent.map_or(String::new(), |p| format!(" ({p:.2}%)"));
+                if bar.on_hover_text(format!("{}: {count} rows{percent}; click for its rows", e.key)).clicked() {
+                    drill = e.drill.clone();
+                }
+                ui.label(count.to_string());
+            });
+        }
+    });
+    (response.response.rect, drill)
+}
+
+fn table_ui(ui: &mut Ui, state: &mut StatsState, list: &[Entry], events: &mut StatsEvents) {
+    let columns = state.tab.columns();
     let mut table = TableBuilder::new(ui)
         .id_salt(("stats-table", state.tab.title()))
         .striped(true)
         .resizable(true)
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
         .column(TableColumn::initial(220.0).at_least(60.0).clip(true));
-    if with_count {
-        table = table.column(TableColumn::initial(90.0)).column(TableColumn::initial(80.0));
+    if columns.count.is_some() {
+        table = table.column(TableColumn::initial(90.0));
     }
-    if with_detail {
+    if columns.percent {
+        table = table.column(TableColumn::initial(80.0));
+    }
+    if columns.detail.is_some() {
         table = table.column(TableColumn::remainder().at_least(100.0).clip(true));
     }
     table
         .header(24.0, |mut header| {
             header.col(|ui| {
-                sort_header(ui, &mut state.sort, key_title, TableSort::KeyAscending, TableSort::KeyDescending)
+                sort_header(ui, &mut state.sort, columns.key, TableSort::KeyAscending, TableSort::KeyDescending)
             });
-            if with_count {
+            if let Some(title) = columns.count {
                 header.col(|ui| {
-                    sort_header(ui, &mut state.sort, "Count", TableSort::CountDescending, TableSort::CountAscending)
+                    sort_header(ui, &mut state.sort, title, TableSort::CountDescending, TableSort::CountAscending)
                 });
+            }
+            if columns.percent {
                 header.col(|ui| {
                     ui.strong("Percent");
                 });
             }
-            if with_detail {
+            if let Some(title) = columns.detail {
                 header.col(|ui| {
-                    ui.strong(detail_title);
+                    ui.strong(title);
                 });
             }
         })
@@ -399,15 +437,17 @@ fn table_ui(
                         events.drill = e.drill.clone();
                     }
                 });
-                if with_count {
+                if columns.count.is_some() {
                     row.col(|ui| {
                         ui.label(e.count.map_or(String::new(), |c| c.to_string()));
                     });
+                }
+                if columns.percent {
                     row.col(|ui| {
                         ui.label(e.percent.map_or(String::new(), |p| format!("{p:.2}%")));
                     });
                 }
-                if with_detail {
+                if columns.detail.is_some() {
                     row.col(|ui| {
                         ui.add(egui::Label::new(&e.detail).truncate());
                     });
@@ -438,22 +478,24 @@ fn sort_header(ui: &mut Ui, sort: &mut TableSort, title: &str, first: TableSort,
     }
 }
 
-/// The current tab's table as CSV rows (for export).
+/// The current tab's table as CSV rows (for export), under the table's column titles.
 pub fn table_csv(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let (key, detail, list) = entries(tab, bundle, hosts);
-    let mut header = vec![key, "Count", "Percent"];
-    if !detail.is_empty() {
-        header.push(detail);
-    }
-    let rows = list
+    let columns = tab.columns();
+    let header = [Some(columns.key), columns.count, columns.percent.then_some("Percent"), columns.detail]
+        .into_iter()
+        .flatten()
+        .collect();
+    let rows = entries(tab, bundle, hosts)
         .into_iter()
         .map(|e| {
-            let mut row = vec![
-                e.key,
-                e.count.map_or(String::new(), |c| c.to_string()),
-                e.percent.map_or(String::new(), |p| format!("{p:.2}")),
-            ];
-            if !detail.is_empty() {
+            let mut row = vec![e.key];
+            if columns.count.is_some() {
+                row.push(e.count.map_or(String::new(), |c| c.to_string()));
+            }
+            if columns.percent {
+                row.push(e.percent.map_or(String::new(), |p| format!("{p:.2}")));
+            }
+            if columns.detail.is_some() {
                 row.push(e.detail);
             }
             row
