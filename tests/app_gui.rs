@@ -122,6 +122,22 @@ fn a_criterion_flags_rows_and_opening_one_shows_its_notification() {
 }
 
 #[test]
+fn a_first_start_offers_the_example_criteria() {
+    let mut harness = app_on(sample());
+    harness.get_by_label("Rows flagged: 0");
+    harness.get_by_label("No criteria yet").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("Start from the example criteria");
+    harness.get_by_label("Load example criteria").click();
+    harness.run_steps(2);
+    support::app::settle(&mut harness);
+    harness.get_by_label("Rows flagged: 52");
+    harness.get_by_label("5 criteria");
+    assert!(harness.query_by_label("No criteria yet").is_none());
+    assert!(harness.query_by_label("Load example criteria").is_none());
+}
+
+#[test]
 fn the_no_flagged_rows_notice_goes_once_a_criterion_flags_rows() {
     let mut harness = app_on(sample());
     harness.key_press(egui::Key::F3);

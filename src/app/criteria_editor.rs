@@ -13,6 +13,10 @@ use crate::analysis::criteria::{CompiledSet, CriteriaSet, Criterion, Effect, Fie
 /// pattern, error or blank, message), so the list can lay out only those in view.
 const BLOCK_HEIGHT: f32 = 118.0;
 
+/// The example criteria shipped in `assets/`, built in so that a first start can offer them
+/// wherever the program is installed.
+pub const EXAMPLE_CRITERIA: &str = include_str!("../../assets/example-criteria.json");
+
 /// What the editor asks the app to do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EditorEvents {
@@ -20,6 +24,7 @@ pub struct EditorEvents {
     pub changed: bool,
     pub load: bool,
     pub save: bool,
+    pub load_examples: bool,
 }
 
 /// Draws the list of criteria; edits `criteria` in place. `compiled` is the last compilation
@@ -44,6 +49,16 @@ pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize], comp
         ui.label(RichText::new(format!("{} criteria", criteria.criteria.len())).weak());
     });
     ui.separator();
+    if criteria.criteria.is_empty() {
+        ui.label(
+            "No criteria yet. A criterion turns the rows it matches red, and opening such a row shows \
+             its message. Start from the example criteria (IRC ports, a program running from a Temp \
+             folder, an administrator browsing, link-local peers, remote desktop), load a criteria \
+             file, or add your own.",
+        );
+        events.load_examples = ui.button("Load example criteria").clicked();
+        return events;
+    }
     let mut delete = None;
     let total = criteria.criteria.len();
     egui::ScrollArea::vertical().id_salt("criteria-list").show_rows(ui, BLOCK_HEIGHT, total, |ui, range| {
@@ -120,4 +135,18 @@ pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize], comp
         events.changed = true;
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_examples_read_as_the_assets_file_does() {
+        let examples = CriteriaSet::from_json(EXAMPLE_CRITERIA).expect("the examples parse");
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example-criteria.json");
+        assert_eq!(Some(examples.clone()), CriteriaSet::load(&file).ok());
+        assert_eq!(examples.criteria.len(), 5);
+        assert!(examples.criteria.iter().all(|c| c.compile().is_ok()), "every example compiles");
+    }
 }

@@ -168,6 +168,14 @@ impl PrParserApp {
             ui.label(format!("Rows shown: {}", self.view.len()));
             ui.separator();
             ui.label(RichText::new(format!("Rows flagged: {}", self.evaluation.flagged_rows)).color(grid::FLAGGED));
+            if self.settings.criteria.criteria.is_empty()
+                && ui
+                    .link("No criteria yet")
+                    .on_hover_text("Criteria flag rows in red: add some, or load the examples")
+                    .clicked()
+            {
+                self.open.criteria = true;
+            }
             ui.separator();
             if ui.link(format!("Malformed lines: {}", log.malformed.count())).clicked() {
                 self.open.malformed = !self.open.malformed;

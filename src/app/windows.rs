@@ -7,6 +7,7 @@ use egui::{Key, RichText};
 
 use super::jobs::Pick;
 use super::{PrParserApp, criteria_editor, grid};
+use crate::analysis::criteria::CriteriaSet;
 
 impl PrParserApp {
     pub(super) fn windows_ui(&mut self, ctx: &egui::Context) {
@@ -59,6 +60,16 @@ impl PrParserApp {
         }
         if events.save {
             self.pick(Pick::SaveCriteria);
+        }
+        if events.load_examples {
+            match CriteriaSet::from_json(criteria_editor::EXAMPLE_CRITERIA) {
+                Ok(examples) => {
+                    self.settings.criteria = examples;
+                    self.settings.criteria_file = None;
+                    self.refresh_flags();
+                }
+                Err(e) => self.error = Some(format!("the built-in example criteria do not read: {e}")),
+            }
         }
     }
 
