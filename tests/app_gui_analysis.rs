@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{By, Queryable};
-use prparser::analysis::dns::HostNames;
+use prparser::analysis::dns::{HostNames, Lookup};
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
 
@@ -125,6 +125,55 @@ fn names_from_a_loopback_dns_server_fill_the_host_column() {
     support::app::settle(&mut harness);
     assert!(harness.get_all_by_label("www.msn.example").count() >= 1);
     assert!(server.queries() >= 1);
+}
+
+/// Steps the app until the cache's answer for `ip` is one `done` accepts (bounded).
+fn wait_for_lookup(harness: &mut Harness<'static, PrParserApp>, ip: &str, done: impl Fn(&Lookup) -> bool) {
+    let ip: std::net::IpAddr = ip.parse().expect("ip");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !harness.state().dns_cache().get(ip).is_some_and(|l| done(&l)) {
+        assert!(Instant::now() < deadline, "no answer from the loopback DNS server for {ip}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn replace_text(harness: &mut Harness<'static, PrParserApp>, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(2);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.run_steps(1);
+    harness.get_by_label(label).type_text(text);
+    harness.run_steps(2);
+}
+
+#[test]
+fn a_new_dns_server_is_confirmed_and_asked_what_the_last_could_not_name() {
+    let nameless = support::dns::start(&[]);
+    let settings = Settings { resolve_dns: true, dns_server: nameless.addr.to_string(), ..Settings::default() };
+    let mut harness = app_with(settings);
+    wait_for_lookup(&mut harness, "207.46.248.248", |l| *l == Lookup::NoName);
+
+    let knowing = support::dns::start(&[("207.46.248.248", "www.msn.example")]);
+    click(&mut harness, "View");
+    click(&mut harness, "DNS server...");
+    // An address that cannot be read is refused in the window, which stays open.
+    replace_text(&mut harness, "Server", "dns.example");
+    click(&mut harness, "Apply");
+    harness.get_by_label_contains("\"dns.example\" is not an address");
+    replace_text(&mut harness, "Server", &knowing.addr.to_string());
+    click(&mut harness, "Apply");
+    assert!(harness.query_by_label("Apply").is_none(), "the window closed");
+    harness.get_by_label_contains(&format!("DNS server set to {}; ", knowing.addr));
+    harness.get_by_label_contains("will be asked again");
+
+    wait_for_lookup(&mut harness, "207.46.248.248", |l| *l == Lookup::Name("www.msn.example".into()));
+    harness.get_all_by_label("Filter").last().expect("filter").click();
+    harness.run_steps(2);
+    harness.get_all_by_label("Filter").last().expect("filter").type_text("WINWORD");
+    harness.run_steps(2);
+    support::app::settle(&mut harness);
+    assert!(harness.get_all_by_label("www.msn.example").count() >= 1);
 }
 
 #[test]

@@ -95,6 +95,10 @@ struct Names {
     /// Set by the resolver thread when names arrive.
     arrived: Arc<AtomicBool>,
     last_evaluation: Option<Instant>,
+    /// The DNS server window's text, applied only when it reads as an address.
+    server_text: String,
+    /// Why the text was not applied.
+    server_problem: Option<String>,
 }
 
 pub struct PrParserApp {
@@ -181,7 +185,13 @@ impl PrParserApp {
             stats_state: stats_view::StatsState::default(),
             stats_dirty: true,
             initial: initial_view::InitialState::default(),
-            names: Names { resolver: None, arrived: Arc::new(AtomicBool::new(false)), last_evaluation: None },
+            names: Names {
+                resolver: None,
+                arrived: Arc::new(AtomicBool::new(false)),
+                last_evaluation: None,
+                server_text: String::new(),
+                server_problem: None,
+            },
             exports_pending: 0,
             live: live_ui::LiveState::default(),
             settings,

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::PrParserApp;
+use super::settings::parse_dns_server;
 use crate::analysis::criteria::Field;
 use crate::analysis::resolver::{DnsResolver, ResolverSettings};
 
@@ -68,10 +69,31 @@ impl PrParserApp {
         }
     }
 
-    /// A new DNS server was applied: lookups start again with it.
-    pub(super) fn restart_names(&mut self) {
+    /// Apply in the DNS server window: a server that reads as an address replaces the one in
+    /// use, lookups start again with it (the resolver forgets what the previous server could
+    /// not name, and failed lookups), the window closes and the status bar says what happened.
+    pub(super) fn apply_dns_server(&mut self) {
+        let text = self.names.server_text.trim().to_string();
+        if parse_dns_server(&text).is_none() {
+            self.names.server_problem = Some(format!("{text:?} is not an address: write an IP address, or ip:port"));
+            return;
+        }
+        let server = if text.is_empty() { "the system's resolver".to_string() } else { text.clone() };
+        self.settings.dns_server = text;
+        self.open.dns_server = false;
+        // The old resolver's thread stops when its handle goes; the next one uses the new server.
         self.names.resolver = None;
         self.request_names();
+        self.message = Some(match &self.names.resolver {
+            Some(resolver) => {
+                let again = resolver.forgotten().total();
+                format!("DNS server set to {server}; {again} addresses not named before will be asked again")
+            }
+            None if !self.settings.resolve_dns => {
+                format!("DNS server set to {server}; used once View > Resolve remote IPs is on")
+            }
+            None => format!("DNS server set to {server}"),
+        });
     }
 
     /// New names can flag rows by host-name criteria: re-evaluate, at most once a second.

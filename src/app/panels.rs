@@ -150,6 +150,8 @@ impl PrParserApp {
         }
         if ui.button("DNS server...").clicked() {
             self.open.dns_server = true;
+            self.names.server_text = self.settings.dns_server.clone();
+            self.names.server_problem = None;
         }
     }
 

@@ -50,14 +50,7 @@ impl Settings {
 
     /// The DNS servers to ask, from `dns_server`; `None` when it cannot be read.
     pub fn dns_servers(&self) -> Option<Vec<std::net::SocketAddr>> {
-        let text = self.dns_server.trim();
-        if text.is_empty() {
-            return Some(Vec::new());
-        }
-        text.parse::<std::net::SocketAddr>()
-            .ok()
-            .or_else(|| text.parse::<std::net::IpAddr>().ok().map(|ip| std::net::SocketAddr::new(ip, 53)))
-            .map(|a| vec![a])
+        parse_dns_server(&self.dns_server)
     }
 
     /// The paths to open on start when none are given: the most recent ones, if they are
@@ -80,6 +73,19 @@ impl Settings {
             self.last_folder = folder.or(self.last_folder.take());
         }
     }
+}
+
+/// The servers a DNS server setting names (`ip` or `ip:port`; empty: none, the system's);
+/// `None` when the text is not an address.
+pub fn parse_dns_server(text: &str) -> Option<Vec<std::net::SocketAddr>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.parse::<std::net::SocketAddr>()
+        .ok()
+        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(|ip| std::net::SocketAddr::new(ip, 53)))
+        .map(|a| vec![a])
 }
 
 #[cfg(test)]

@@ -73,18 +73,25 @@ impl PrParserApp {
         }
     }
 
+    /// The DNS server window. Apply checks the address, starts lookups with the new server
+    /// (what the previous one could not name is asked again), closes the window and says in
+    /// the status bar what took effect; an address that cannot be read keeps the window open
+    /// with the reason.
     fn dns_settings_ui(&mut self, ctx: &egui::Context) {
         let mut open = self.open.dns_server;
         let mut apply = false;
         egui::Window::new("DNS server").open(&mut open).show(ctx, |ui| {
             ui.label("Reverse lookups go to this server (ip or ip:port); empty uses the system's resolver.");
             let label = ui.label("Server");
-            ui.add(egui::TextEdit::singleline(&mut self.settings.dns_server)).labelled_by(label.id);
-            apply = ui.button("Apply").clicked();
+            let field = ui.add(egui::TextEdit::singleline(&mut self.names.server_text)).labelled_by(label.id);
+            if let Some(problem) = &self.names.server_problem {
+                ui.colored_label(grid::FLAGGED, problem);
+            }
+            apply = ui.button("Apply").clicked() || (field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)));
         });
         self.open.dns_server = open;
         if apply {
-            self.restart_names();
+            self.apply_dns_server();
         }
     }
 }
