@@ -63,7 +63,7 @@ fn statistics_count_as_work_until_they_are_on_screen() {
     harness.get_by_label("Statistics").click();
     // No extra frames after idle: idle must mean the figures are drawn.
     settle(&mut harness);
-    harness.get_by_label("10110");
+    assert_eq!(harness.get_all_by_label("10110").count(), 2, "beside its bar and in the table");
     harness.get_by_label("4.90%");
 }
 
