@@ -41,7 +41,7 @@ pub struct Appended {
 
 impl Dataset {
     /// Reads and indexes `paths`; `Err(Cancelled)` when `progress` is cancelled meanwhile,
-    /// the index build included (a second of work at ten million rows).
+    /// the index build included.
     pub fn open(paths: &[PathBuf], progress: &LoadProgress) -> Result<Dataset, LogError> {
         let set = set::open(paths, progress)?;
         let index = PidsIndex::build(&set);
