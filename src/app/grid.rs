@@ -245,6 +245,7 @@ fn scrollbar(ui: &mut Ui, rect: egui::Rect, state: &mut GridState, len: usize) {
         return;
     }
     let response = ui.interact(rect, ui.scope_id().with("grid-scrollbar"), Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::ScrollBar, true, "Scroll the rows"));
     let max_top = (len - visible) as f64;
     let thumb_h = ((visible as f64 / len as f64) * f64::from(rect.height())).max(16.0) as f32;
     let travel = (rect.height() - thumb_h).max(1.0);
