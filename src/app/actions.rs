@@ -1,5 +1,5 @@
-//! What the person's keys, clicks on rows and file pickers do: selecting (with the flag
-//! notification), jumping between flagged rows, shortcuts, native file dialogs and exports.
+//! What the person's keys, clicks on rows and picked files do: selecting (with the flag
+//! notification), jumping between flagged rows, shortcuts and exports.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,36 +17,6 @@ const NEXT_FLAGGED: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Ke
 const PREV_FLAGGED: KeyboardShortcut = KeyboardShortcut::new(Modifiers::SHIFT, Key::F3);
 
 impl PrParserApp {
-    /// Opens a native file dialog on its own thread (it blocks until the person answers).
-    pub(super) fn pick(&mut self, purpose: Pick) {
-        let folder = self.settings.last_folder.clone();
-        let started = self.jobs.spawn("dialog", move || {
-            let mut dialog = rfd::FileDialog::new();
-            if let Some(folder) = folder {
-                dialog = dialog.set_directory(folder);
-            }
-            let save = |dialog: rfd::FileDialog, name: &str, ext: &str, what: &str| {
-                dialog.add_filter(what, &[ext]).set_file_name(name).save_file().into_iter().collect()
-            };
-            let paths = match purpose {
-                Pick::OpenLogs => {
-                    dialog.add_filter("Port Reporter logs", &["log", "txt", "csv"]).pick_files().unwrap_or_default()
-                }
-                Pick::OpenFolder | Pick::FollowFolder => dialog.pick_folder().into_iter().collect(),
-                Pick::LoadCriteria => dialog.add_filter("Criteria", &["json"]).pick_file().into_iter().collect(),
-                Pick::SaveCriteria => save(dialog, "criteria.json", "json", "Criteria"),
-                Pick::ExportCsv => save(dialog, "prparser-view.csv", "csv", "CSV"),
-                Pick::ExportJson => save(dialog, "prparser-view.json", "json", "JSON"),
-                Pick::ExportStatsCsv => save(dialog, "prparser-statistics.csv", "csv", "CSV"),
-                Pick::ExportPlotPng => save(dialog, "prparser-plot.png", "png", "PNG image"),
-            };
-            Done::Picked { purpose, paths }
-        });
-        if let Err(e) = started {
-            self.not_started(e);
-        }
-    }
-
     /// Writes the grid's current rows (filter and sort applied) to a file, in the background.
     pub fn export_view(&mut self, path: PathBuf, json: bool) {
         let (Some(data), view) = (self.data.clone(), Arc::clone(&self.view)) else {

@@ -325,7 +325,8 @@ impl PrParserApp {
                     self.start_stats(next);
                 }
             }
-            Done::Picked { purpose, paths } => self.picked(purpose, paths),
+            Done::NativeAnswer { purpose, answer } => self.native_answered(purpose, answer),
+            Done::PortalProbed(portal) => self.portal_probed(portal),
             Done::CriteriaLoaded { path, result } => match result {
                 Ok(set) => {
                     self.settings.criteria = set;

@@ -37,11 +37,13 @@ pub enum Done {
         generation: u64,
         bundle: Box<crate::app::stats_view::StatsBundle>,
     },
-    /// Paths picked in a file dialog, and what for.
-    Picked {
+    /// How the desktop's file dialog ended, and what it was for.
+    NativeAnswer {
         purpose: Pick,
-        paths: Vec<PathBuf>,
+        answer: crate::app::file_dialog::Answer,
     },
+    /// What the session bus said about a desktop file dialog.
+    PortalProbed(crate::app::file_dialog::portal::Portal),
     CriteriaLoaded {
         path: PathBuf,
         result: Result<CriteriaSet, CriteriaFileError>,
@@ -75,7 +77,7 @@ pub struct SpawnError {
     source: std::io::Error,
 }
 
-/// Why a file dialog was opened.
+/// Why a file dialog was opened. What each asks for is in `file_dialog::spec`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
     OpenLogs,

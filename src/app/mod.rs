@@ -6,11 +6,13 @@
 //! [`handling`] starts the background jobs and takes in their results; `panels` draws the
 //! menu bar, status bar, side panels and tabs; `windows` the floating windows (criteria, DNS
 //! server, notification); `actions` what the keyboard and pickers do; `names` the reverse
-//! DNS; `live_ui` live capture.
+//! DNS; `live_ui` live capture; [`file_dialog`] which file dialog a pick uses, and the
+//! built-in one; `numbers` how counts are written.
 
 mod actions;
 pub mod criteria_editor;
 pub mod detail;
+pub mod file_dialog;
 pub mod grid;
 mod handling;
 pub mod initial_view;
@@ -18,6 +20,7 @@ pub mod jobs;
 pub mod live;
 mod live_ui;
 mod names;
+mod numbers;
 mod panels;
 pub mod settings;
 pub mod stats_view;
@@ -130,6 +133,7 @@ pub struct PrParserApp {
     /// Exports still being written.
     exports_pending: usize,
     live: live_ui::LiveState,
+    dialogs: file_dialog::Dialogs,
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
@@ -194,6 +198,7 @@ impl PrParserApp {
             },
             exports_pending: 0,
             live: live_ui::LiveState::default(),
+            dialogs: file_dialog::Dialogs::new(file_dialog::portal::session_check()),
             settings,
         };
         app.open(paths);
@@ -206,6 +211,7 @@ impl PrParserApp {
         self.work.is_idle()
             && self.exports_pending == 0
             && self.live.idle()
+            && self.dialogs.is_idle()
             && !(self.tab == Tab::Statistics && self.stats_dirty)
     }
 
@@ -234,6 +240,7 @@ impl eframe::App for PrParserApp {
         self.shortcuts(&ctx);
         self.panels_ui(ui);
         self.windows_ui(&ctx);
+        self.file_dialog_ui(&ctx);
         self.names_maybe_changed();
         if !self.work.load_is_idle() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));

@@ -7,6 +7,7 @@ use egui::RichText;
 
 use super::actions::OPEN;
 use super::jobs::Pick;
+use super::numbers::thousands;
 use super::{PrParserApp, Tab, default_paths, detail, grid, initial_view, stats_view};
 use crate::analysis::view::{Column, Sort};
 use crate::logs::text::LineIssue;
@@ -153,6 +154,10 @@ impl PrParserApp {
             self.names.server_text = self.settings.dns_server.clone();
             self.names.server_problem = None;
         }
+        ui.separator();
+        ui.checkbox(&mut self.settings.builtin_file_dialog, "Use built-in file dialog").on_hover_text(
+            "The app's own file dialog, even where the desktop has one (some desktop dialogs cannot see hidden folders or network mounts).",
+        );
     }
 
     fn status_ui(&mut self, ui: &mut egui::Ui) {
@@ -165,11 +170,12 @@ impl PrParserApp {
                 return;
             };
             let log = &data.set.ports;
-            ui.label(format!("Rows loaded: {}", log.events.len()));
+            ui.label(format!("Rows loaded: {}", thousands(log.events.len() as u64)));
             ui.separator();
-            ui.label(format!("Rows shown: {}", self.view.len()));
+            ui.label(format!("Rows shown: {}", thousands(self.view.len() as u64)));
             ui.separator();
-            ui.label(RichText::new(format!("Rows flagged: {}", self.evaluation.flagged_rows)).color(grid::FLAGGED));
+            let flagged = thousands(self.evaluation.flagged_rows as u64);
+            ui.label(RichText::new(format!("Rows flagged: {flagged}")).color(grid::FLAGGED));
             if self.settings.criteria.criteria.is_empty()
                 && ui
                     .link("No criteria yet")
@@ -179,13 +185,13 @@ impl PrParserApp {
                 self.open.criteria = true;
             }
             ui.separator();
-            if ui.link(format!("Malformed lines: {}", log.malformed.count())).clicked() {
+            if ui.link(format!("Malformed lines: {}", thousands(log.malformed.count()))).clicked() {
                 self.open.malformed = !self.open.malformed;
             }
             let warnings = data.set.warnings().count();
             if warnings > 0 {
                 ui.separator();
-                if ui.link(format!("Warnings: {warnings}")).clicked() {
+                if ui.link(format!("Warnings: {}", thousands(warnings as u64))).clicked() {
                     self.open.malformed = !self.open.malformed;
                 }
             }
@@ -213,9 +219,10 @@ impl PrParserApp {
             let rows = p.rows.load(Ordering::Relaxed);
             ui.spinner();
             ui.add(egui::ProgressBar::new((done as f32 / total as f32).min(1.0)).desired_width(240.0).text(format!(
-                "Loading: {} MB of {} MB, {rows} rows",
-                done >> 20,
-                total >> 20
+                "Loading: {} MB of {} MB, {} rows",
+                thousands(done >> 20),
+                thousands(total >> 20),
+                thousands(rows)
             )));
         } else if self.work.load.waiting().is_some() {
             ui.spinner();

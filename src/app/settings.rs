@@ -27,6 +27,9 @@ pub struct Settings {
     pub resolve_dns: bool,
     /// DNS server to ask (`ip` or `ip:port`); empty for the system's.
     pub dns_server: String,
+    /// The app's own file dialog even where the desktop has one (some portals cannot see
+    /// hidden folders or network mounts).
+    pub builtin_file_dialog: bool,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             show_detail: true,
             resolve_dns: false,
             dns_server: String::new(),
+            builtin_file_dialog: false,
         }
     }
 }
