@@ -88,8 +88,15 @@ impl PrParserApp {
         }
     }
 
+    /// Where a dialog opens: the last folder used, made absolute (paths given on the command
+    /// line are often relative, and neither dialog can go up from `sample-logs`).
+    fn start_folder(&self) -> Option<PathBuf> {
+        let folder = self.settings.last_folder.clone()?;
+        Some(std::path::absolute(&folder).unwrap_or(folder))
+    }
+
     fn pick_native(&mut self, purpose: Pick) {
-        let folder = self.settings.last_folder.clone();
+        let folder = self.start_folder();
         let started = self.jobs.spawn("dialog", move || Done::NativeAnswer {
             purpose,
             answer: native::ask(purpose.spec(), folder.as_deref()),
@@ -118,7 +125,7 @@ impl PrParserApp {
             self.message = Some(why);
             self.dialogs.told = true;
         }
-        let folder = self.settings.last_folder.clone().or_else(|| std::env::var_os("HOME").map(PathBuf::from));
+        let folder = self.start_folder().or_else(|| std::env::var_os("HOME").map(PathBuf::from));
         let folder = folder.or_else(|| std::env::current_dir().ok()).unwrap_or_else(|| PathBuf::from("/"));
         self.dialogs.open = Some(BuiltInDialog::new(&self.jobs.context(), purpose, folder));
     }

@@ -14,8 +14,10 @@ use super::{Answer, Dialogs, Portal};
 
 const NOT_RUNNING: &str = "no desktop file dialog service is running: using the built-in dialog";
 
+/// The app on the sample logs, named relative to the crate (tests run there) as on a command
+/// line.
 fn harness(portal: Portal) -> Harness<'static, PrParserApp> {
-    let paths = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs")];
+    let paths = vec![PathBuf::from("sample-logs")];
     let mut harness = Harness::builder().with_size([1400.0, 900.0]).build_eframe(move |cc| {
         let mut app = PrParserApp::with_settings(cc.egui_ctx.clone(), Settings::default(), paths);
         app.dialogs = Dialogs::new(Arc::new(move || portal.clone()));
@@ -51,6 +53,11 @@ fn with_no_portal_the_built_in_dialog_opens_and_the_status_bar_says_why() {
         open_folder(&mut harness);
         harness.get_by_label(NOT_RUNNING);
         harness.get_by_label_contains("Open folder");
+        let start = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        assert!(
+            harness.get_all_by_value(&start.display().to_string()).next().is_some(),
+            "it opens in the folder, made absolute"
+        );
         harness.get_by_label("Cancel").click();
         settle(&mut harness);
         assert!(harness.state().dialogs.open.is_none(), "Cancel closes it");
