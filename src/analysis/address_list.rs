@@ -17,10 +17,10 @@
 //! must not make prparser block or read without end.
 
 use std::fmt;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::Read;
 use std::net::IpAddr;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
@@ -29,6 +29,8 @@ use ipnet::IpNet;
 use prefix_trie::joint::map::JointPrefixMap;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+
+use crate::analysis::named_file::{self, Refused};
 
 /// Lists larger than this are refused: the largest public lists are a few tens of MiB.
 pub const MAX_LIST_FILE_BYTES: u64 = 512 << 20;
@@ -335,32 +337,14 @@ fn parse_net(text: &str) -> Option<IpNet> {
     })
 }
 
-/// Opens `path` for reading only if it is a regular file of allowed size. Opened without
-/// blocking, so that a FIFO without a writer is refused rather than waited on.
+/// Opens `path` for reading only if it is a regular file of allowed size (see
+/// [`named_file`](crate::analysis::named_file)).
 fn open_regular(path: &Path) -> Result<(File, Metadata), ListError> {
-    let io = |source| ListError::Io { path: path.to_path_buf(), source };
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        use std::os::unix::fs::FileTypeExt;
-        let kind = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_dir() {
-            "a folder"
-        } else {
-            "not a file"
-        };
-        return Err(ListError::NotRegular { path: path.to_path_buf(), kind });
-    }
-    if meta.len() > MAX_LIST_FILE_BYTES {
-        return Err(ListError::TooLarge { path: path.to_path_buf() });
-    }
-    Ok((file, meta))
+    named_file::open_regular(path, MAX_LIST_FILE_BYTES).map_err(|refused| match refused {
+        Refused::Io(source) => ListError::Io { path: path.to_path_buf(), source },
+        Refused::NotRegular(kind) => ListError::NotRegular { path: path.to_path_buf(), kind },
+        Refused::TooLarge(_) => ListError::TooLarge { path: path.to_path_buf() },
+    })
 }
 
 /// Where list criteria find their lists.
