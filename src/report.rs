@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::analysis::aggregate::{Accumulate, Aggregate, Aggregator, Batch, InSet, Pieces, Tables, Views};
 pub use crate::analysis::aggregate::{CriterionCount, Flagged};
 use crate::analysis::criteria::{CompiledSet, CriteriaSet};
+use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
+pub use crate::analysis::stats::geo::{AsnCount, CountryCount};
 use crate::analysis::stats::{
     self, HourCount, IpCount, Masquerade, PortCount, ProcessCount, SvchostEntry, UserCount, UserUsage,
 };
@@ -42,6 +44,12 @@ pub struct Stats {
     pub local_tcp_port_usage: Vec<PortCount>,
     pub process_usage: Vec<ProcessCount>,
     pub remote_ip_usage: Vec<IpCount>,
+    /// Present when a country (or city) database was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_country_usage: Option<Vec<CountryCount>>,
+    /// Present when an ASN database was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_asn_usage: Option<Vec<AsnCount>>,
     pub user_context_usage: Vec<UserCount>,
     pub port_usage_by_hour: Vec<HourCount>,
     pub svchost_enumeration: Vec<SvchostEntry>,
@@ -61,16 +69,20 @@ const ISO: &str = "%Y-%m-%dT%H:%M:%S";
 /// are counted block by block as they are read, and no row is kept, so memory grows with the
 /// distinct values the views count, not with the rows. Only enabled criteria are counted; the
 /// caller decides what to do with criteria that do not compile (see [`CriteriaSet::compile`]).
+/// With GeoIP databases (`geo`), the report has remote countries and ASNs, and country and AS
+/// criteria read them.
 pub fn run(
     paths: &[PathBuf],
     criteria: &CriteriaSet,
     process: Option<&str>,
+    geo: Option<Arc<GeoIp>>,
     progress: &LoadProgress,
 ) -> Result<Report, LogError> {
     let mut streaming = set::open_streaming(paths, progress)?;
     let views = Views {
         process: process.map(str::to_string),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
+        geo,
     };
     let needs_blocks = views.needs_blocks();
     let index = if needs_blocks { PidsIndex::build(&streaming.set) } else { PidsIndex::default() };
@@ -104,6 +116,8 @@ impl Report {
                 local_tcp_port_usage: counts.local_tcp_port_usage,
                 process_usage: counts.process_usage,
                 remote_ip_usage: counts.remote_ip_usage,
+                remote_country_usage: found.places.countries,
+                remote_asn_usage: found.places.asns,
                 user_context_usage: counts.user_context_usage,
                 port_usage_by_hour: counts.port_usage_by_hour,
                 svchost_enumeration: stats::svchost_enumeration(set),
@@ -150,6 +164,20 @@ impl Report {
             "Remote IP address usage",
             s.remote_ip_usage.iter().take(top).map(|c| (c.ip.to_string(), c.count, Some(c.percent))),
         );
+        if let Some(countries) = &s.remote_country_usage {
+            section(
+                &mut out,
+                "Remote countries",
+                countries.iter().take(top).map(|c| (c.country.to_string(), c.count, Some(c.percent))),
+            );
+        }
+        if let Some(asns) = &s.remote_asn_usage {
+            section(
+                &mut out,
+                "Remote ASNs",
+                asns.iter().take(top).map(|a| (format!("AS{} {}", a.asn, a.organization), a.count, Some(a.percent))),
+            );
+        }
         section(
             &mut out,
             "User context usage",

@@ -20,8 +20,9 @@ use serde::Serialize;
 
 use crate::analysis::criteria::{self, CompiledSet, CriteriaSet};
 use crate::analysis::dataset::Dataset;
-use crate::analysis::dns::NoHostNames;
+use crate::analysis::dns::{HostNames, NoHostNames};
 use crate::analysis::export::JsonRow;
+use crate::analysis::geoip::GeoIp;
 use crate::logs::follow::{Follower, Start};
 use crate::logs::set::LogSet;
 
@@ -42,6 +43,8 @@ pub struct Options {
     pub flagged_only: bool,
     /// Stop after this long (`None`: until `stop` says so).
     pub duration: Option<Duration>,
+    /// GeoIP databases for country and AS criteria.
+    pub geo: Option<std::sync::Arc<GeoIp>>,
 }
 
 #[derive(Serialize)]
@@ -97,8 +100,11 @@ pub fn run(
         }
         totals.malformed += batch.ports.malformed.count();
         let added = data.append(batch).map_err(io::Error::other)?;
-        let ctx =
-            criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &NoHostNames };
+        let hosts: &dyn HostNames = match &options.geo {
+            Some(geo) => &**geo,
+            None => &NoHostNames,
+        };
+        let ctx = criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts };
         let eval = criteria::evaluate_rows(std::sync::Arc::clone(&compiled), &ctx, added.rows.clone());
         for (row, flagged) in added.rows.clone().zip(eval.flagged) {
             let names: Vec<&str> = if flagged {

@@ -18,5 +18,7 @@ pub mod analysis {
     pub mod address_list;
     pub mod criteria;
     pub mod dns;
+    pub mod geoip;
     pub mod index;
+    pub mod named_file;
 }

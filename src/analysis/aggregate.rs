@@ -21,8 +21,10 @@ use rayon::prelude::*;
 
 use crate::analysis::criteria::CompiledSet;
 use crate::analysis::dns::{HostNames, NoHostNames};
+use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
 use crate::analysis::stats::counts::RowCounts;
+use crate::analysis::stats::geo::{PlaceCounts, RemotePlaces};
 use crate::analysis::stats::per_process::ProcessUsage;
 use crate::analysis::stats::{RowStats, UserUsage};
 use crate::intern::{AddrTable, Interner};
@@ -244,6 +246,8 @@ pub struct Views {
     pub process: Option<String>,
     /// Flag counts for these criteria (enabled and valid ones).
     pub criteria: Option<Arc<CompiledSet>>,
+    /// Remote countries and ASNs from these databases; country and AS criteria read them too.
+    pub geo: Option<Arc<GeoIp>>,
 }
 
 impl Views {
@@ -259,6 +263,7 @@ pub struct Aggregator {
     counts: RowCounts,
     per_process: Option<ProcessUsage>,
     flags: Option<FlagCounts>,
+    places: Option<PlaceCounts>,
 }
 
 /// The finished views.
@@ -269,6 +274,8 @@ pub struct Aggregate {
     pub counts: RowStats,
     pub per_process: Option<Vec<UserUsage>>,
     pub flagged: Option<Flagged>,
+    /// Remote countries and ASNs, when a database was given.
+    pub places: RemotePlaces,
 }
 
 impl Aggregator {
@@ -277,7 +284,8 @@ impl Aggregator {
             span: Span::default(),
             counts: RowCounts::default(),
             per_process: views.process.as_deref().map(ProcessUsage::new),
-            flags: views.criteria.clone().map(FlagCounts::new),
+            flags: views.criteria.clone().map(|c| FlagCounts::new(c, views.geo.clone())),
+            places: views.geo.clone().map(PlaceCounts::new),
         }
     }
 }
@@ -294,6 +302,9 @@ impl Accumulate for Aggregator {
         if let Some(f) = &mut self.flags {
             f.add(batch);
         }
+        if let Some(p) = &mut self.places {
+            p.add(batch);
+        }
     }
 
     fn merge(&mut self, other: Aggregator) {
@@ -301,6 +312,7 @@ impl Accumulate for Aggregator {
         self.counts.merge(other.counts);
         merge_option(&mut self.per_process, other.per_process);
         merge_option(&mut self.flags, other.flags);
+        merge_option(&mut self.places, other.places);
     }
 
     fn finish(self, tables: Tables<'_>) -> Aggregate {
@@ -311,6 +323,7 @@ impl Accumulate for Aggregator {
             counts: self.counts.finish(tables),
             per_process: self.per_process.map(|p| p.finish(tables)),
             flagged: self.flags.map(|f| f.finish(tables)),
+            places: self.places.map(|p| p.finish(tables)).unwrap_or_default(),
         }
     }
 }

@@ -7,10 +7,19 @@
 //! - **regex**: Rust regex syntax, unanchored, case-sensitive unless the pattern says `(?i)`;
 //!   compiled with a size limit so a pathological pattern is refused, not run;
 //! - **cidr**: for IP fields, `10.0.0.0/8` or `2001:db8::/32`;
-//! - **range**: for port fields, a list like `135-139,445,3389`;
+//! - **range**: for port fields, a list like `135-139,445,3389`; for the AS field, AS numbers
+//!   the same way (`64512-65534`);
+//! - **one of**: for text fields, a comma-separated list of whole values, compared as exact
+//!   does (`CN,RU,KP` for the country);
 //! - **list**: for IP fields, a file of addresses and networks (FireHOL, Spamhaus DROP, ipsum
 //!   or plain; see [`address_list`](crate::analysis::address_list)), named by the pattern:
 //!   absolute, or relative to the criteria file it was loaded from.
+//!
+//! The **country** and **AS** fields read the remote IP through the GeoIP databases open
+//! ([`geoip`](crate::analysis::geoip)): the country as its ISO code (`exact` takes one code,
+//! `one of` several), the AS as its number (`exact` or `range`) or, for wildcard and regex, as
+//! the grid shows it (`AS13335 CLOUDFLARENET`). An address the databases do not know, or any
+//! address while none is open, matches no such criterion.
 //!
 //! A criterion's **effect** is to flag the rows it matches (the default) or to allow them: an
 //! allow criterion clears the flag of every row it matches, whatever flagged it (the update
@@ -29,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::address_list::{AddressList, FileStamp, ListEntry, ListFiles, Lists};
 use crate::analysis::dns::HostNames;
+use crate::analysis::geoip::Network;
 use crate::model::{Address, Modules, ProcessBlock};
 
 mod evaluate;
@@ -60,10 +70,14 @@ pub enum Field {
     User,
     /// The remote IP's name from the DNS cache.
     HostName,
+    /// The remote IP's country (ISO code), from the GeoIP database.
+    Country,
+    /// The remote IP's autonomous system, from the ASN database.
+    Asn,
 }
 
 impl Field {
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 12] = [
         Field::Module,
         Field::ModulePath,
         Field::RemoteIp,
@@ -74,6 +88,8 @@ impl Field {
         Field::Port,
         Field::User,
         Field::HostName,
+        Field::Country,
+        Field::Asn,
     ];
 
     /// What the field is: its label, the row values it reads (two for "local or remote": a row
@@ -92,6 +108,8 @@ impl Field {
             Field::Port => ("port (local or remote)", &[LocalPort, RemotePort], Via::Value),
             Field::User => ("user", &[User], Via::Value),
             Field::HostName => ("host name", &[RemoteIp], Via::HostName),
+            Field::Country => ("country", &[RemoteIp], Via::Country),
+            Field::Asn => ("AS (network)", &[RemoteIp], Via::Network),
         };
         Spec { label, sources, via }
     }
@@ -117,6 +135,16 @@ impl Field {
     fn is_port(self) -> bool {
         self.table() == Table::Ports
     }
+
+    /// Whether the field reads the GeoIP databases: its criteria match nothing without them.
+    pub fn reads_geoip(self) -> bool {
+        matches!(self.spec().via, Via::Country | Via::Network)
+    }
+
+    /// Whether the field's values are text that `one of` lists whole values of.
+    fn is_text(self) -> bool {
+        !self.is_ip() && !self.is_port() && self.spec().via != Via::Network
+    }
 }
 
 /// See [`Field::spec`].
@@ -133,6 +161,10 @@ enum Via {
     Value,
     /// An address through its name in the DNS cache.
     HostName,
+    /// An address through its country in the GeoIP database.
+    Country,
+    /// An address through its autonomous system in the ASN database.
+    Network,
 }
 
 /// How a criterion's pattern is read.
@@ -145,11 +177,19 @@ pub enum MatchKind {
     Cidr,
     Range,
     List,
+    OneOf,
 }
 
 impl MatchKind {
-    pub const ALL: [MatchKind; 6] =
-        [MatchKind::Exact, MatchKind::Wildcard, MatchKind::Regex, MatchKind::Cidr, MatchKind::Range, MatchKind::List];
+    pub const ALL: [MatchKind; 7] = [
+        MatchKind::Exact,
+        MatchKind::Wildcard,
+        MatchKind::Regex,
+        MatchKind::Cidr,
+        MatchKind::Range,
+        MatchKind::List,
+        MatchKind::OneOf,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -157,8 +197,9 @@ impl MatchKind {
             MatchKind::Wildcard => "wildcard",
             MatchKind::Regex => "regex",
             MatchKind::Cidr => "CIDR",
-            MatchKind::Range => "port range",
+            MatchKind::Range => "range",
             MatchKind::List => "address list",
+            MatchKind::OneOf => "one of",
         }
     }
 }
@@ -226,6 +267,10 @@ pub enum CriterionError {
     Cidr(String),
     #[error("invalid port range {0:?} (expected e.g. 135-139,445)")]
     Range(String),
+    #[error("invalid AS numbers {0:?} (expected e.g. 13335 or 64512-65534)")]
+    AsRange(String),
+    #[error("{0:?} is not a country code (expected ISO codes such as DE or CN,RU)")]
+    Country(String),
     #[error("a {kind} pattern does not apply to the {field} field")]
     KindForField { kind: &'static str, field: &'static str },
     #[error("empty pattern")]
@@ -247,6 +292,10 @@ enum Matcher {
     Net(IpNet),
     Pattern(Regex),
     List(Arc<AddressList>),
+    /// Lower-cased whole values.
+    OneOf(Vec<String>),
+    /// AS numbers.
+    Asns(Vec<(u32, u32)>),
 }
 
 /// A criterion ready to be evaluated.
@@ -282,6 +331,14 @@ impl Criterion {
         let wrong = || CriterionError::KindForField { kind: self.kind.label(), field: self.field.label() };
         let matcher = match self.kind {
             MatchKind::Exact if self.field.is_port() => Matcher::Ports(parse_ranges(pattern)?),
+            MatchKind::Exact | MatchKind::Range if self.field == Field::Asn => Matcher::Asns(parse_asns(pattern)?),
+            MatchKind::Exact if self.field == Field::Country => {
+                Matcher::ExactText(country_codes(pattern, false)?.remove(0))
+            }
+            MatchKind::OneOf if self.field == Field::Country => Matcher::OneOf(country_codes(pattern, true)?),
+            MatchKind::OneOf if self.field.is_text() => {
+                Matcher::OneOf(pattern.split(',').map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()).collect())
+            }
             MatchKind::Exact if self.field.is_ip() => match pattern.trim_matches(['[', ']']).parse::<IpAddr>() {
                 Ok(ip) => Matcher::ExactIp(ip),
                 Err(_) => Matcher::ExactText(pattern.to_lowercase()),
@@ -296,7 +353,7 @@ impl Criterion {
             MatchKind::List => {
                 Matcher::List(lists.list(&self.list_path()?).map_err(|e| CriterionError::List(e.to_string()))?)
             }
-            MatchKind::Cidr | MatchKind::Range => return Err(wrong()),
+            MatchKind::Cidr | MatchKind::Range | MatchKind::OneOf => return Err(wrong()),
         };
         Ok(Compiled { field: self.field, effect: self.effect, matcher })
     }
@@ -350,18 +407,40 @@ fn parse_net(text: &str) -> Option<IpNet> {
 }
 
 fn parse_ranges(text: &str) -> Result<Vec<(u16, u16)>, CriterionError> {
-    let bad = || CriterionError::Range(text.to_string());
-    text.split(',')
+    number_ranges(text, |n| n.trim().parse().ok()).ok_or_else(|| CriterionError::Range(text.to_string()))
+}
+
+/// AS numbers as `range` reads ports: `13335`, `64512-65534`, `AS15169,AS8075`.
+fn parse_asns(text: &str) -> Result<Vec<(u32, u32)>, CriterionError> {
+    number_ranges(text, crate::analysis::geoip::parse_asn).ok_or_else(|| CriterionError::AsRange(text.to_string()))
+}
+
+/// A comma-separated list of numbers and `low-high` ranges, each number read by `number`;
+/// `None` when a part does not read or the list is empty.
+fn number_ranges<N: Copy + Ord>(text: &str, number: impl Fn(&str) -> Option<N>) -> Option<Vec<(N, N)>> {
+    let ranges = text
+        .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|part| {
             let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-            let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
-            let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
-            if lo > hi { Err(bad()) } else { Ok((lo, hi)) }
+            let (lo, hi) = (number(lo)?, number(hi)?);
+            (lo <= hi).then_some((lo, hi))
         })
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|v| if v.is_empty() { Err(bad()) } else { Ok(v) })
+        .collect::<Option<Vec<_>>>()?;
+    (!ranges.is_empty()).then_some(ranges)
+}
+
+/// Lower-cased ISO country codes, one (`many` false) or a comma-separated list.
+fn country_codes(text: &str, many: bool) -> Result<Vec<String>, CriterionError> {
+    let bad = || CriterionError::Country(text.to_string());
+    let parts: Vec<&str> =
+        if many { text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect() } else { vec![text] };
+    let codes = parts
+        .into_iter()
+        .map(|p| crate::analysis::geoip::Country::parse(p).map(|c| c.as_str().to_lowercase()).ok_or_else(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    if codes.is_empty() { Err(bad()) } else { Ok(codes) }
 }
 
 impl Compiled {
@@ -369,7 +448,11 @@ impl Compiled {
         match &self.matcher {
             Matcher::ExactText(t) => value.to_lowercase() == *t,
             Matcher::Pattern(re) => re.is_match(value),
-            Matcher::ExactIp(_) | Matcher::Net(_) | Matcher::Ports(_) | Matcher::List(_) => false,
+            Matcher::OneOf(values) => {
+                let value = value.to_lowercase();
+                values.contains(&value)
+            }
+            Matcher::ExactIp(_) | Matcher::Net(_) | Matcher::Ports(_) | Matcher::List(_) | Matcher::Asns(_) => false,
         }
     }
 
@@ -390,6 +473,14 @@ impl Compiled {
         }
     }
 
+    /// An autonomous system: by number for `exact` and `range`, else as the grid shows it.
+    pub fn matches_network(&self, network: &Network) -> bool {
+        match &self.matcher {
+            Matcher::Asns(ranges) => ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&network.number)),
+            _ => self.matches_text(&network.to_string()),
+        }
+    }
+
     pub fn matches_block(&self, block: &ProcessBlock) -> bool {
         match &block.modules {
             Modules::Listed(list) => list.iter().any(|m| self.matches_text(&m.path)),
@@ -403,7 +494,13 @@ impl Compiled {
             (Via::HostName, Value::Addr(a)) => {
                 a.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| self.matches_text(&h))
             }
-            (Via::HostName, _) => false,
+            (Via::Country, Value::Addr(a)) => {
+                a.ip().and_then(|ip| hosts.place(ip)?.country).is_some_and(|c| self.matches_text(c.as_str()))
+            }
+            (Via::Network, Value::Addr(a)) => {
+                a.ip().and_then(|ip| hosts.place(ip)?.network).is_some_and(|n| self.matches_network(&n))
+            }
+            (Via::HostName | Via::Country | Via::Network, _) => false,
             (Via::Value, Value::Text(t)) => !t.is_empty() && self.matches_text(&t),
             (Via::Value, Value::Addr(a)) => self.matches_addr(a),
             (Via::Value, Value::Port(p)) => self.matches_port(p),

@@ -15,6 +15,8 @@ use std::sync::RwLock;
 
 use rustc_hash::FxHashMap;
 
+use crate::analysis::geoip::Place;
+
 /// What is known of an address's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -29,9 +31,18 @@ pub enum Lookup {
     Failed(String),
 }
 
-/// Anything that can name an address: the DNS cache, or nothing at all.
+/// What is known of a remote address without asking anyone about it: its name from the DNS
+/// cache and, when GeoIP databases are open, its country and network
+/// ([`Located`](crate::analysis::geoip::Located) adds those to a cache). Criteria, the grid's
+/// columns and the statistics read addresses through this.
 pub trait HostNames: Sync {
     fn host_name(&self, ip: IpAddr) -> Option<String>;
+
+    /// The address's country and network; `None` when no database is open (or, on the UI
+    /// thread, when the address was not looked up yet).
+    fn place(&self, _ip: IpAddr) -> Option<Place> {
+        None
+    }
 }
 
 /// For runs without DNS (the default: resolving leaks addresses to the DNS server).

@@ -24,6 +24,7 @@ use maxminddb::{Reader, WithinOptions};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::analysis::dns::HostNames;
 use crate::analysis::named_file::{self, Refused};
 
 mod record;
@@ -142,13 +143,12 @@ impl Database {
         let refused = |reason| GeoIpError::Refused { path: path.to_path_buf(), reason };
         let (file, meta) = named_file::open_regular(path, MAX_DATABASE_BYTES).map_err(refused)?;
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.take(MAX_DATABASE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| refused(Refused::Io(e)))?;
+        file.take(MAX_DATABASE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| refused(Refused::Io(e)))?;
         if bytes.len() as u64 > MAX_DATABASE_BYTES {
             return Err(refused(Refused::TooLarge(MAX_DATABASE_BYTES)));
         }
-        let invalid = |e: maxminddb::MaxMindDbError| GeoIpError::Invalid { path: path.to_path_buf(), reason: e.to_string() };
+        let invalid =
+            |e: maxminddb::MaxMindDbError| GeoIpError::Invalid { path: path.to_path_buf(), reason: e.to_string() };
         let reader = Reader::from_source(bytes).map_err(invalid)?;
         reader.verify().map_err(invalid)?;
         let db = Database { path: path.to_path_buf(), reader };
@@ -160,16 +160,16 @@ impl Database {
 
     /// Refuses a database none of whose first records has what `role` reads.
     fn check_holds(&self, role: Role) -> Result<(), GeoIpError> {
-        let invalid = |e: maxminddb::MaxMindDbError| GeoIpError::Invalid {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        };
+        let invalid =
+            |e: maxminddb::MaxMindDbError| GeoIpError::Invalid { path: self.path.clone(), reason: e.to_string() };
         let mut found = false;
         for network in self.reader.networks(WithinOptions::default()).map_err(invalid)?.take(SAMPLED_RECORDS) {
             let network = network.map_err(invalid)?;
             found = match role {
                 Role::Country => network.decode::<CountryRecord>().ok().flatten().and_then(|r| r.country()).is_some(),
-                Role::Network => network.decode::<AsnRecord<'_>>().ok().flatten().and_then(|r| r.network().map(|_| ())).is_some(),
+                Role::Network => {
+                    network.decode::<AsnRecord<'_>>().ok().flatten().and_then(|r| r.network().map(|_| ())).is_some()
+                }
             };
             if found {
                 break;
@@ -199,7 +199,8 @@ impl Database {
 
     /// `GeoLite2-Country.mmdb (GeoLite2-Country, built 2026-11-24)`, for the app and stderr.
     pub fn summary(&self) -> String {
-        let name = self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name =
+            self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned());
         match self.built() {
             Some(date) => format!("{name} ({}, built {date})", self.kind()),
             None => format!("{name} ({})", self.kind()),
@@ -268,12 +269,7 @@ impl GeoIp {
 
     /// Databases already opened.
     pub fn with(country: Option<Arc<Database>>, network: Option<Arc<Database>>) -> GeoIp {
-        GeoIp {
-            country,
-            network,
-            memo: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            names: RwLock::default(),
-        }
+        GeoIp { country, network, memo: (0..SHARDS).map(|_| RwLock::default()).collect(), names: RwLock::default() }
     }
 
     pub fn country_database(&self) -> Option<&Arc<Database>> {
@@ -285,10 +281,8 @@ impl GeoIp {
     }
 
     fn shard(&self, ip: &IpAddr) -> &RwLock<FxHashMap<IpAddr, Place>> {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        ip.hash(&mut h);
-        &self.memo[(h.finish() >> 32) as usize % SHARDS]
+        use std::hash::BuildHasher;
+        &self.memo[(rustc_hash::FxBuildHasher.hash_one(ip) >> 32) as usize % SHARDS]
     }
 
     /// What the databases say of `ip`, looked up the first time it is asked. An IPv4-mapped
@@ -328,6 +322,37 @@ impl GeoIp {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The databases alone, looking addresses up as asked: for `prparser report`, which has no
+/// host names.
+impl HostNames for GeoIp {
+    fn host_name(&self, _ip: IpAddr) -> Option<String> {
+        None
+    }
+
+    fn place(&self, ip: IpAddr) -> Option<Place> {
+        Some(self.locate(ip))
+    }
+}
+
+/// Host names from `names`, places from `geo`.
+pub struct Located<'a> {
+    pub names: &'a dyn HostNames,
+    pub geo: &'a GeoIp,
+    /// False on the UI thread: only addresses already looked up (by a background job) are
+    /// placed, so drawing a frame never searches a database.
+    pub look_up: bool,
+}
+
+impl HostNames for Located<'_> {
+    fn host_name(&self, ip: IpAddr) -> Option<String> {
+        self.names.host_name(ip)
+    }
+
+    fn place(&self, ip: IpAddr) -> Option<Place> {
+        if self.look_up { Some(self.geo.locate(ip)) } else { self.geo.known(ip) }
     }
 }
 

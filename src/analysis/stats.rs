@@ -17,6 +17,7 @@ use crate::logs::ports::PortsLog;
 use crate::logs::set::LogSet;
 
 pub mod counts;
+pub mod geo;
 pub mod per_process;
 
 use counts::RowCounts;
@@ -82,6 +83,19 @@ pub(crate) fn ranked<K: Ord + Clone, T>(mut pairs: Vec<(K, u64)>, mut make: impl
 pub fn row_stats(log: &PortsLog, subset: Option<&[u32]>) -> RowStats {
     let tables = Tables::of(log);
     aggregate::over_rows(Batch::new(tables, &log.events).subset(subset), RowCounts::default).finish(tables)
+}
+
+/// Remote countries and remote ASNs over all rows or a subset, with the databases of `geo`.
+pub fn remote_places(
+    log: &PortsLog,
+    subset: Option<&[u32]>,
+    geo: &std::sync::Arc<crate::analysis::geoip::GeoIp>,
+) -> geo::RemotePlaces {
+    let tables = Tables::of(log);
+    aggregate::over_rows(Batch::new(tables, &log.events).subset(subset), || {
+        geo::PlaceCounts::new(std::sync::Arc::clone(geo))
+    })
+    .finish(tables)
 }
 
 /// One svchost.exe instance and the services it hosts.

@@ -1,13 +1,15 @@
 //! `prparser`: the Port Reporter log analyser. Wiring only: the command line is
 //! `prparser::cli::prparser`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use prparser::analysis::criteria::{CompiledSet, CriteriaSet};
+use prparser::analysis::criteria::{CompiledSet, CriteriaSet, Field};
+use prparser::analysis::geoip::GeoIp;
 use prparser::cli::prparser::{Cli, Command, FollowFormat, Format};
 use prparser::logs::ports::LoadProgress;
 
@@ -23,10 +25,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Report { criteria, process, format, top, paths }) => {
-            report(criteria, process, format, top, &paths)
+        Some(Command::Report { criteria, geoip, asn, process, format, top, paths }) => {
+            let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;
+            report(criteria, geo, process, format, top, &paths)
         }
-        Some(Command::Follow { criteria, format, flagged_only, interval_ms, seconds, path }) => {
+        Some(Command::Follow { criteria, geoip, asn, format, flagged_only, interval_ms, seconds, path }) => {
             let style = match format {
                 FollowFormat::Text => prparser::tail::Style::Text,
                 FollowFormat::Jsonl => prparser::tail::Style::JsonLines,
@@ -36,6 +39,7 @@ fn run(cli: Cli) -> Result<()> {
                 interval: std::time::Duration::from_millis(interval_ms),
                 flagged_only,
                 duration: seconds.map(std::time::Duration::from_secs),
+                geo: open_geoip(geoip.as_deref(), asn.as_deref())?,
             };
             follow(criteria, &options, &path)
         }
@@ -69,10 +73,25 @@ fn icon() -> egui::IconData {
     eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon-256.png")).unwrap_or_default()
 }
 
-/// Loads a criteria file and refuses it if any criterion cannot be used, naming it; says on
+/// Opens the GeoIP databases named (none: `None`) and says on stderr what they are.
+fn open_geoip(country: Option<&Path>, network: Option<&Path>) -> Result<Option<Arc<GeoIp>>> {
+    if country.is_none() && network.is_none() {
+        return Ok(None);
+    }
+    let geo = GeoIp::open(country, network)?;
+    for (role, db) in [("countries", geo.country_database()), ("ASNs", geo.network_database())] {
+        if let Some(db) = db {
+            eprintln!("prparser: {role} from {}", db.summary());
+        }
+    }
+    Ok(Some(Arc::new(geo)))
+}
+
+/// Loads a criteria file and refuses it if any criterion cannot be used, naming it (a country
+/// or AS criterion without the database it reads, too: it would match nothing); says on
 /// stderr what each address list holds. The compiled set comes back too: while it is held, the
 /// run's own compilation shares its lists instead of reading them again.
-fn load_criteria(path: Option<PathBuf>) -> Result<(CriteriaSet, CompiledSet)> {
+fn load_criteria(path: Option<PathBuf>, geo: Option<&GeoIp>) -> Result<(CriteriaSet, CompiledSet)> {
     let criteria = match path {
         Some(path) => CriteriaSet::load(&path)?,
         None => CriteriaSet::default(),
@@ -81,17 +100,31 @@ fn load_criteria(path: Option<PathBuf>) -> Result<(CriteriaSet, CompiledSet)> {
     if let Some((i, err)) = compiled.broken.first() {
         bail!("criterion {:?} (number {}) cannot be used: {err}", criteria.criteria[*i].name, i + 1);
     }
+    for (i, c) in criteria.criteria.iter().enumerate().filter(|(_, c)| c.enabled) {
+        let (needed, option) = match c.field {
+            Field::Country => (geo.and_then(GeoIp::country_database), "--geoip"),
+            Field::Asn => (geo.and_then(GeoIp::network_database), "--asn"),
+            _ => continue,
+        };
+        if needed.is_none() {
+            bail!(
+                "criterion {:?} (number {}) reads the {}: give a database with {option} FILE",
+                c.name,
+                i + 1,
+                c.field.label()
+            );
+        }
+    }
     for (i, list) in compiled.lists() {
         eprintln!("prparser: criterion {:?}: {}", criteria.criteria[i].name, list.summary());
     }
     Ok((criteria, compiled))
 }
 
-fn follow(criteria: Option<PathBuf>, options: &prparser::tail::Options, path: &std::path::Path) -> Result<()> {
-    use std::sync::Arc;
+fn follow(criteria: Option<PathBuf>, options: &prparser::tail::Options, path: &Path) -> Result<()> {
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let (criteria, _lists) = load_criteria(criteria)?;
+    let (criteria, _lists) = load_criteria(criteria, options.geo.as_deref())?;
     if !path.exists() {
         bail!("{} does not exist", path.display());
     }
@@ -109,13 +142,14 @@ fn follow(criteria: Option<PathBuf>, options: &prparser::tail::Options, path: &s
 
 fn report(
     criteria: Option<PathBuf>,
+    geo: Option<Arc<GeoIp>>,
     process: Option<String>,
     format: Format,
     top: usize,
     paths: &[PathBuf],
 ) -> Result<()> {
-    let (criteria, _lists) = load_criteria(criteria)?;
-    let report = prparser::report::run(paths, &criteria, process.as_deref(), &LoadProgress::default())?;
+    let (criteria, _lists) = load_criteria(criteria, geo.as_deref())?;
+    let report = prparser::report::run(paths, &criteria, process.as_deref(), geo, &LoadProgress::default())?;
     match format {
         Format::Json => println!("{}", report.to_json()),
         Format::Text => print!("{}", report.to_text(top)),

@@ -29,6 +29,14 @@ pub enum Command {
         /// Criteria file (JSON) whose enabled criteria flag rows.
         #[arg(long)]
         criteria: Option<PathBuf>,
+        /// A MaxMind-format country or city database (GeoLite2, DB-IP lite, IPinfo): adds
+        /// remote countries and lets country criteria match. Read locally; nothing is sent.
+        #[arg(long, value_name = "FILE")]
+        geoip: Option<PathBuf>,
+        /// A MaxMind-format ASN database (GeoLite2-ASN, DB-IP lite ASN, IPinfo): adds remote
+        /// ASNs and lets AS criteria match. May be the same file as --geoip.
+        #[arg(long, value_name = "FILE")]
+        asn: Option<PathBuf>,
         /// Also show per-process usage by user for this process (e.g. iexplore.exe).
         #[arg(long)]
         process: Option<String>,
@@ -46,6 +54,14 @@ pub enum Command {
         /// Criteria file (JSON) whose enabled criteria flag rows.
         #[arg(long)]
         criteria: Option<PathBuf>,
+        /// A MaxMind-format country or city database (GeoLite2, DB-IP lite, IPinfo): adds
+        /// remote countries and lets country criteria match. Read locally; nothing is sent.
+        #[arg(long, value_name = "FILE")]
+        geoip: Option<PathBuf>,
+        /// A MaxMind-format ASN database (GeoLite2-ASN, DB-IP lite ASN, IPinfo): adds remote
+        /// ASNs and lets AS criteria match. May be the same file as --geoip.
+        #[arg(long, value_name = "FILE")]
+        asn: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = FollowFormat::Text)]
         format: FollowFormat,
         /// Print flagged rows only.

@@ -5,3 +5,4 @@
 pub mod app;
 pub mod collector;
 pub mod dns;
+pub mod mmdb;

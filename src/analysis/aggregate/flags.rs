@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::analysis::criteria::{CompiledSet, Context, Effect, Field, RowFlags};
+use crate::analysis::dns::HostNames;
+use crate::analysis::geoip::{GeoIp, Located};
 use crate::model::PortEvent;
 
 use super::{Accumulate, Batch, Tables};
@@ -35,6 +37,8 @@ pub struct CriterionCount {
 #[derive(Debug, Clone)]
 pub struct FlagCounts {
     check: RowFlags,
+    /// For country and AS criteria.
+    geo: Option<Arc<GeoIp>>,
     /// Rows per criterion, by index in the criteria set.
     per_criterion: Vec<usize>,
     flagged: usize,
@@ -46,10 +50,11 @@ pub struct FlagCounts {
 }
 
 impl FlagCounts {
-    pub fn new(compiled: Arc<CompiledSet>) -> FlagCounts {
+    pub fn new(compiled: Arc<CompiledSet>, geo: Option<Arc<GeoIp>>) -> FlagCounts {
         let per_criterion = vec![0; compiled.source.criteria.len()];
         FlagCounts {
             check: RowFlags::new(compiled),
+            geo,
             per_criterion,
             flagged: 0,
             allowed: 0,
@@ -74,7 +79,15 @@ impl Accumulate for FlagCounts {
             debug_assert!(false, "flag counts need the batch's set");
             return;
         };
-        let ctx = Context { set: in_set.set, index: in_set.index, row_blocks: &[], hosts: batch.hosts };
+        let located;
+        let hosts: &dyn HostNames = match &self.geo {
+            Some(geo) => {
+                located = Located { names: batch.hosts, geo, look_up: true };
+                &located
+            }
+            None => batch.hosts,
+        };
+        let ctx = Context { set: in_set.set, index: in_set.index, row_blocks: &[], hosts };
         let (rows, blocks) = match batch.subset {
             None => (batch.events, batch.blocks),
             Some(_) => {

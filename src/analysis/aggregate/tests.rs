@@ -68,7 +68,7 @@ fn criteria() -> CriteriaSet {
 }
 
 fn views(process: &str) -> Views {
-    Views { process: Some(process.into()), criteria: Some(Arc::new(CompiledSet::new(&criteria()))) }
+    Views { process: Some(process.into()), criteria: Some(Arc::new(CompiledSet::new(&criteria()))), geo: None }
 }
 
 /// The aggregate of `set`'s rows fed as `parts` consecutive batches to `parts` accumulators
@@ -146,7 +146,8 @@ fn batches_read_while_the_tables_grow_count_as_the_whole_log() {
     let mut log = PortsLog::default();
     let progress = LoadProgress::default();
     read_from(&mut log, Path::new("PR-PORTS-a.log"), head.as_bytes(), None, &progress).expect("read");
-    let mut pieces = Pieces::new(|| Aggregator::new(&Views { process: Some("IEXPLORE.exe".into()), criteria: None }));
+    let mut pieces =
+        Pieces::new(|| Aggregator::new(&Views { process: Some("IEXPLORE.exe".into()), criteria: None, geo: None }));
     pieces.add(Batch::new(Tables::of(&log), &log.events));
     let before = (log.events.len(), log.modules.len(), log.addrs.len());
     read_from(&mut log, Path::new("PR-PORTS-b.log"), tail.as_bytes(), None, &progress).expect("read");

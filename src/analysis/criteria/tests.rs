@@ -437,3 +437,94 @@ fn effects_round_trip_and_flag_is_the_default() {
     let err = CriteriaSet::from_json(r#"[{"name":"n","field":"module","pattern":"x","effect":"ignore"}]"#);
     assert!(err.is_err());
 }
+
+/// Places as a GeoIP database would give them: 203.0.113.66 in Russia (AS 65001), 2001:db8::1
+/// in Germany (AS 3320), 65.55.200.252 in the US (AS 8075); the rest unknown.
+struct Places;
+
+impl HostNames for Places {
+    fn host_name(&self, _: std::net::IpAddr) -> Option<String> {
+        None
+    }
+
+    fn place(&self, ip: std::net::IpAddr) -> Option<crate::analysis::geoip::Place> {
+        use crate::analysis::geoip::{Country, Network, Place};
+        let (code, number, name) = match ip.to_string().as_str() {
+            "203.0.113.66" => ("RU", 65001, "Example Hosting"),
+            "2001:db8::1" => ("DE", 3320, "Deutsche Telekom AG"),
+            "65.55.200.252" => ("US", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK"),
+            _ => return Some(Place::default()),
+        };
+        Some(Place { country: Country::parse(code), network: Some(Network { number, organization: Arc::from(name) }) })
+    }
+}
+
+#[test]
+fn country_and_as_criteria_read_the_remote_address_through_the_databases() {
+    let cases: Vec<(Criterion, Vec<usize>)> = vec![
+        (crit("country", Field::Country, MatchKind::Exact, "ru"), vec![1]),
+        (crit("countries", Field::Country, MatchKind::OneOf, "CN, RU,DE"), vec![1, 4]),
+        (crit("country wildcard", Field::Country, MatchKind::Wildcard, "?E"), vec![4]),
+        (crit("asn", Field::Asn, MatchKind::Exact, "AS8075"), vec![0]),
+        (crit("private asns", Field::Asn, MatchKind::Range, "64512-65534"), vec![1]),
+        (crit("asn list", Field::Asn, MatchKind::Range, "3320,8075"), vec![0, 4]),
+        (crit("org", Field::Asn, MatchKind::Wildcard, "*telekom*"), vec![4]),
+        (crit("org regex", Field::Asn, MatchKind::Regex, "^AS65001 "), vec![1]),
+        (crit("module one of", Field::Module, MatchKind::OneOf, "system, IEXPLORE.exe"), vec![2, 4, 5]),
+    ];
+    for (c, want) in cases {
+        let name = c.name.clone();
+        let eval = run(vec![c.clone()], &Places);
+        assert_eq!(flagged_rows(&eval), want, "{name}");
+        assert_eq!(eval.per_criterion, vec![want.len()], "{name}");
+        let without = run(vec![c], &crate::analysis::dns::NoHostNames);
+        let expect_none = name.starts_with("module");
+        assert_eq!(flagged_rows(&without).is_empty(), !expect_none, "{name}: no database, no match");
+    }
+    let allowed = run(
+        vec![
+            crit("anything", Field::Module, MatchKind::Wildcard, "*"),
+            allow(crit("home", Field::Country, MatchKind::OneOf, "DE,US")),
+        ],
+        &Places,
+    );
+    assert_eq!(flagged_rows(&allowed), vec![1, 2, 3, 5]);
+    assert_eq!((allowed.allowed_rows, allowed.per_criterion.clone()), (2, vec![4, 2]));
+}
+
+#[test]
+fn country_and_as_patterns_are_checked() {
+    let err = |c: Criterion| c.compile().expect_err("should not compile").to_string();
+    assert_eq!(
+        err(crit("c", Field::Country, MatchKind::Exact, "Germany")),
+        "\"Germany\" is not a country code (expected ISO codes such as DE or CN,RU)"
+    );
+    assert!(err(crit("c", Field::Country, MatchKind::OneOf, "DE,,X1")).contains("not a country code"));
+    assert_eq!(
+        err(crit("a", Field::Asn, MatchKind::Range, "65534-64512")),
+        "invalid AS numbers \"65534-64512\" (expected e.g. 13335 or 64512-65534)"
+    );
+    assert!(err(crit("a", Field::Asn, MatchKind::Exact, "Cloudflare")).starts_with("invalid AS numbers"));
+    assert_eq!(
+        err(crit("a", Field::Asn, MatchKind::Cidr, "10.0.0.0/8")),
+        "a CIDR pattern does not apply to the AS (network) field"
+    );
+    assert_eq!(
+        err(crit("o", Field::Asn, MatchKind::OneOf, "1,2")),
+        "a one of pattern does not apply to the AS (network) field"
+    );
+    assert_eq!(
+        err(crit("o", Field::RemotePort, MatchKind::OneOf, "80")),
+        "a one of pattern does not apply to the remote port field"
+    );
+    assert_eq!(
+        err(crit("l", Field::Country, MatchKind::List, "/tmp/x")),
+        "a address list pattern does not apply to the country field"
+    );
+    assert!(crit("r", Field::Asn, MatchKind::Range, "AS64512-AS65534, 13335").compile().is_ok());
+    let json = r#"[{"name":"c","field":"country","match":"one_of","pattern":"CN,RU"},{"name":"a","field":"asn","match":"range","pattern":"64512-65534"}]"#;
+    let set = CriteriaSet::from_json(json).expect("reads");
+    assert_eq!((set.criteria[0].field, set.criteria[0].kind), (Field::Country, MatchKind::OneOf));
+    assert_eq!((set.criteria[1].field, set.criteria[1].kind), (Field::Asn, MatchKind::Range));
+    assert!(Field::Country.reads_geoip() && Field::Asn.reads_geoip() && !Field::HostName.reads_geoip());
+}

@@ -102,7 +102,11 @@ fn ipinfo_flat_files_fill_both_roles_from_one_file() {
     lite.insert("198.51.100.0/24", ipinfo_lite("US", 15169, "Google LLC"));
     let lite = written(&dir, "ipinfo_lite.mmdb", &lite);
     let geo = GeoIp::open(Some(&lite), Some(&lite)).expect("one file, both roles");
-    assert_eq!(geo.locate(ip("198.51.100.3")), place(Some("US"), Some((15169, "Google LLC"))), "country_code, not the name");
+    assert_eq!(
+        geo.locate(ip("198.51.100.3")),
+        place(Some("US"), Some((15169, "Google LLC"))),
+        "country_code, not the name"
+    );
 }
 
 #[test]
@@ -188,8 +192,8 @@ fn country_codes_and_as_numbers_read_as_written() {
 #[test]
 fn files_from_maxminds_python_writer_read_the_same() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/geoip");
-    let geo = GeoIp::open(Some(&here.join("python-country.mmdb")), Some(&here.join("python-asn.mmdb")))
-        .expect("both open");
+    let geo =
+        GeoIp::open(Some(&here.join("python-country.mmdb")), Some(&here.join("python-asn.mmdb"))).expect("both open");
     assert_eq!(geo.locate(ip("203.0.113.5")), place(Some("DE"), Some((64500, "Example Net"))));
     assert_eq!(geo.locate(ip("198.51.100.5")), place(Some("US"), None));
     assert_eq!(geo.locate(ip("2001:db8::1")), place(Some("FR"), Some((13335, "CLOUDFLARENET"))));
