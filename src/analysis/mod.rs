@@ -14,6 +14,8 @@ pub mod index;
 pub mod named_file;
 pub mod resolver;
 pub mod stats;
+pub mod time_range;
+pub mod timeline;
 pub mod view;
 
 #[cfg(test)]

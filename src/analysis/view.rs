@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use crate::analysis::dns::HostNames;
+use crate::analysis::time_range::TimeRange;
 use crate::logs::ports::PortsLog;
 use crate::model::{Address, PortEvent};
 
@@ -63,17 +64,28 @@ pub struct Sort {
 }
 
 /// Text filters: a quick filter over every column, and one per column (case-insensitive
-/// substrings; empty means no filter), plus an exact drill-down from a statistics entry.
+/// substrings; empty means no filter), plus an exact drill-down from a statistics entry and a
+/// time range (the timeline's selection).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub quick: String,
     pub columns: Vec<(Column, String)>,
     pub drill: Option<Drill>,
+    pub range: TimeRange,
 }
 
 impl Filter {
     pub fn is_empty(&self) -> bool {
-        self.quick.trim().is_empty() && self.columns.iter().all(|(_, t)| t.trim().is_empty()) && self.drill.is_none()
+        self.quick.trim().is_empty()
+            && self.columns.iter().all(|(_, t)| t.trim().is_empty())
+            && self.drill.is_none()
+            && self.range.is_all()
+    }
+
+    /// The same filter over every time: what the timeline counts, so that a selection can be
+    /// widened.
+    pub fn without_range(&self) -> Filter {
+        Filter { range: TimeRange::ALL, ..self.clone() }
     }
 }
 
@@ -278,9 +290,9 @@ pub struct Cancelled;
 
 /// Rows handled between looks at the cancel flag: about a millisecond of filtering, and
 /// enough chunks to keep every core busy.
-const CHUNK_ROWS: usize = 1 << 16;
+pub(crate) const CHUNK_ROWS: usize = 1 << 16;
 
-fn check(cancel: &AtomicBool) -> Result<(), Cancelled> {
+pub(crate) fn check(cancel: &AtomicBool) -> Result<(), Cancelled> {
     if cancel.load(Ordering::Relaxed) { Err(Cancelled) } else { Ok(()) }
 }
 
@@ -293,11 +305,123 @@ pub fn build(
     sort: Option<Sort>,
     cancel: &AtomicBool,
 ) -> Result<Vec<u32>, Cancelled> {
-    let mut rows = filter_rows(log, hosts, filter, 0..log.events.len(), cancel)?;
+    let passing = Passing::of(log, hosts, filter, cancel)?;
+    build_from(log, hosts, &passing, &filter.range, sort, cancel)
+}
+
+/// The rows of `passing` within `range`, ordered by `sort`: a view whose other filters were
+/// already applied, so that a new time range or sort costs no text matching.
+pub fn build_from(
+    log: &PortsLog,
+    hosts: &dyn HostNames,
+    passing: &Passing,
+    range: &TimeRange,
+    sort: Option<Sort>,
+    cancel: &AtomicBool,
+) -> Result<Vec<u32>, Cancelled> {
+    let mut rows = passing.within(log, range, cancel)?;
     if let Some(sort) = sort {
         sort_rows(log, hosts, &mut rows, sort, cancel)?;
     }
     Ok(rows)
+}
+
+/// The rows passing a filter's parts other than its time range, in log order. The timeline
+/// counts them (over every time, so that a selection can be widened), and a new range or sort
+/// narrows them without matching text again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Passing {
+    /// The filter they pass (over every time).
+    pub filter: Filter,
+    /// The log's rows looked at: `0..seen`.
+    pub seen: usize,
+    /// The rows passing, ascending; `None` when every one of `0..seen` does (no filter: no
+    /// list of ten million numbers kept for nothing).
+    rows: Option<Vec<u32>>,
+}
+
+impl Passing {
+    /// The rows of `log` passing `filter` (its range left aside).
+    pub fn of(
+        log: &PortsLog,
+        hosts: &dyn HostNames,
+        filter: &Filter,
+        cancel: &AtomicBool,
+    ) -> Result<Passing, Cancelled> {
+        let filter = filter.without_range();
+        let seen = log.events.len();
+        let rows = if filter.is_empty() { None } else { Some(filter_rows(log, hosts, &filter, 0..seen, cancel)?) };
+        Ok(Passing { filter, seen, rows })
+    }
+
+    /// These rows and those of `added` (rows appended live) that pass; computed anew when
+    /// `added` does not start where these end.
+    pub fn extended(
+        &self,
+        log: &PortsLog,
+        hosts: &dyn HostNames,
+        added: std::ops::Range<usize>,
+        cancel: &AtomicBool,
+    ) -> Result<Passing, Cancelled> {
+        if added.start != self.seen {
+            return Passing::of(log, hosts, &self.filter, cancel);
+        }
+        let seen = added.end.min(log.events.len()).max(self.seen);
+        let rows = match &self.rows {
+            None => None,
+            Some(old) => {
+                let mut rows = Vec::with_capacity(old.len() + (seen - self.seen));
+                rows.extend_from_slice(old);
+                rows.append(&mut filter_rows(log, hosts, &self.filter, self.seen..seen, cancel)?);
+                Some(rows)
+            }
+        };
+        Ok(Passing { filter: self.filter.clone(), seen, rows })
+    }
+
+    /// Whether these are the rows passing `filter` (its range left aside) among a log's first
+    /// `rows` rows.
+    pub fn fits(&self, filter: &Filter, rows: usize) -> bool {
+        self.seen == rows && self.filter == filter.without_range()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.as_ref().map_or(self.seen, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The row at position `pos` (below [`Passing::len`]).
+    #[inline]
+    pub fn row(&self, pos: usize) -> u32 {
+        match &self.rows {
+            Some(rows) => rows[pos],
+            None => pos as u32,
+        }
+    }
+
+    /// The rows within `range`, in log order.
+    pub fn within(&self, log: &PortsLog, range: &TimeRange, cancel: &AtomicBool) -> Result<Vec<u32>, Cancelled> {
+        let len = self.len();
+        if range.is_all() {
+            check(cancel)?;
+            return Ok(self.rows.clone().unwrap_or_else(|| (0..len as u32).collect()));
+        }
+        let chunks: Vec<Vec<u32>> = (0..len.div_ceil(CHUNK_ROWS))
+            .into_par_iter()
+            .map(|k| {
+                check(cancel)?;
+                let positions = k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(len);
+                Ok(positions
+                    .map(|p| self.row(p))
+                    .filter(|&r| log.events.get(r as usize).is_some_and(|e| range.contains(e.time)))
+                    .collect())
+            })
+            .collect::<Result<_, Cancelled>>()?;
+        Ok(chunks.concat())
+    }
 }
 
 /// The rows of `range` that pass `filter`, in log order.
@@ -322,7 +446,8 @@ fn filter_rows(
         .collect();
     check(cancel)?;
     let passes = |e: &PortEvent| {
-        filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
+        filter.range.contains(e.time)
+            && filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
             && quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
             && per_column.iter().all(|(c, m)| m.column(log, e, *c))
     };
@@ -614,6 +739,33 @@ mod tests {
     }
 
     #[test]
+    fn a_time_range_keeps_rows_from_its_start_to_before_its_end() {
+        let set = set_from(PORTS, None);
+        let log = &set.ports;
+        let range = TimeRange::parse(Some("08/6/30 10:00:01"), Some("2008-06-30T10:00:03")).expect("range");
+        let filter = Filter { range, ..Filter::default() };
+        assert_eq!(texts(log, &built(log, &NoHostNames, &filter, None), Column::Pid), vec!["6660", "1900"]);
+        let svchost = Filter { quick: "svchost".into(), range, ..Filter::default() };
+        let by_pid = Some(Sort { column: Column::Pid, descending: true });
+        assert_eq!(texts(log, &built(log, &NoHostNames, &svchost, by_pid), Column::Pid), vec!["6660", "1900"]);
+
+        // The rows passing the other filters are kept over every time, and narrowed to a
+        // range without matching text again.
+        let never = AtomicBool::new(false);
+        let passing = Passing::of(log, &NoHostNames, &svchost, &never).expect("not cancelled");
+        assert_eq!((passing.len(), passing.row(0), passing.row(1)), (2, 1, 2));
+        assert!(passing.fits(&Filter { quick: "svchost".into(), ..Filter::default() }, 4));
+        assert!(!passing.fits(&Filter::default(), 4) && !passing.fits(&svchost, 5));
+        let later = TimeRange::parse(Some("2008-06-30T10:00:02"), None).expect("range");
+        let narrowed = build_from(log, &NoHostNames, &passing, &later, by_pid, &never).expect("not cancelled");
+        assert_eq!(texts(log, &narrowed, Column::Pid), vec!["1900"]);
+        let everything = Passing::of(log, &NoHostNames, &Filter { range, ..Filter::default() }, &never).expect("ok");
+        assert_eq!((everything.len(), everything.row(3)), (4, 3), "a range alone keeps no list");
+        let empty = TimeRange::parse(Some("2008-06-30T10:00:02"), Some("2008-06-30T10:00:02")).expect("range");
+        assert!(build_from(log, &NoHostNames, &passing, &empty, None, &never).expect("ok").is_empty());
+    }
+
+    #[test]
     fn drill_downs_select_exactly_the_rows_an_entry_counted() {
         let set = set_from(PORTS, None);
         let log = &set.ports;
@@ -711,6 +863,13 @@ mod tests {
                     }
                 }
             }
+        }
+        let never = AtomicBool::new(false);
+        for filter in &filters {
+            let old = Passing::of(&before, &NoHostNames, filter, &never).expect("ok");
+            let grown_passing = old.extended(grown, &NoHostNames, 4..8, &never).expect("ok");
+            assert_eq!(grown_passing, Passing::of(grown, &NoHostNames, filter, &never).expect("ok"), "{filter:?}");
+            assert_eq!(old.extended(grown, &NoHostNames, 5..8, &never).expect("ok"), grown_passing, "a gap: anew");
         }
         let by_time = Some(Sort { column: Column::Time, descending: false });
         let old = built(&before, &NoHostNames, &Filter::default(), by_time);

@@ -37,6 +37,7 @@ use crate::analysis::criteria::Evaluation;
 use crate::analysis::dataset::Dataset;
 use crate::analysis::dns::DnsCache;
 use crate::analysis::resolver::DnsResolver;
+use crate::analysis::time_range::TimeRange;
 use crate::analysis::view::{Column, Drill, Filter};
 use grid::GridState;
 use handling::Work;
@@ -67,6 +68,8 @@ struct Filters {
     /// Ctrl+F was pressed: focus the quick filter on the next frame.
     focus_quick: bool,
     drill: Option<Drill>,
+    /// The timeline's selection.
+    range: TimeRange,
 }
 
 impl Filters {
@@ -75,6 +78,7 @@ impl Filters {
             quick: self.quick.clone(),
             columns: Column::ALL.iter().copied().zip(self.columns.iter().cloned()).collect(),
             drill: self.drill.clone(),
+            range: self.range,
         }
     }
 
@@ -178,6 +182,7 @@ impl PrParserApp {
                 show_columns: false,
                 focus_quick: false,
                 drill: None,
+                range: TimeRange::ALL,
             },
             grid: GridState::default(),
             detail: detail::DetailState::default(),
