@@ -17,6 +17,7 @@ pub use crate::analysis::stats::geo::{AsnCount, CountryCount};
 use crate::analysis::stats::{
     self, HourCount, IpCount, Masquerade, PortCount, ProcessCount, SvchostEntry, UserCount, UserUsage,
 };
+use crate::analysis::time_range::{TimeRange, iso};
 use crate::error::LogError;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::set::{self, LogSet};
@@ -33,6 +34,9 @@ pub struct Report {
     pub warnings: Vec<LineIssue>,
     pub first: Option<String>,
     pub last: Option<String>,
+    /// The time range asked for (`--from`, `--to`), when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<RangeOut>,
     pub stats: Stats,
     pub flagged: Flagged,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,10 +60,28 @@ pub struct Stats {
     pub masquerading: Vec<Masquerade>,
 }
 
+/// A time range as the JSON names it: either end `null` when open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RangeOut {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PerProcess {
     pub process: String,
     pub users: Vec<UserUsage>,
+}
+
+/// What a report is asked for beyond its logs and criteria.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Per-process usage by user for this process (e.g. iexplore.exe).
+    pub process: Option<String>,
+    /// Country and ASN databases: remote countries and ASNs views, and their criteria.
+    pub geo: Option<Arc<GeoIp>>,
+    /// Only the rows in this range are counted.
+    pub range: TimeRange,
 }
 
 const ISO: &str = "%Y-%m-%dT%H:%M:%S";
@@ -69,35 +91,49 @@ const ISO: &str = "%Y-%m-%dT%H:%M:%S";
 /// are counted block by block as they are read, and no row is kept, so memory grows with the
 /// distinct values the views count, not with the rows. Only enabled criteria are counted; the
 /// caller decides what to do with criteria that do not compile (see [`CriteriaSet::compile`]).
-/// With GeoIP databases (`geo`), the report has remote countries and ASNs, and country and AS
-/// criteria read them.
+/// With GeoIP databases (`options.geo`), the report has remote countries and ASNs, and country
+/// and AS criteria read them. Rows outside `options.range` are left out before any view counts
+/// them, so every view (and `first`, `last`) is of the range; a range no row falls in gives an
+/// empty report.
 pub fn run(
     paths: &[PathBuf],
     criteria: &CriteriaSet,
-    process: Option<&str>,
-    geo: Option<Arc<GeoIp>>,
+    options: &Options,
     progress: &LoadProgress,
 ) -> Result<Report, LogError> {
     let mut streaming = set::open_streaming(paths, progress)?;
     let views = Views {
-        process: process.map(str::to_string),
+        process: options.process.clone(),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
-        geo,
+        geo: options.geo.clone(),
     };
+    let range = &options.range;
     let needs_blocks = views.needs_blocks();
     let index = if needs_blocks { PidsIndex::build(&streaming.set) } else { PidsIndex::default() };
     let mut pieces = Pieces::new(|| Aggregator::new(&views));
     let mut blocks: Vec<BlockId> = Vec::new();
+    let mut in_range: Vec<u32> = Vec::new();
     streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
         // Each row's PIDS block, looked up as the row passes rather than kept per row.
         if needs_blocks {
             block.rows.par_iter().map(|e| index.lookup_event(set, e).unwrap_or(NO_BLOCK)).collect_into_vec(&mut blocks);
         }
-        pieces.add(Batch::of_set(InSet { set, index: &index }, block.rows).with_blocks(&blocks));
+        let batch = Batch::of_set(InSet { set, index: &index }, block.rows).with_blocks(&blocks);
+        if range.is_all() {
+            pieces.add(batch);
+        } else {
+            in_range.clear();
+            in_range.extend((0..block.rows.len() as u32).filter(|&i| range.contains(block.rows[i as usize].time)));
+            pieces.add(batch.subset(Some(&in_range)));
+        }
     })?;
     let set = streaming.set;
     let found = pieces.merged().finish(Tables::of(&set.ports));
-    Ok(Report::assemble(&set, found, process))
+    let mut report = Report::assemble(&set, found, options.process.as_deref());
+    if !range.is_all() {
+        report.range = Some(RangeOut { from: range.from.map(iso), to: range.to.map(iso) });
+    }
+    Ok(report)
 }
 
 impl Report {
@@ -112,6 +148,7 @@ impl Report {
             warnings: set.warnings().take(MAX_LISTED_ISSUES).cloned().collect(),
             first: found.first.map(|t| t.format(ISO).to_string()),
             last: found.last.map(|t| t.format(ISO).to_string()),
+            range: None,
             stats: Stats {
                 local_tcp_port_usage: counts.local_tcp_port_usage,
                 process_usage: counts.process_usage,
@@ -142,6 +179,15 @@ impl Report {
             _ => "no rows".to_string(),
         };
         let _ = writeln!(out, "Rows: {}   Malformed lines: {}   Time span: {span}", self.rows, self.malformed);
+        if let Some(r) = &self.range {
+            let end = |t: &Option<String>| t.clone().unwrap_or_else(|| "(open)".into());
+            let _ = writeln!(
+                out,
+                "Time range: {} .. {} (rows from the first time, before the second)",
+                end(&r.from),
+                end(&r.to)
+            );
+        }
         for m in &self.malformed_lines {
             let _ = writeln!(out, "  malformed {m}");
         }

@@ -41,6 +41,8 @@ pub struct Options {
     pub interval: Duration,
     /// Print flagged rows only.
     pub flagged_only: bool,
+    /// Print rows from this time on only (rows before it are read, not printed or counted).
+    pub from: Option<chrono::NaiveDateTime>,
     /// Stop after this long (`None`: until `stop` says so).
     pub duration: Option<Duration>,
     /// GeoIP databases for country and AS criteria.
@@ -107,6 +109,9 @@ pub fn run(
         let ctx = criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts };
         let eval = criteria::evaluate_rows(std::sync::Arc::clone(&compiled), &ctx, added.rows.clone());
         for (row, flagged) in added.rows.clone().zip(eval.flagged) {
+            if data.set.ports.events.get(row).is_none_or(|e| options.from.is_some_and(|from| e.time < from)) {
+                continue;
+            }
             let names: Vec<&str> = if flagged {
                 criteria::matching_criteria_compiled(&compiled, &ctx, row)
                     .into_iter()

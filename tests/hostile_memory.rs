@@ -125,7 +125,8 @@ fn memory_is_a_small_multiple_of_the_rows_kept() {
     drop(w);
     let analyse = |path: &Path| {
         let criteria = prparser::analysis::criteria::CriteriaSet::default();
-        peak_during(|| report::run(&[path.to_path_buf()], &criteria, Some("proc7.exe"), None, &LoadProgress::default()))
+        let options = report::Options { process: Some("proc7.exe".into()), ..Default::default() };
+        peak_during(|| report::run(&[path.to_path_buf()], &criteria, &options, &LoadProgress::default()))
     };
     let (peak_small, got) = analyse(&small);
     assert_eq!(got.expect("report").rows, small_rows as u64);

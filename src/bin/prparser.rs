@@ -10,7 +10,8 @@ use clap::Parser;
 
 use prparser::analysis::criteria::{CompiledSet, CriteriaSet, Field};
 use prparser::analysis::geoip::GeoIp;
-use prparser::cli::prparser::{Cli, Command, FollowFormat, Format};
+use prparser::analysis::time_range::{TimeRange, parse_time};
+use prparser::cli::prparser::{Cli, Command, FollowFormat, Format, RangeArgs};
 use prparser::logs::ports::LoadProgress;
 
 fn main() -> ExitCode {
@@ -25,11 +26,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Report { criteria, geoip, asn, process, format, top, paths }) => {
+        Some(Command::Report { criteria, geoip, asn, process, range, format, top, paths }) => {
             let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;
-            report(criteria, geo, process, format, top, &paths)
+            let options = prparser::report::Options { process, geo, range: time_range(&range)? };
+            report(criteria, &options, format, top, &paths)
         }
-        Some(Command::Follow { criteria, geoip, asn, format, flagged_only, interval_ms, seconds, path }) => {
+        Some(Command::Follow { criteria, geoip, asn, format, flagged_only, from, interval_ms, seconds, path }) => {
+            let from = time_range(&RangeArgs { from, to: None })?.from;
             let style = match format {
                 FollowFormat::Text => prparser::tail::Style::Text,
                 FollowFormat::Jsonl => prparser::tail::Style::JsonLines,
@@ -38,6 +41,7 @@ fn run(cli: Cli) -> Result<()> {
                 style,
                 interval: std::time::Duration::from_millis(interval_ms),
                 flagged_only,
+                from,
                 duration: seconds.map(std::time::Duration::from_secs),
                 geo: open_geoip(geoip.as_deref(), asn.as_deref())?,
             };
@@ -140,16 +144,22 @@ fn follow(criteria: Option<PathBuf>, options: &prparser::tail::Options, path: &P
     Ok(())
 }
 
+/// The range `--from` and `--to` name; an error naming the option and the value otherwise.
+fn time_range(args: &RangeArgs) -> Result<TimeRange> {
+    let from = args.from.as_deref().map(parse_time).transpose().context("--from")?;
+    let to = args.to.as_deref().map(parse_time).transpose().context("--to")?;
+    Ok(TimeRange::new(from, to)?)
+}
+
 fn report(
     criteria: Option<PathBuf>,
-    geo: Option<Arc<GeoIp>>,
-    process: Option<String>,
+    options: &prparser::report::Options,
     format: Format,
     top: usize,
     paths: &[PathBuf],
 ) -> Result<()> {
-    let (criteria, _lists) = load_criteria(criteria, geo.as_deref())?;
-    let report = prparser::report::run(paths, &criteria, process.as_deref(), geo, &LoadProgress::default())?;
+    let (criteria, _lists) = load_criteria(criteria, options.geo.as_deref())?;
+    let report = prparser::report::run(paths, &criteria, options, &LoadProgress::default())?;
     match format {
         Format::Json => println!("{}", report.to_json()),
         Format::Text => print!("{}", report.to_text(top)),

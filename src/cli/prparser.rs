@@ -40,6 +40,8 @@ pub enum Command {
         /// Also show per-process usage by user for this process (e.g. iexplore.exe).
         #[arg(long)]
         process: Option<String>,
+        #[command(flatten)]
+        range: RangeArgs,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Entries shown per view in text output.
@@ -67,6 +69,10 @@ pub enum Command {
         /// Print flagged rows only.
         #[arg(long)]
         flagged_only: bool,
+        /// Print rows from this time on only (ISO 2008-06-30T10:00:00 or the logs' 08/6/30
+        /// 10:00:00, in the logs' local time).
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
         /// How often to look for new rows, in milliseconds.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
         interval_ms: u64,
@@ -91,6 +97,19 @@ pub enum Command {
         #[command(flatten)]
         shape: ShapeArgs,
     },
+}
+
+/// A time range of the logs. Times are ISO (2008-06-30T10:00:00, 2008-06-30 10:00, a date
+/// alone for its midnight) or as the logs write them (08/6/30 10:00:00), in the logs' own local
+/// time: the logs carry no time zone, so a time with an offset is refused.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RangeArgs {
+    /// Count rows from this time on (inclusive).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Count rows before this time (exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
 }
 
 /// The shape of a generated set: a named preset, changed by the options given. A SHARE is a

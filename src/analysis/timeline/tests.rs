@@ -9,8 +9,7 @@ use crate::model::{AddrId, PortEvent, PortField, Protocol, RowShape, Symbol, mak
 /// has local port `i`.
 fn log_at(seconds: &[i64]) -> PortsLog {
     let base = make_datetime(8, 6, 30, 0, 0, 0).expect("valid");
-    let mut log = PortsLog::default();
-    log.events = seconds
+    let events = seconds
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -28,7 +27,7 @@ fn log_at(seconds: &[i64]) -> PortsLog {
             )
         })
         .collect();
-    log
+    PortsLog { events, ..Default::default() }
 }
 
 fn base() -> i64 {
