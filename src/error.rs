@@ -17,6 +17,8 @@ pub enum LogError {
     NotALog { path: PathBuf, reason: String },
     #[error("loading cancelled")]
     Cancelled,
+    #[error("no computer named {name:?} in these logs (they hold: {known})")]
+    NoSuchComputer { name: String, known: String },
 }
 
 impl LogError {

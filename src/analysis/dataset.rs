@@ -8,10 +8,10 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 use rustc_hash::FxHashSet;
 
-use crate::analysis::index::{AFTER_WINDOW, BlockId, BlockRef, NO_BLOCK, PidsIndex};
+use crate::analysis::index::{AFTER_WINDOW, BlockId, BlockRef, NO_BLOCK, PidKey, PidsIndex};
 use crate::error::LogError;
 use crate::logs::follow::FollowBatch;
-use crate::logs::ports::{LoadProgress, PortsLog};
+use crate::logs::ports::{LoadProgress, PortsLog, PortsSource};
 use crate::logs::set::{self, LogSet};
 use crate::model::{ProcessBlock, Symbol};
 
@@ -74,19 +74,22 @@ impl Dataset {
     /// their file in 16 bits) is refused whole, leaving the set as it was.
     pub fn append(&mut self, batch: FollowBatch) -> Result<Appended, LogError> {
         self.check_file_room(&batch)?;
+        // Every file of the batch, rows or blocks, is assigned its computer before either is
+        // indexed.
+        let computers = self.set.ports.computers.absorb(&batch.ports.computers);
         let added = self.append_blocks(batch.pids, batch.initials)?;
-        let pids: FxHashSet<u32> = self.index.extend(&self.set, &added).into_iter().collect();
+        let keys: FxHashSet<PidKey> = self.index.extend(&self.set, &added).into_iter().collect();
         let first = self.set.ports.events.len();
-        append_ports(&mut self.set.ports, batch.ports)?;
+        append_ports(&mut self.set.ports, batch.ports, &computers)?;
         let set = &self.set;
         let index = &self.index;
         let new_blocks: Vec<BlockId> =
             set.ports.events[first..].iter().map(|e| index.lookup_event(set, e).unwrap_or(NO_BLOCK)).collect();
         let mut relinked = Vec::new();
-        if !pids.is_empty() {
+        if !keys.is_empty() {
             for row in self.recent_from..first {
                 let e = &set.ports.events[row];
-                if e.pid().is_some_and(|p| pids.contains(&p)) {
+                if e.pid().is_some_and(|pid| keys.contains(&PidKey { computer: set.ports.computer_id(e), pid })) {
                     let block = index.lookup_event(set, e).unwrap_or(NO_BLOCK);
                     if self.row_blocks[row] != block {
                         self.row_blocks[row] = block;
@@ -193,8 +196,8 @@ fn file_index(files: usize, path: impl FnOnce() -> PathBuf) -> Result<u16, LogEr
 }
 
 /// Appends a batch's rows to a log, taking their names, addresses and files into the log's
-/// tables.
-fn append_ports(log: &mut PortsLog, batch: PortsLog) -> Result<(), LogError> {
+/// tables; `computers` maps the batch's computer ids to the log's.
+fn append_ports(log: &mut PortsLog, batch: PortsLog, computers: &[Symbol]) -> Result<(), LogError> {
     let map = |from: &crate::intern::Interner, to: &mut crate::intern::Interner| -> Vec<Symbol> {
         from.iter().map(|(s, text)| if s.is_empty() { Symbol::EMPTY } else { to.intern(text) }).collect()
     };
@@ -211,7 +214,8 @@ fn append_ports(log: &mut PortsLog, batch: PortsLog) -> Result<(), LogError> {
                 file_index(i + 1, || s.path.to_path_buf())
             }
             None => {
-                log.sources.push(s.clone());
+                let computer = computers.get(s.computer.0 as usize).copied().unwrap_or(Symbol::EMPTY);
+                log.sources.push(PortsSource { computer, ..s.clone() });
                 file_index(log.sources.len(), || s.path.to_path_buf())
             }
         })
@@ -279,6 +283,7 @@ mod tests {
             partner: None,
             rows,
             malformed: 0,
+            computer: Symbol::EMPTY,
         }
     }
 

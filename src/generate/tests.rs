@@ -64,7 +64,7 @@ fn assert_consistent(set: &LogSet) {
     for e in &set.ports.events {
         let Some(pid) = e.pid() else { continue };
         let module = set.ports.module(e);
-        let block = index.lookup(set, pid, &clean(module), e.time).and_then(|id| index.block(set, id));
+        let block = index.lookup_event(set, e).and_then(|id| index.block(set, id));
         let block = block.unwrap_or_else(|| panic!("no block for PID {pid} ({module:?}) at {}", e.time));
         assert_eq!(block.process, clean(module), "PID {pid}");
         assert_eq!(block.user.as_deref().unwrap_or(""), set.ports.user(e), "PID {pid}");

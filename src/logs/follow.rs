@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use crate::logs::computers::ComputerNames;
 use crate::logs::header::{self, LogKind};
 use crate::logs::initial::{self, InitialLog};
 use crate::logs::pids::{self, PidsLog};
@@ -125,12 +126,23 @@ pub struct Follower {
     pids: Option<Cursor>,
     /// The stamp of a PIDS file not there yet (a writer creates a set's files one by one).
     pids_wanted: Option<NaiveDateTime>,
+    /// The computer of the set being read, decided when it is started.
+    computer: String,
+    names: ComputerNames,
 }
 
 impl Follower {
     /// Follows `folder` from `start`. Nothing is opened before the first poll.
     pub fn new(folder: &Path, start: Start) -> Follower {
-        Follower { folder: folder.to_path_buf(), start: Some(start), ports: None, pids: None, pids_wanted: None }
+        Follower {
+            folder: folder.to_path_buf(),
+            start: Some(start),
+            ports: None,
+            pids: None,
+            pids_wanted: None,
+            computer: String::new(),
+            names: ComputerNames::default(),
+        }
     }
 
     /// Follows a PORTS file and, in its folder, the files that follow it.
@@ -179,7 +191,7 @@ impl Follower {
         let Some(cur) = self.ports.as_mut() else {
             return false;
         };
-        match read_ports(cur, batch, budget, finish) {
+        match read_ports(cur, &self.computer, batch, budget, finish) {
             Ok(true) => true,
             Ok(false) => {
                 batch.more = true;
@@ -229,11 +241,17 @@ impl Follower {
         self.pids_wanted = cursor.stamp;
         self.ports = Some(cursor);
         self.pids = None;
+        // The folder may hold a PR-INITIAL written since the last set began.
+        self.names.forget();
+        self.computer = self.names.of_file(path, LogKind::Ports);
         for (p, kind) in partners {
             match kind {
                 LogKind::Pids => self.open_pids(&p, batch),
                 LogKind::Initial => match initial::read_initial(&p, 0) {
-                    Ok(log) => batch.initials.push(log),
+                    Ok(log) => {
+                        batch.ports.computers.assign(&p, &self.computer);
+                        batch.initials.push(log);
+                    }
                     Err(e) => batch.notes.push(FollowNote::Unreadable { path: p, reason: e.to_string() }),
                 },
                 LogKind::Ports => {}
@@ -307,13 +325,21 @@ impl Follower {
         }
         c.line += memchr::memchr_iter(b'\n', &text[..cut]).count() as u32;
         c.pending.drain(..cut);
+        batch.ports.computers.assign(&c.path, &self.computer);
         batch.pids.push(log);
     }
 }
 
 /// Reads new PORTS text into the batch; `finish` takes an unterminated last line too.
 /// Returns false when the budget ran out before the end of the file.
-fn read_ports(c: &mut Cursor, batch: &mut FollowBatch, budget: &mut usize, finish: bool) -> io::Result<bool> {
+/// Rows of a file seen for the first time in this batch are given to `computer`.
+fn read_ports(
+    c: &mut Cursor,
+    computer: &str,
+    batch: &mut FollowBatch,
+    budget: &mut usize,
+    finish: bool,
+) -> io::Result<bool> {
     if *budget == 0 {
         return Ok(false);
     }
@@ -336,6 +362,7 @@ fn read_ports(c: &mut Cursor, batch: &mut FollowBatch, budget: &mut usize, finis
                 partner,
                 rows: 0,
                 malformed: 0,
+                computer: log.computers.assign(&c.path, computer),
             });
             log.sources.len() - 1
         }

@@ -1,5 +1,6 @@
 //! Reading and writing the three Port Reporter logs, nothing else.
 
+pub mod computers;
 pub mod follow;
 pub mod header;
 pub mod initial;

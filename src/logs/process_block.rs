@@ -601,12 +601,36 @@ pub fn parse_blocks(
 /// A text field made safe to write on one line: control characters (CR, LF, TAB, NUL, C1) and
 /// Unicode line/paragraph separators become spaces. Borrowed when nothing had to change.
 pub fn clean(text: &str) -> Cow<'_, str> {
-    let bad = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
-    if text.contains(bad) {
-        Cow::Owned(text.chars().map(|c| if bad(c) { ' ' } else { c }).collect())
+    if text.contains(unwritable) {
+        Cow::Owned(text.chars().map(|c| if unwritable(c) { ' ' } else { c }).collect())
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// What [`clean`] writes as a space.
+fn unwritable(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// A character of a process name as compared across logs: as [`clean`] writes it, in lower
+/// case (ASCII only, as Windows compares file names).
+#[inline]
+fn name_char(c: char) -> char {
+    if unwritable(c) { ' ' } else { c.to_ascii_lowercase() }
+}
+
+/// A process name in the form names are compared in (see [`same_name`]).
+pub fn name_key(name: &str) -> String {
+    name.chars().map(name_char).collect()
+}
+
+/// Whether `name` (as any log holds it) is the process whose [`name_key`] is `key`. The
+/// PORTS log keeps a line break or tab of a name inside its quotes; PIDS and INITIAL logs,
+/// which cannot quote, write it as a space ([`clean`]); the same process must match in both.
+pub fn same_name(key: &str, name: &str) -> bool {
+    let mut want = key.chars();
+    name.chars().all(|c| want.next() == Some(name_char(c))) && want.next().is_none()
 }
 
 /// Writes one block in the KB layout, ending with a line ending (no separator).

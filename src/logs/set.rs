@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::LogError;
+use crate::logs::computers::{ComputerNames, ComputerTable};
 use crate::logs::header::{self, LogKind};
 use crate::logs::initial::{self, InitialLog};
 use crate::logs::pids::{self, PidsLog};
@@ -38,13 +39,43 @@ impl LogSet {
     }
 }
 
-/// The files to read, by kind, in stamp order.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The files to read, by kind, in stamp order, and the computer of each.
+#[derive(Debug, Default, Clone)]
 pub struct Plan {
     pub ports: Vec<PathBuf>,
     pub pids: Vec<PathBuf>,
     pub initials: Vec<PathBuf>,
     pub problems: Vec<(PathBuf, String)>,
+    /// Every file's computer (see [`crate::logs::computers`]).
+    pub computers: ComputerTable,
+}
+
+impl Plan {
+    /// Keeps only the files of the computers named (without regard to case), for a report
+    /// on some machines of a fleet. A name no file has is an error naming the computers
+    /// there are.
+    pub fn restrict_to(&mut self, names: &[String]) -> Result<(), LogError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut wanted = Vec::new();
+        for name in names {
+            match self.computers.lookup(name).filter(|id| !id.is_empty()) {
+                Some(id) => wanted.push(id),
+                None => {
+                    let known: Vec<&str> = self.computers.iter().skip(1).map(|(_, n)| n).collect();
+                    return Err(LogError::NoSuchComputer { name: name.clone(), known: known.join(", ") });
+                }
+            }
+        }
+        let computers = &self.computers;
+        let keep = |p: &PathBuf| wanted.contains(&computers.of_file(p));
+        self.ports.retain(keep);
+        self.pids.retain(keep);
+        self.initials.retain(keep);
+        self.problems.retain(|(p, _)| keep(p));
+        Ok(())
+    }
 }
 
 /// Decides which files to read for the given paths, without reading any rows.
@@ -92,6 +123,12 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, LogError> {
     for list in [&mut plan.ports, &mut plan.pids, &mut plan.initials] {
         list.sort_by_key(|p| (stamp_of(p), p.clone()));
     }
+    let mut names = ComputerNames::default();
+    for (list, kind) in [(&plan.ports, LogKind::Ports), (&plan.pids, LogKind::Pids), (&plan.initials, LogKind::Initial)] {
+        for path in list {
+            plan.computers.assign(path, &names.of_file(path, kind));
+        }
+    }
     Ok(plan)
 }
 
@@ -103,7 +140,7 @@ pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
     // that the second core fills.
     let (ports, process_logs) = rayon::join(
         || -> Result<PortsLog, LogError> {
-            let mut log = PortsLog::default();
+            let mut log = PortsLog { computers: plan.computers.clone(), ..PortsLog::default() };
             for path in &plan.ports {
                 ports::read_into(&mut log, path, progress)?;
             }
@@ -145,7 +182,11 @@ pub struct StreamingSet {
 /// that what joins rows to processes can be built before any row is seen; the PORTS rows are
 /// then streamed by [`StreamingSet::stream_ports`] without being kept.
 pub fn open_streaming(paths: &[PathBuf], progress: &LoadProgress) -> Result<StreamingSet, LogError> {
-    let plan = plan(paths)?;
+    stream_plan(plan(paths)?, progress)
+}
+
+/// [`open_streaming`] for a plan made already (restricted to some computers, say).
+pub fn stream_plan(plan: Plan, progress: &LoadProgress) -> Result<StreamingSet, LogError> {
     set_total(&plan, progress);
     let set = read_process_logs(&plan, progress)?;
     Ok(StreamingSet { set, ports: plan.ports })
@@ -190,7 +231,8 @@ fn read_process_logs(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, Log
         .iter()
         .map(|(path, problem)| LineIssue::file_level(&text::shared_path(path), problem.clone()))
         .collect();
-    Ok(LogSet { ports: PortsLog::default(), pids: pids?, initials: initials?, problems })
+    let ports = PortsLog { computers: plan.computers.clone(), ..PortsLog::default() };
+    Ok(LogSet { ports, pids: pids?, initials: initials?, problems })
 }
 
 /// Reads files of one kind in parallel, each with its index as its source number.

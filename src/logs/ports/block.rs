@@ -198,6 +198,7 @@ pub(super) fn stream<T: PortsOwner + ?Sized>(
         partner: None,
         rows: 0,
         malformed: 0,
+        computer: log.computers.of_file(path),
     });
     let source_at = log.sources.len() - 1;
 

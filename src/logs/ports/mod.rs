@@ -48,7 +48,8 @@ use crate::intern::{AddrTable, Interner};
 use crate::logs::header::Version;
 use crate::logs::issues::KeptIssues;
 use crate::logs::text;
-use crate::model::{Address, PortEvent};
+use crate::logs::computers::ComputerTable;
+use crate::model::{Address, PortEvent, Symbol};
 
 use block::{BLOCK_BYTES, make_room, merge_pieces, parse_pieces};
 use fast::Known;
@@ -109,6 +110,8 @@ pub struct PortsSource {
     pub partner: Option<Result<String, String>>,
     pub rows: u64,
     pub malformed: u64,
+    /// The computer the file came from, an id in its log's [`PortsLog::computers`].
+    pub computer: Symbol,
 }
 
 /// One or more PORTS files as a single, time-ordered log.
@@ -119,6 +122,9 @@ pub struct PortsLog {
     pub users: Interner,
     pub addrs: AddrTable,
     pub sources: Vec<PortsSource>,
+    /// The computers rows came from, and which file is whose: files are assigned before they
+    /// are read (see [`crate::logs::computers`]), and each source takes its computer from here.
+    pub computers: ComputerTable,
     /// Malformed lines: all counted, the first [`crate::logs::issues::MAX_KEPT_ISSUES`] kept.
     pub malformed: KeptIssues,
 }
@@ -138,6 +144,17 @@ impl PortsLog {
 
     pub fn remote_ip(&self, e: &PortEvent) -> Address {
         self.addrs.resolve(e.remote_ip)
+    }
+
+    /// The id of the computer a row came from (through its file).
+    #[inline]
+    pub fn computer_id(&self, e: &PortEvent) -> Symbol {
+        self.sources.get(e.source as usize).map_or(Symbol::EMPTY, |s| s.computer)
+    }
+
+    /// The name of the computer a row came from; `""` when unknown.
+    pub fn computer(&self, e: &PortEvent) -> &str {
+        self.computers.name(self.computer_id(e))
     }
 
     pub fn source_path(&self, e: &PortEvent) -> Option<&Arc<Path>> {
