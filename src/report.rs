@@ -34,6 +34,8 @@ pub struct Report {
     pub warnings: Vec<LineIssue>,
     pub first: Option<String>,
     pub last: Option<String>,
+    /// Every computer of the logs, by rows descending then name.
+    pub computers: Vec<ComputerEntry>,
     /// The time range asked for (`--from`, `--to`), when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range: Option<RangeOut>,
@@ -67,6 +69,16 @@ pub struct RangeOut {
     pub to: Option<String>,
 }
 
+/// One computer's rows: how many, their time span, how many stay flagged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComputerEntry {
+    pub computer: String,
+    pub rows: u64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub flagged: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PerProcess {
     pub process: String,
@@ -78,6 +90,9 @@ pub struct PerProcess {
 pub struct Options {
     /// Per-process usage by user for this process (e.g. iexplore.exe).
     pub process: Option<String>,
+    /// Only these computers' logs are read (names as in the report's `computers` list, without
+    /// regard to case); none: every computer.
+    pub computers: Vec<String>,
     /// Country and ASN databases: remote countries and ASNs views, and their criteria.
     pub geo: Option<Arc<GeoIp>>,
     /// Only the rows in this range are counted.
@@ -94,14 +109,17 @@ const ISO: &str = "%Y-%m-%dT%H:%M:%S";
 /// With GeoIP databases (`options.geo`), the report has remote countries and ASNs, and country
 /// and AS criteria read them. Rows outside `options.range` are left out before any view counts
 /// them, so every view (and `first`, `last`) is of the range; a range no row falls in gives an
-/// empty report.
+/// empty report. With `options.computers` named, only their logs are read, so every view is of
+/// those machines alone; a name the logs do not hold is an error naming those they do.
 pub fn run(
     paths: &[PathBuf],
     criteria: &CriteriaSet,
     options: &Options,
     progress: &LoadProgress,
 ) -> Result<Report, LogError> {
-    let mut streaming = set::open_streaming(paths, progress)?;
+    let mut plan = set::plan(paths)?;
+    plan.restrict_to(&options.computers)?;
+    let mut streaming = set::stream_plan(plan, progress)?;
     let views = Views {
         process: options.process.clone(),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
@@ -148,6 +166,17 @@ impl Report {
             warnings: set.warnings().take(MAX_LISTED_ISSUES).cloned().collect(),
             first: found.first.map(|t| t.format(ISO).to_string()),
             last: found.last.map(|t| t.format(ISO).to_string()),
+            computers: found
+                .computers
+                .into_iter()
+                .map(|c| ComputerEntry {
+                    computer: c.computer,
+                    rows: c.rows,
+                    first: c.first.map(|t| t.format(ISO).to_string()),
+                    last: c.last.map(|t| t.format(ISO).to_string()),
+                    flagged: c.flagged,
+                })
+                .collect(),
             range: None,
             stats: Stats {
                 local_tcp_port_usage: counts.local_tcp_port_usage,
@@ -193,6 +222,14 @@ impl Report {
         }
         for w in &self.warnings {
             let _ = writeln!(out, "  warning {w}");
+        }
+        let _ = writeln!(out, "\nComputers");
+        for c in self.computers.iter().take(top) {
+            let span = match (&c.first, &c.last) {
+                (Some(a), Some(b)) => format!("{a} .. {b}"),
+                _ => "no rows".to_string(),
+            };
+            let _ = writeln!(out, "  {:>8}  {:>8} flagged  {}  ({span})", c.rows, c.flagged, c.computer);
         }
         let s = &self.stats;
         section(

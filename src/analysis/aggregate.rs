@@ -23,14 +23,16 @@ use crate::analysis::criteria::CompiledSet;
 use crate::analysis::dns::{HostNames, NoHostNames};
 use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
+use crate::analysis::stats::computers::{ComputerCounts, ComputerUsage};
 use crate::analysis::stats::counts::RowCounts;
 use crate::analysis::stats::geo::{PlaceCounts, RemotePlaces};
 use crate::analysis::stats::per_process::ProcessUsage;
 use crate::analysis::stats::{RowStats, UserUsage};
 use crate::intern::{AddrTable, Interner};
-use crate::logs::ports::PortsLog;
+use crate::logs::computers::ComputerTable;
+use crate::logs::ports::{PortsLog, PortsSource};
 use crate::logs::set::LogSet;
-use crate::model::{Address, PortEvent};
+use crate::model::{Address, PortEvent, Symbol};
 
 mod flags;
 mod span;
@@ -45,11 +47,26 @@ pub struct Tables<'a> {
     pub modules: &'a Interner,
     pub users: &'a Interner,
     pub addrs: &'a AddrTable,
+    /// The log's files, which name each row's computer.
+    pub sources: &'a [PortsSource],
+    pub computers: &'a ComputerTable,
 }
 
 impl<'a> Tables<'a> {
     pub fn of(log: &'a PortsLog) -> Tables<'a> {
-        Tables { modules: &log.modules, users: &log.users, addrs: &log.addrs }
+        Tables {
+            modules: &log.modules,
+            users: &log.users,
+            addrs: &log.addrs,
+            sources: &log.sources,
+            computers: &log.computers,
+        }
+    }
+
+    /// The id of the computer a row came from (an id of `computers`).
+    #[inline]
+    pub fn computer(&self, e: &PortEvent) -> Symbol {
+        self.sources.get(e.source as usize).map_or(Symbol::EMPTY, |s| s.computer)
     }
 
     pub fn module(&self, e: &PortEvent) -> &'a str {
@@ -261,6 +278,7 @@ impl Views {
 pub struct Aggregator {
     span: Span,
     counts: RowCounts,
+    computers: ComputerCounts,
     per_process: Option<ProcessUsage>,
     flags: Option<FlagCounts>,
     places: Option<PlaceCounts>,
@@ -272,6 +290,7 @@ pub struct Aggregate {
     pub first: Option<NaiveDateTime>,
     pub last: Option<NaiveDateTime>,
     pub counts: RowStats,
+    pub computers: Vec<ComputerUsage>,
     pub per_process: Option<Vec<UserUsage>>,
     pub flagged: Option<Flagged>,
     /// Remote countries and ASNs, when a database was given.
@@ -283,6 +302,7 @@ impl Aggregator {
         Aggregator {
             span: Span::default(),
             counts: RowCounts::default(),
+            computers: ComputerCounts::default(),
             per_process: views.process.as_deref().map(ProcessUsage::new),
             flags: views.criteria.clone().map(|c| FlagCounts::new(c, views.geo.clone())),
             places: views.geo.clone().map(PlaceCounts::new),
@@ -296,11 +316,13 @@ impl Accumulate for Aggregator {
     fn add(&mut self, batch: &Batch<'_>) {
         self.span.add(batch);
         self.counts.add(batch);
+        self.computers.add(batch);
         if let Some(p) = &mut self.per_process {
             p.add(batch);
         }
         if let Some(f) = &mut self.flags {
             f.add(batch);
+            self.computers.add_flags(batch, f.last_flags());
         }
         if let Some(p) = &mut self.places {
             p.add(batch);
@@ -310,6 +332,7 @@ impl Accumulate for Aggregator {
     fn merge(&mut self, other: Aggregator) {
         self.span.merge(other.span);
         self.counts.merge(other.counts);
+        self.computers.merge(other.computers);
         merge_option(&mut self.per_process, other.per_process);
         merge_option(&mut self.flags, other.flags);
         merge_option(&mut self.places, other.places);
@@ -321,6 +344,7 @@ impl Accumulate for Aggregator {
             first,
             last,
             counts: self.counts.finish(tables),
+            computers: self.computers.finish(tables),
             per_process: self.per_process.map(|p| p.finish(tables)),
             flagged: self.flags.map(|f| f.finish(tables)),
             places: self.places.map(|p| p.finish(tables)).unwrap_or_default(),

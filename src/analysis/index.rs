@@ -252,46 +252,4 @@ fn search(entries: &[Entry], time: NaiveDateTime, same: impl Fn(&Entry) -> bool)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::analysis::test_support::set_from;
-
-    const PORTS: &str = "\
-08/6/30,10:0:1,TCP,1447,192.168.1.103,80,65.55.200.252,1900,svchost.exe,<NT AUTHORITY\\SYSTEM>
-08/6/30,10:9:0,TCP,1448,192.168.1.103,80,65.55.200.252,1900,svchost.exe,<NT AUTHORITY\\SYSTEM>
-";
-
-    const PIDS: &str = "\
-Port Reporter Version 1.01 Log File
-Process detail log
-======================================================
-Log entry below recorded at: 08/6/30 10:0:0
-======================================================
-Process ID: 1900 (svchost.exe)
-Process doesn't appear to be a service
-======================================================
-Log entry below recorded at: 08/6/30 10:8:0
-======================================================
-Process ID: 1900 (svchost.exe)
-Process doesn't appear to be a service
-";
-
-    #[test]
-    fn extending_gives_what_building_gives() {
-        let set = set_from(PORTS, Some(PIDS));
-        let built = PidsIndex::build(&set);
-        let mut grown = PidsIndex::default();
-        // In reverse, so the second one has to be placed before the first by time.
-        let added = [BlockRef::Pids { file: 0, block: 1 }, BlockRef::Pids { file: 0, block: 0 }];
-        let key = PidKey { computer: Symbol::EMPTY, pid: 1900 };
-        assert_eq!(grown.extend(&set, &added), vec![key, key]);
-        let rows = |index: &PidsIndex| -> Vec<Option<BlockRef>> {
-            index.row_blocks(&set).into_iter().map(|id| index.block_ref(id)).collect()
-        };
-        assert_eq!(rows(&grown), rows(&built));
-        assert_eq!(
-            rows(&grown),
-            vec![Some(BlockRef::Pids { file: 0, block: 0 }), Some(BlockRef::Pids { file: 0, block: 1 })]
-        );
-    }
-}
+mod tests;

@@ -16,6 +16,7 @@ use crate::analysis::aggregate::{self, Accumulate, Batch, Tables};
 use crate::logs::ports::PortsLog;
 use crate::logs::set::LogSet;
 
+pub mod computers;
 pub mod counts;
 pub mod geo;
 pub mod per_process;
@@ -101,27 +102,42 @@ pub fn remote_places(
 /// One svchost.exe instance and the services it hosts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SvchostEntry {
+    /// The computer it ran on: the same PID on two machines is two processes.
+    pub computer: String,
     pub pid: u32,
     pub services: Vec<String>,
 }
 
-/// Every svchost.exe PID in the PIDS and INITIAL logs with its services, sorted by name.
-/// An svchost.exe that hosts no service is listed too: that is worth a look.
+/// Every svchost.exe of the PIDS and INITIAL logs (a computer and PID) with its services,
+/// sorted by name, ordered by computer then PID. An svchost.exe that hosts no service is
+/// listed too: that is worth a look.
 pub fn svchost_enumeration(set: &LogSet) -> Vec<SvchostEntry> {
-    let mut by_pid: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
-    for block in all_blocks(set).filter(|b| b.process.eq_ignore_ascii_case("svchost.exe")) {
-        by_pid.entry(block.pid).or_default().extend(block.services.iter().map(|s| s.name.clone()));
+    let mut by_pid: BTreeMap<(&str, u32), BTreeSet<String>> = BTreeMap::new();
+    for (computer, block) in all_blocks(set).filter(|(_, b)| b.process.eq_ignore_ascii_case("svchost.exe")) {
+        by_pid.entry((computer, block.pid)).or_default().extend(block.services.iter().map(|s| s.name.clone()));
     }
-    by_pid.into_iter().map(|(pid, services)| SvchostEntry { pid, services: services.into_iter().collect() }).collect()
+    by_pid
+        .into_iter()
+        .map(|((computer, pid), services)| SvchostEntry {
+            computer: computer.to_string(),
+            pid,
+            services: services.into_iter().collect(),
+        })
+        .collect()
 }
 
-fn all_blocks(set: &LogSet) -> impl Iterator<Item = &crate::model::ProcessBlock> {
-    set.initials.iter().flat_map(|l| &l.blocks).chain(set.pids.iter().flat_map(|l| &l.blocks))
+/// Every process block of the set with the name of its computer.
+fn all_blocks(set: &LogSet) -> impl Iterator<Item = (&str, &crate::model::ProcessBlock)> {
+    let computers = &set.ports.computers;
+    let of = move |path: &std::path::Path| computers.name(computers.of_file(path));
+    let initials = set.initials.iter().flat_map(move |l| l.blocks.iter().map(move |b| (of(&l.path), b)));
+    initials.chain(set.pids.iter().flat_map(move |l| l.blocks.iter().map(move |b| (of(&l.path), b))))
 }
 
 /// A process with a system binary's name running from somewhere else.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Masquerade {
+    pub computer: String,
     pub pid: u32,
     pub process: String,
     pub path: String,
@@ -174,13 +190,14 @@ pub fn is_normal_location(name: &str, path: &str) -> bool {
 }
 
 /// Processes named like a system binary whose image is not where Windows keeps it, from the
-/// PIDS and INITIAL logs, ordered by PID.
+/// PIDS and INITIAL logs, ordered by computer then PID.
 pub fn masquerading(set: &LogSet) -> Vec<Masquerade> {
     let found: BTreeSet<Masquerade> = all_blocks(set)
-        .filter_map(|b| {
+        .filter_map(|(computer, b)| {
             let name = SYSTEM_BINARIES.iter().find(|(n, _)| n.eq_ignore_ascii_case(&b.process))?.0;
             let path = b.image_path()?;
             (!is_normal_location(name, path)).then(|| Masquerade {
+                computer: computer.to_string(),
                 pid: b.pid,
                 process: b.process.clone(),
                 path: path.to_string(),

@@ -26,9 +26,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Report { criteria, geoip, asn, process, range, format, top, paths }) => {
+        Some(Command::Report { criteria, geoip, asn, process, computers, range, format, top, paths }) => {
             let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;
-            let options = prparser::report::Options { process, geo, range: time_range(&range)? };
+            let options = prparser::report::Options { process, computers, geo, range: time_range(&range)? };
             report(criteria, &options, format, top, &paths)
         }
         Some(Command::Follow { criteria, geoip, asn, format, flagged_only, from, interval_ms, seconds, path }) => {

@@ -40,6 +40,10 @@ pub enum Command {
         /// Also show per-process usage by user for this process (e.g. iexplore.exe).
         #[arg(long)]
         process: Option<String>,
+        /// Report on this computer's logs only (repeat for several; names as in the report's
+        /// `computers` list, without regard to case).
+        #[arg(long = "computer", value_name = "NAME")]
+        computers: Vec<String>,
         #[command(flatten)]
         range: RangeArgs,
         #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -124,7 +124,8 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, LogError> {
         list.sort_by_key(|p| (stamp_of(p), p.clone()));
     }
     let mut names = ComputerNames::default();
-    for (list, kind) in [(&plan.ports, LogKind::Ports), (&plan.pids, LogKind::Pids), (&plan.initials, LogKind::Initial)] {
+    for (list, kind) in [(&plan.ports, LogKind::Ports), (&plan.pids, LogKind::Pids), (&plan.initials, LogKind::Initial)]
+    {
         for path in list {
             plan.computers.assign(path, &names.of_file(path, kind));
         }

@@ -64,6 +64,11 @@ impl FlagCounts {
         }
     }
 
+    /// Each row's flag of the last batch counted, in the batch's order (see [`Batch::for_each`]).
+    pub fn last_flags(&self) -> &[bool] {
+        &self.flags
+    }
+
     /// Whether a criterion of the set needs each row's PIDS block.
     pub fn needs_blocks(compiled: &CompiledSet) -> bool {
         compiled.compiled.iter().any(|(_, c)| c.field == Field::ModulePath)

@@ -152,19 +152,25 @@ fn svchost_enumeration_and_masquerading_from_blocks() {
     assert_eq!(
         svchost_enumeration(&set),
         vec![
-            SvchostEntry { pid: 1092, services: vec!["AudioSrv".into(), "BITS".into(), "wuauserv".into()] },
-            SvchostEntry { pid: 3120, services: vec![] },
+            SvchostEntry {
+                computer: String::new(),
+                pid: 1092,
+                services: vec!["AudioSrv".into(), "BITS".into(), "wuauserv".into()]
+            },
+            SvchostEntry { computer: String::new(), pid: 3120, services: vec![] },
         ]
     );
     assert_eq!(
         masquerading(&set),
         vec![
             Masquerade {
+                computer: String::new(),
                 pid: 1500,
                 process: "explorer.exe".into(),
                 path: "C:\\WINDOWS\\system32\\explorer.exe".into()
             },
             Masquerade {
+                computer: String::new(),
                 pid: 3120,
                 process: "svchost.exe".into(),
                 path: "C:\\Documents and Settings\\user\\Local Settings\\Temp\\svchost.exe".into()

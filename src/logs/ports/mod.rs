@@ -45,10 +45,10 @@ use std::sync::Arc;
 
 use crate::error::LogError;
 use crate::intern::{AddrTable, Interner};
+use crate::logs::computers::ComputerTable;
 use crate::logs::header::Version;
 use crate::logs::issues::KeptIssues;
 use crate::logs::text;
-use crate::logs::computers::ComputerTable;
 use crate::model::{Address, PortEvent, Symbol};
 
 use block::{BLOCK_BYTES, make_room, merge_pieces, parse_pieces};
