@@ -74,10 +74,12 @@ pub enum Field {
     Country,
     /// The remote IP's autonomous system, from the ASN database.
     Asn,
+    /// The computer the row came from (see [`crate::logs::computers`]).
+    Computer,
 }
 
 impl Field {
-    pub const ALL: [Field; 12] = [
+    pub const ALL: [Field; 13] = [
         Field::Module,
         Field::ModulePath,
         Field::RemoteIp,
@@ -90,6 +92,7 @@ impl Field {
         Field::HostName,
         Field::Country,
         Field::Asn,
+        Field::Computer,
     ];
 
     /// What the field is: its label, the row values it reads (two for "local or remote": a row
@@ -110,6 +113,7 @@ impl Field {
             Field::HostName => ("host name", &[RemoteIp], Via::HostName),
             Field::Country => ("country", &[RemoteIp], Via::Country),
             Field::Asn => ("AS (network)", &[RemoteIp], Via::Network),
+            Field::Computer => ("computer", &[Computer], Via::Value),
         };
         Spec { label, sources, via }
     }

@@ -275,6 +275,68 @@ mod tests {
             .collect()
     }
 
+    fn computers(d: &Dataset) -> Vec<String> {
+        d.set.ports.events.iter().map(|e| d.set.ports.computer(e).to_string()).collect()
+    }
+
+    /// A followed folder's rows and blocks are given the computer its PR-INITIAL names, also
+    /// after a rotation to a set without one, as opening the folder gives them; each row is
+    /// linked to its block through that computer.
+    #[test]
+    fn followed_rows_know_their_computer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let header = crate::logs::pids::LogHeader {
+            computer_name: Some("LIVE-PC".into()),
+            system_date: crate::model::make_datetime(26, 1, 2, 9, 0, 0),
+            ..Default::default()
+        };
+        let initial = crate::logs::initial::InitialLog { header: header.clone(), ..initial_file() };
+        let mut text = Vec::new();
+        crate::logs::initial::write_initial(&mut text, &initial).expect("write");
+        std::fs::write(dir.path().join("PR-INITIAL-26-01-02-10-0-0.log"), text).expect("write");
+        let mut live = Dataset::from_set(vec![dir.path().to_path_buf()], LogSet::default());
+        let mut follower = Follower::new(dir.path(), Start::Oldest);
+        for (ports, pids, second) in
+            [(PORTS, PIDS, 1), ("PR-PORTS-26-01-03-0-0-0.log", "PR-PIDS-26-01-03-0-0-0.log", 2)]
+        {
+            let (ports, pids) = (dir.path().join(ports), dir.path().join(pids));
+            let mut head = Vec::new();
+            let partner = pids.file_name().and_then(|n| n.to_str()).expect("a name");
+            crate::logs::ports::write_header(&mut head, "2.0", partner).expect("header");
+            append(
+                &ports,
+                &format!("{}{}", std::str::from_utf8(&head).expect("ascii"), row(second, 7, "a.exe", "192.0.2.1")),
+            );
+            let mut head = Vec::new();
+            crate::logs::pids::write_header(&mut head, &header).expect("header");
+            append(
+                &pids,
+                &format!("{}{}", std::str::from_utf8(&head).expect("ascii"), entry(second, 7, "a.exe", "x.dll")),
+            );
+            // The newest PIDS entry is taken once the file has stood still: date it back.
+            let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+            std::fs::File::options().append(true).open(&pids).expect("open").set_modified(hour_ago).expect("mtime");
+            live.append(follower.poll()).expect("append");
+        }
+        assert_eq!(computers(&live), vec!["LIVE-PC"; 2]);
+        let opened = Dataset::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("open");
+        assert_eq!(computers(&opened), computers(&live));
+        assert_eq!(rows(&live), rows(&opened));
+        let blocks: Vec<_> =
+            (0..2).map(|i| live.block_of_row(i).and_then(|(id, _)| live.index.block_ref(id))).collect();
+        assert_eq!(
+            blocks,
+            vec![Some(BlockRef::Pids { file: 0, block: 0 }), Some(BlockRef::Pids { file: 1, block: 0 })]
+        );
+        let files: Vec<_> = live
+            .set
+            .pids
+            .iter()
+            .map(|p| live.set.ports.computers.name(live.set.ports.computers.of_file(&p.path)))
+            .collect();
+        assert_eq!(files, vec!["LIVE-PC"; 2]);
+    }
+
     fn ports_file(name: String, rows: u64) -> crate::logs::ports::PortsSource {
         crate::logs::ports::PortsSource {
             path: Arc::from(Path::new(&name)),
@@ -363,6 +425,11 @@ mod tests {
         let opened = Dataset::open(&[dir.path().to_path_buf()], &LoadProgress::default()).expect("open");
         assert_eq!(rows(&live), rows(&opened));
         assert_eq!(rows(&live)[2], (9, "c.exe".into(), "192.0.2.1".into(), Some((9, 24))));
+        // No PR-INITIAL: the rows are the folder's computer's.
+        let folder = std::fs::canonicalize(dir.path()).expect("canonical");
+        let folder = folder.file_name().expect("a name").to_string_lossy().into_owned();
+        assert_eq!(computers(&live), vec![folder; 4]);
+        assert_eq!(computers(&live), computers(&opened));
 
         // Criteria over the new rows, joined, give what evaluating everything gives.
         let criteria = CriteriaSet {

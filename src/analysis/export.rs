@@ -57,6 +57,7 @@ pub fn write_rows_csv<W: Write>(w: W, log: &PortsLog, hosts: &dyn HostNames, row
 #[derive(Serialize)]
 pub struct JsonRow<'a> {
     time: String,
+    computer: &'a str,
     protocol: &'a str,
     local_ip: String,
     local_port: u16,
@@ -73,6 +74,7 @@ impl<'a> JsonRow<'a> {
     pub fn new(log: &'a PortsLog, e: &PortEvent) -> JsonRow<'a> {
         JsonRow {
             time: e.time.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            computer: log.computer(e),
             protocol: e.protocol.as_str(),
             local_ip: log.local_ip(e).to_string(),
             local_port: e.local_port,
@@ -145,13 +147,23 @@ mod tests {
         let header: Vec<String> = reader.headers().expect("header").iter().map(String::from).collect();
         assert_eq!(
             header,
-            ["Date/time", "Protocol", "Local IP:port", "Remote IP:port", "Host", "PID", "Module", "User"]
+            [
+                "Date/time",
+                "Computer",
+                "Protocol",
+                "Local IP:port",
+                "Remote IP:port",
+                "Remote host",
+                "PID",
+                "Module",
+                "User"
+            ]
         );
         let rows: Vec<Vec<String>> =
             reader.records().map(|r| r.expect("record").iter().map(String::from).collect()).collect();
-        assert_eq!(rows[0], ["2008-06-30 10:00:01", "UDP", "[::1]:137", "*:*", "", "4", "a,b \"q\"\nline", ""]);
-        assert_eq!(rows[1][6], "'=cmd|' /C calc'!A0");
-        assert_eq!(rows[1][7], "NT AUTHORITY\\SYSTEM");
+        assert_eq!(rows[0], ["2008-06-30 10:00:01", "", "UDP", "[::1]:137", "*:*", "", "4", "a,b \"q\"\nline", ""]);
+        assert_eq!(rows[1][7], "'=cmd|' /C calc'!A0");
+        assert_eq!(rows[1][8], "NT AUTHORITY\\SYSTEM");
     }
 
     #[test]

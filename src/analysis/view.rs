@@ -21,6 +21,8 @@ use crate::model::{Address, PortEvent};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Column {
     Time,
+    /// The computer the row came from (see [`crate::logs::computers`]).
+    Computer,
     Protocol,
     Local,
     Remote,
@@ -31,8 +33,9 @@ pub enum Column {
 }
 
 impl Column {
-    pub const ALL: [Column; 8] = [
+    pub const ALL: [Column; 9] = [
         Column::Time,
+        Column::Computer,
         Column::Protocol,
         Column::Local,
         Column::Remote,
@@ -45,10 +48,13 @@ impl Column {
     pub fn title(self) -> &'static str {
         match self {
             Column::Time => "Date/time",
+            Column::Computer => "Computer",
             Column::Protocol => "Protocol",
             Column::Local => "Local IP:port",
             Column::Remote => "Remote IP:port",
-            Column::Host => "Host",
+            // The remote address's DNS name: "Remote host", so that it is not taken for the
+            // computer the row came from.
+            Column::Host => "Remote host",
             Column::Pid => "PID",
             Column::Module => "Module",
             Column::User => "User",
@@ -98,6 +104,8 @@ pub enum Drill {
     User(String),
     Hour(u32),
     Pid(u32),
+    /// The rows of one computer (the Computers view).
+    Computer(String),
     /// A process's rows by one user (per-process usage).
     ProcessUser {
         process: String,
@@ -115,6 +123,7 @@ impl Drill {
             Drill::User(u) => format!("user {u}"),
             Drill::Hour(h) => format!("hour {h:02}:00-{h:02}:59"),
             Drill::Pid(p) => format!("PID {p}"),
+            Drill::Computer(c) => format!("computer {c}"),
             Drill::ProcessUser { process, user } => {
                 format!("{process} as {}", if user.is_empty() { "(no user)" } else { user })
             }
@@ -130,6 +139,7 @@ impl Drill {
             Drill::User(u) => !e.user.is_empty() && log.user(e) == u,
             Drill::Hour(h) => e.time.hour() == *h,
             Drill::Pid(p) => e.pid() == Some(*p),
+            Drill::Computer(c) => log.computer(e) == c,
             Drill::ProcessUser { process, user } => {
                 log.module(e).eq_ignore_ascii_case(process) && !e.module.is_empty() && log.user(e) == user
             }
@@ -153,6 +163,7 @@ pub fn cell_text(log: &PortsLog, hosts: &dyn HostNames, e: &PortEvent, column: C
             Some(text) => String::from_utf8_lossy(&text).into_owned(),
             None => e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
         },
+        Column::Computer => log.computer(e).to_string(),
         Column::Protocol => e.protocol.to_string(),
         Column::Local => endpoint(log.local_ip(e), Some(e.local_port.to_string())),
         Column::Remote => endpoint(log.remote_ip(e), Some(e.remote_port().to_string())),
@@ -193,6 +204,8 @@ struct Matches {
     users: Vec<bool>,
     addrs: Vec<bool>,
     hosts: Vec<bool>,
+    /// By file: whether the file's computer matches.
+    computers: Vec<bool>,
     /// By port number: formatting a number per row and per column is what made filtering slow.
     ports: Vec<bool>,
     /// By [`crate::model::Protocol`] discriminant.
@@ -212,6 +225,7 @@ impl Matches {
                 .iter()
                 .map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| has(&h)))
                 .collect(),
+            computers: log.sources.iter().map(|s| has(log.computers.name(s.computer))).collect(),
             ports: (0..=u16::MAX).map(|p| has(&p.to_string())).collect(),
             protocols: [crate::model::Protocol::Tcp, crate::model::Protocol::Udp].map(|p| has(p.as_str())),
             needle,
@@ -230,6 +244,7 @@ impl Matches {
                         None => text_has(Column::Time),
                     }
             }
+            Column::Computer => self.computers.get(usize::from(e.source)).copied().unwrap_or(false),
             Column::Protocol => self.protocols[e.protocol as usize],
             Column::Local => {
                 self.addrs[e.local_ip.0 as usize]
@@ -537,6 +552,7 @@ impl SortKeys {
             Column::Host => {
                 rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default()))
             }
+            Column::Computer => rank(log.sources.iter().map(|s| log.computers.name(s.computer).to_lowercase())),
             Column::Time | Column::Protocol | Column::Pid => Vec::new(),
         };
         SortKeys { column, ranks }
@@ -561,6 +577,7 @@ impl SortKeys {
         match self.column {
             // Order-preserving map of the signed timestamp onto u64.
             Column::Time => (e.time.and_utc().timestamp() as u64) ^ (1 << 63),
+            Column::Computer => ranks.get(usize::from(e.source)).copied().unwrap_or(0),
             Column::Protocol => e.protocol as u64,
             Column::Local => (ranks[e.local_ip.0 as usize] << 17) | u64::from(e.local_port),
             Column::Remote => {
@@ -718,7 +735,39 @@ mod tests {
         let udp = &log.events[3];
         assert_eq!(cell_text(log, &NoHostNames, udp, Column::Remote), "*:*");
         assert_eq!(cell_text(log, &NoHostNames, udp, Column::User), "");
-        assert_eq!(row_text(log, &NoHostNames, udp), "2008-06-30 10:00:03\tUDP\t192.168.1.103:137\t*:*\t\t4\tSystem\t");
+        assert_eq!(
+            row_text(log, &NoHostNames, udp),
+            "2008-06-30 10:00:03\t\tUDP\t192.168.1.103:137\t*:*\t\t4\tSystem\t"
+        );
+    }
+
+    /// The Computer column of a fleet's rows: shown, filtered (quick and per column), sorted
+    /// by name without regard to case, and drilled into from the Computers view.
+    #[test]
+    fn the_computer_column() {
+        use crate::analysis::test_support::fleet_from;
+        let set = fleet_from(&[
+            (
+                "ws-ann",
+                "08/6/30,10:0:0,TCP,1,10.0.0.1,80,192.0.2.1,100,a.exe,<u>\n08/6/30,10:0:3,TCP,2,10.0.0.1,80,192.0.2.1,100,a.exe,<u>\n",
+            ),
+            ("SRV-DB", "08/6/30,10:0:1,TCP,3,10.0.0.2,50000,192.0.2.2,200,sqlservr.exe,<u>\n"),
+            ("WS-BOB", "08/6/30,10:0:2,TCP,4,10.0.0.3,443,192.0.2.3,300,b.exe,<u>\n"),
+        ]);
+        let log = &set.ports;
+        let all: Vec<u32> = (0..4).collect();
+        assert_eq!(texts(log, &all, Column::Computer), vec!["ws-ann", "SRV-DB", "WS-BOB", "ws-ann"]);
+        assert_eq!(Column::Host.title(), "Remote host");
+        let quick = built(log, &NoHostNames, &Filter { quick: "WS-".into(), ..Filter::default() }, None);
+        assert_eq!(quick, vec![0, 2, 3]);
+        let column = Filter { columns: vec![(Column::Computer, "bob".into())], ..Filter::default() };
+        assert_eq!(built(log, &NoHostNames, &column, None), vec![2]);
+        let sorted =
+            built(log, &NoHostNames, &Filter::default(), Some(Sort { column: Column::Computer, descending: false }));
+        assert_eq!(texts(log, &sorted, Column::Computer), vec!["SRV-DB", "ws-ann", "ws-ann", "WS-BOB"]);
+        let drill = Filter { drill: Some(Drill::Computer("ws-ann".into())), ..Filter::default() };
+        assert_eq!(built(log, &NoHostNames, &drill, None), vec![0, 3]);
+        assert_eq!(Drill::Computer("ws-ann".into()).label(), "computer ws-ann");
     }
 
     #[test]

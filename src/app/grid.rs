@@ -22,7 +22,7 @@ const SCROLLBAR_WIDTH: f32 = 14.0;
 
 /// Initial widths of the columns but the last, in [`Column::ALL`] order; the last takes the
 /// room left, at least [`LAST_COLUMN_WIDTH`].
-const COLUMN_WIDTHS: [f32; 7] = [150.0, 60.0, 170.0, 220.0, 160.0, 60.0, 150.0];
+const COLUMN_WIDTHS: [f32; 8] = [150.0, 110.0, 60.0, 170.0, 220.0, 160.0, 60.0, 150.0];
 const LAST_COLUMN_WIDTH: f32 = 200.0;
 
 /// Text colour of rows that match a criterion.

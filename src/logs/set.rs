@@ -74,6 +74,11 @@ impl Plan {
         self.pids.retain(keep);
         self.initials.retain(keep);
         self.problems.retain(|(p, _)| keep(p));
+        let mut kept = ComputerTable::default();
+        for path in self.ports.iter().chain(&self.pids).chain(&self.initials) {
+            kept.assign(path, self.computers.name(self.computers.of_file(path)));
+        }
+        self.computers = kept;
         Ok(())
     }
 }

@@ -97,7 +97,10 @@ pub fn write_fleet(root: &Path) -> PathBuf {
     write(
         &gamma,
         "PR-PORTS-08-06-30-12-0-0.log",
-        &ports("PR-PIDS-08-06-30-12-0-0.log", &["08/6/30,12:0:0,TCP,3001,10.0.0.3,22,203.0.113.5,99,ssh.exe,<GAMMA\\cy>"]),
+        &ports(
+            "PR-PIDS-08-06-30-12-0-0.log",
+            &["08/6/30,12:0:0,TCP,3001,10.0.0.3,22,203.0.113.5,99,ssh.exe,<GAMMA\\cy>"],
+        ),
     );
     root.to_path_buf()
 }

@@ -5,4 +5,5 @@
 pub mod app;
 pub mod collector;
 pub mod dns;
+pub mod fleet;
 pub mod mmdb;

@@ -41,6 +41,8 @@ impl<'a> Context<'a> {
             modules: &log.modules,
             users: &log.users,
             addrs: &log.addrs,
+            files: &log.sources,
+            computers: &log.computers,
             blocks: Some((self.set, self.index)),
             hosts: self.hosts,
         }
@@ -236,6 +238,7 @@ impl Marks {
                 Source::RemoteIp => scan(marks, counts, events, out, read(Source::RemoteIp)),
                 Source::LocalPort => scan(marks, counts, events, out, read(Source::LocalPort)),
                 Source::RemotePort => scan(marks, counts, events, out, read(Source::RemotePort)),
+                Source::Computer => scan(marks, counts, events, out, read(Source::Computer)),
             }
         }
         for (k, pair) in self.pairs.iter().enumerate() {
@@ -489,11 +492,13 @@ fn initial_flags(compiled: &CompiledSet, ctx: &Context<'_>) -> Vec<Vec<bool>> {
         .initials
         .iter()
         .map(|log| {
+            let computers = &ctx.set.ports.computers;
+            let computer = computers.name(computers.of_file(&log.path));
             log.mappings
                 .par_iter()
                 .map(|m| {
                     let block = log.blocks.iter().find(|b| b.pid == m.pid);
-                    explain_mapping(compiled, m, block, ctx.hosts).flagged()
+                    explain_mapping(compiled, m, block, computer, ctx.hosts).flagged()
                 })
                 .collect()
         })
@@ -593,14 +598,16 @@ pub fn explain_row(criteria: &CompiledSet, ctx: &Context<'_>, row: usize) -> Ver
     }
 }
 
-/// [`explain_row`] for a PR-INITIAL mapping; `block` is that process's block in the same log.
+/// [`explain_row`] for a PR-INITIAL mapping of `computer`; `block` is that process's block in the
+/// same log.
 pub fn explain_mapping(
     criteria: &CompiledSet,
     mapping: &PortMapping,
     block: Option<&ProcessBlock>,
+    computer: &str,
     hosts: &dyn HostNames,
 ) -> Verdict {
-    Verdict::of(criteria, &Offer::of_mapping(mapping, block), hosts)
+    Verdict::of(criteria, &Offer::of_mapping(mapping, block, computer), hosts)
 }
 
 /// The criteria (indices into the set) that flag one row, for the notification shown when
@@ -622,9 +629,10 @@ pub fn matching_mapping(
     criteria: &CriteriaSet,
     mapping: &PortMapping,
     block: Option<&ProcessBlock>,
+    computer: &str,
     hosts: &dyn HostNames,
 ) -> Vec<usize> {
-    matching_mapping_compiled(&CompiledSet::new(criteria), mapping, block, hosts)
+    matching_mapping_compiled(&CompiledSet::new(criteria), mapping, block, computer, hosts)
 }
 
 /// [`matching_mapping`] with criteria compiled already.
@@ -632,9 +640,10 @@ pub fn matching_mapping_compiled(
     criteria: &CompiledSet,
     mapping: &PortMapping,
     block: Option<&ProcessBlock>,
+    computer: &str,
     hosts: &dyn HostNames,
 ) -> Vec<usize> {
-    explain_mapping(criteria, mapping, block, hosts).flagging()
+    explain_mapping(criteria, mapping, block, computer, hosts).flagging()
 }
 
 impl Evaluation {

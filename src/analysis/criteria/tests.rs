@@ -179,8 +179,8 @@ fn initial_mappings_are_matched_with_their_process_block() {
         ],
     };
     let none = crate::analysis::dns::NoHostNames;
-    assert_eq!(matching_mapping(&criteria, &mapping, Some(block), &none), vec![0, 1, 2]);
-    assert_eq!(matching_mapping(&criteria, &mapping, None, &none), vec![0]);
+    assert_eq!(matching_mapping(&criteria, &mapping, Some(block), "PC1", &none), vec![0, 1, 2]);
+    assert_eq!(matching_mapping(&criteria, &mapping, None, "PC1", &none), vec![0]);
 }
 
 #[test]
@@ -417,9 +417,9 @@ fn allowed_rows_and_mappings_explain_themselves() {
         remote_port: PortField::Num(6667),
     };
     let block = &set.pids[0].blocks[0];
-    assert_eq!(matching_mapping(&criteria, &mapping, Some(block), &none), Vec::<usize>::new());
+    assert_eq!(matching_mapping(&criteria, &mapping, Some(block), "PC1", &none), Vec::<usize>::new());
     // Without the block there is no user to allow by.
-    assert_eq!(matching_mapping(&criteria, &mapping, None, &none), vec![0]);
+    assert_eq!(matching_mapping(&criteria, &mapping, None, "PC1", &none), vec![0]);
 }
 
 #[test]
@@ -527,4 +527,44 @@ fn country_and_as_patterns_are_checked() {
     assert_eq!((set.criteria[0].field, set.criteria[0].kind), (Field::Country, MatchKind::OneOf));
     assert_eq!((set.criteria[1].field, set.criteria[1].kind), (Field::Asn, MatchKind::Range));
     assert!(Field::Country.reads_geoip() && Field::Asn.reads_geoip() && !Field::HostName.reads_geoip());
+}
+
+/// The computer field reads a row's computer through its file, without regard to case for
+/// exact patterns; the bulk evaluation, the per-row check and the streamed flags agree.
+#[test]
+fn the_computer_field_flags_the_rows_of_a_computer() {
+    use crate::analysis::dns::NoHostNames;
+    use crate::analysis::test_support::fleet_from;
+    let set = fleet_from(&[
+        (
+            "WS-ANN",
+            "08/6/30,10:0:0,TCP,1447,10.0.0.1,80,192.0.2.1,100,a.exe,<u>\n08/6/30,10:0:3,TCP,1448,10.0.0.1,80,192.0.2.1,100,a.exe,<u>\n",
+        ),
+        ("SRV-DB", "08/6/30,10:0:1,TCP,1433,10.0.0.2,50000,192.0.2.2,200,sqlservr.exe,<u>\n"),
+        ("ws-bob", "08/6/30,10:0:2,TCP,1449,10.0.0.3,443,192.0.2.3,300,b.exe,<u>\n"),
+    ]);
+    let computers: Vec<&str> = set.ports.events.iter().map(|e| set.ports.computer(e)).collect();
+    assert_eq!(computers, vec!["WS-ANN", "SRV-DB", "ws-bob", "WS-ANN"]);
+    let index = PidsIndex::build(&set);
+    let ctx = Context { set: &set, index: &index, row_blocks: &[], hosts: &NoHostNames };
+    for (criterion, want) in [
+        (crit("one machine", Field::Computer, MatchKind::Exact, "ws-ann"), vec![0, 3]),
+        (crit("workstations", Field::Computer, MatchKind::Wildcard, "WS-*"), vec![0, 2, 3]),
+        (crit("servers", Field::Computer, MatchKind::Regex, "^SRV-"), vec![1]),
+    ] {
+        let criteria = CriteriaSet { criteria: vec![criterion.clone()] };
+        let eval = evaluate(&criteria, &ctx);
+        assert_eq!(flagged_rows(&eval), want, "{}", criterion.name);
+        assert_eq!(eval.per_criterion, vec![want.len()], "{}", criterion.name);
+        for row in 0..4 {
+            assert_eq!(matching_criteria(&criteria, &ctx, row).is_empty(), !want.contains(&row), "{}", criterion.name);
+        }
+        let mut streamed = RowFlags::new(std::sync::Arc::clone(&eval.compiled));
+        let mut flags = vec![false; 4];
+        let mut per = vec![0];
+        streamed.flag(&ctx, &set.ports.events, &[], &mut flags, &mut per);
+        assert_eq!(flags, eval.flagged, "{}", criterion.name);
+    }
+    let cidr = crit("cidr", Field::Computer, MatchKind::Cidr, "10.0.0.0/8");
+    assert!(matches!(cidr.compile(), Err(CriterionError::KindForField { .. })));
 }

@@ -11,6 +11,8 @@ use std::borrow::Cow;
 use crate::analysis::dns::HostNames;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
 use crate::intern::{AddrTable, Interner};
+use crate::logs::computers::ComputerTable;
+use crate::logs::ports::PortsSource;
 use crate::logs::set::LogSet;
 use crate::model::{AddrId, Address, PortEvent, PortMapping, ProcessBlock, Symbol};
 
@@ -24,6 +26,9 @@ pub struct Lookup<'a> {
     pub modules: &'a Interner,
     pub users: &'a Interner,
     pub addrs: &'a AddrTable,
+    /// The log's files, each naming its computer in `computers`.
+    pub files: &'a [PortsSource],
+    pub computers: &'a ComputerTable,
     /// The set holding the blocks that rows' block ids name, and its index; `None` when no
     /// PIDS blocks are known (module paths then match nothing).
     pub blocks: Option<(&'a LogSet, &'a PidsIndex)>,
@@ -41,10 +46,12 @@ pub(super) enum Source {
     RemotePort,
     /// The row's PIDS block (its module paths).
     Block,
+    /// The row's computer, read through its file (rows name their file, files their computer).
+    Computer,
 }
 
 /// Sources, the size of per-source arrays.
-pub(super) const SOURCES: usize = 7;
+pub(super) const SOURCES: usize = 8;
 
 /// Port numbers, the size of a port table.
 pub(super) const PORT_VALUES: usize = 1 << 16;
@@ -62,6 +69,7 @@ impl Source {
         Source::LocalPort,
         Source::RemotePort,
         Source::Block,
+        Source::Computer,
     ];
 
     /// The table the source's ids index. Sources sharing a table can be read by one field
@@ -73,6 +81,7 @@ impl Source {
             Source::LocalIp | Source::RemoteIp => Table::Addrs,
             Source::LocalPort | Source::RemotePort => Table::Ports,
             Source::Block => Table::Blocks,
+            Source::Computer => Table::Files,
         }
     }
 
@@ -88,6 +97,7 @@ impl Source {
             Source::LocalPort => usize::from(e.local_port),
             Source::RemotePort => e.remote_port().num().map_or(NONE, usize::from),
             Source::Block => NONE,
+            Source::Computer => usize::from(e.source),
         }
     }
 
@@ -109,6 +119,8 @@ pub(super) enum Table {
     Addrs,
     Ports,
     Blocks,
+    /// The log's files; a file's value is the name of its computer.
+    Files,
 }
 
 impl Table {
@@ -120,6 +132,7 @@ impl Table {
             Table::Addrs => lookup.addrs.len(),
             Table::Ports => PORT_VALUES,
             Table::Blocks => lookup.blocks.map_or(0, |(_, index)| index.len()),
+            Table::Files => lookup.files.len(),
         }
     }
 
@@ -132,6 +145,7 @@ impl Table {
             Table::Addrs => Value::Addr(lookup.addrs.resolve(AddrId(id32))),
             Table::Ports => Value::Port(u16::try_from(id).ok()),
             Table::Blocks => Value::Block(lookup.blocks.and_then(|(set, index)| index.block(set, id32))),
+            Table::Files => Value::Text(Cow::Borrowed(lookup.computer_of_file(id))),
         }
     }
 }
@@ -155,6 +169,14 @@ pub(super) struct Offer<'a> {
     local_port: u16,
     remote_port: Option<u16>,
     block: Option<&'a ProcessBlock>,
+    computer: &'a str,
+}
+
+impl<'a> Lookup<'a> {
+    /// The name of the computer of file `id` (`""` for a file past the end).
+    fn computer_of_file(&self, id: usize) -> &'a str {
+        self.files.get(id).map_or("", |f| self.computers.name(f.computer))
+    }
 }
 
 impl<'a> Offer<'a> {
@@ -168,12 +190,17 @@ impl<'a> Offer<'a> {
             local_port: e.local_port,
             remote_port: e.remote_port().num(),
             block: lookup.blocks.and_then(|(set, index)| index.block(set, block)),
+            computer: lookup.computer_of_file(usize::from(e.source)),
         }
     }
 
-    /// A PR-INITIAL mapping, with its process's block in the same log (for module paths and
-    /// the user, and the name when the mapping table gave none).
-    pub(super) fn of_mapping(mapping: &'a PortMapping, block: Option<&'a ProcessBlock>) -> Offer<'a> {
+    /// A PR-INITIAL mapping of `computer`, with its process's block in the same log (for
+    /// module paths and the user, and the name when the mapping table gave none).
+    pub(super) fn of_mapping(
+        mapping: &'a PortMapping,
+        block: Option<&'a ProcessBlock>,
+        computer: &'a str,
+    ) -> Offer<'a> {
         Offer {
             module: mapping.process.as_deref().or(block.map(|b| b.process.as_str())).unwrap_or(""),
             user: block.and_then(|b| b.user.as_deref()).unwrap_or(""),
@@ -182,6 +209,7 @@ impl<'a> Offer<'a> {
             local_port: mapping.local_port,
             remote_port: mapping.remote_port.num(),
             block,
+            computer,
         }
     }
 
@@ -194,6 +222,7 @@ impl<'a> Offer<'a> {
             Source::LocalPort => Value::Port(Some(self.local_port)),
             Source::RemotePort => Value::Port(self.remote_port),
             Source::Block => Value::Block(self.block),
+            Source::Computer => Value::Text(Cow::Borrowed(self.computer)),
         }
     }
 }

@@ -192,6 +192,10 @@ fn random_set(seed: u64, computers: usize, rows: usize) -> LogSet {
     set
 }
 
+/// A block the plain rule considers: its time, its place among blocks of that time, where it
+/// is, and the block.
+type Candidate<'a> = (NaiveDateTime, (u8, u16, u32), BlockRef, &'a ProcessBlock);
+
 /// The rule of the module docs, written the plain way: every block of the set, in the order
 /// the index builds, tried one by one (what `lookup` did before the index was keyed by
 /// computer, with names compared as the logs write them).
@@ -199,7 +203,7 @@ fn plain_lookup(set: &LogSet, e: &PortEvent) -> Option<BlockRef> {
     let pid = e.pid()?;
     let computer = set.ports.computer_id(e);
     let module = set.ports.module(e);
-    let mut entries: Vec<(NaiveDateTime, (u8, u16, u32), BlockRef, &ProcessBlock)> = Vec::new();
+    let mut entries: Vec<Candidate<'_>> = Vec::new();
     for (f, log) in set.pids.iter().enumerate() {
         for (b, block) in log.blocks.iter().enumerate() {
             let r = BlockRef::Pids { file: f as u16, block: b as u32 };
