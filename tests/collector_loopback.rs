@@ -413,10 +413,10 @@ fn a_name_that_is_not_utf8_keeps_its_user_and_its_bytes() {
     assert_eq!((block.process.as_str(), block.user.as_deref()), ("\u{ff}bad,x", Some(own_user().as_str())));
 }
 
-/// A child forked while this process holds `listener`: it keeps its copy of the listener and
-/// two pipes and closes every other descriptor (the fork copied all of this test process's,
+/// A child forked while this process holds `listeners`: it keeps its copies of the listeners
+/// and two pipes and closes every other descriptor (the fork copied all of this test process's,
 /// the sockets of the tests running beside it included), says it is ready, and closes its copy
-/// of the listener when told to. Between fork and death it only makes system calls.
+/// of the first listener when told to. Between fork and death it only makes system calls.
 struct Holder {
     child: Child,
     command: std::fs::File,
@@ -424,11 +424,12 @@ struct Holder {
 }
 
 impl Holder {
-    fn fork(listener: &TcpListener) -> Holder {
+    fn fork(listeners: &[&TcpListener]) -> Holder {
         use std::os::fd::AsRawFd;
         let (command_read, command_write) = nix::unistd::pipe().expect("pipe");
         let (answer_read, answer_write) = nix::unistd::pipe().expect("pipe");
-        let keep = [listener.as_raw_fd(), command_read.as_raw_fd(), answer_write.as_raw_fd()];
+        let mut keep = vec![listeners[0].as_raw_fd(), command_read.as_raw_fd(), answer_write.as_raw_fd()];
+        keep.extend(listeners[1..].iter().map(|l| l.as_raw_fd()));
         // SAFETY: the child only calls async-signal-safe functions (system calls) on values
         // prepared before the fork, and leaves through _exit.
         match unsafe { nix::unistd::fork() }.expect("fork") {
@@ -487,7 +488,7 @@ fn after_a_fork_the_log_follows_the_child_when_the_parent_closes_its_copy() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let at = listener.local_addr().expect("addr");
     run.poll_until("the listener", |c| !history(c, at, None).is_empty());
-    let child = Holder::fork(&listener);
+    let child = Holder::fork(&[&listener]);
     run.poll();
     drop(listener);
     let batch = run.poll().clone();
@@ -519,13 +520,42 @@ fn after_a_fork_the_parent_stays_the_owner_when_the_child_closes_its_copy() {
     let mut run = Run::start(Backend::Netlink);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let at = listener.local_addr().expect("addr");
-    let mut child = Holder::fork(&listener);
+    let mut child = Holder::fork(&[&listener]);
     run.poll_until("the listener", |c| !history(c, at, None).is_empty());
     child.close_its_copy();
     run.poll();
     run.poll();
     assert_eq!(history(&run.changes(), at, None), vec![(Change::New, Some(TcpState::Listening), me)]);
     drop(listener);
+}
+
+/// A process named for many shared sockets (more than the cache looks at link by link, as a
+/// server that forked a child holding copies of all its connections): when it closes one, the
+/// next poll names the child for that one, and nothing changes for the others.
+#[test]
+fn after_a_fork_a_process_named_for_many_sockets_closing_one_passes_it_to_the_child() {
+    let _serial = serial();
+    let me = std::process::id();
+    let mut run = Run::start(Backend::Netlink);
+    let mut listeners: Vec<TcpListener> = (0..40).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    let addresses: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().expect("addr")).collect();
+    run.poll_until("the listeners", |c| addresses.iter().all(|a| history(c, *a, None).iter().any(|h| h.2 == me)));
+    let child = Holder::fork(&listeners.iter().collect::<Vec<_>>());
+    run.poll();
+    let closed = addresses[39];
+    drop(listeners.pop());
+    let batch = run.poll().clone();
+    let mine: Vec<(SocketAddr, Change, u32)> = batch
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CollectorEvent::Socket(c) if addresses.contains(&c.observed.socket.local) => {
+                Some((c.observed.socket.local, c.change, c.observed.owner.as_ref().map_or(0, |o| o.pid)))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mine, vec![(closed, Change::Owner, child.pid())], "the first poll after the close");
 }
 
 /// Kills and reaps the child when dropped, whatever the test's outcome.

@@ -182,9 +182,14 @@ impl Tracker {
 
 /// What changed between two sightings of one socket, if anything.
 fn compare(old: &Observed, new: &Observed) -> Option<Change> {
+    let same_owner = |a: &Option<Arc<ProcessInfo>>, b: &Option<Arc<ProcessInfo>>| match (a, b) {
+        // The owner cache hands out one description per process: the common case.
+        (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
+        _ => owner_key(a) == owner_key(b),
+    };
     if old.socket.state != new.socket.state {
         Some(Change::State)
-    } else if owner_key(&old.owner) != owner_key(&new.owner) {
+    } else if !same_owner(&old.owner, &new.owner) {
         Some(Change::Owner)
     } else {
         None

@@ -4,10 +4,18 @@
 //! and receiver alike: those shared sockets are the ones whose owner can change while every
 //! process lives, so they are kept apart, for the owner cache to re-check at every poll.
 //!
+//! One exception to "first found": the service manager (PID 1) is named only while it alone
+//! holds a socket. With socket activation systemd makes a listener and hands it to the service
+//! it starts, keeping its own copy; an administrator looking at port 631 wants `cupsd`, not
+//! `systemd`.
+//!
 //! The first holder of every inode sits in one flat map (what a steady poll looks up, once per
 //! socket); further holders, rare, in another.
 
 use rustc_hash::FxHashMap;
+
+/// The service manager's PID.
+const INIT_PID: u32 = 1;
 
 /// A process holding a socket, and one descriptor number it holds it at (its lowest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,12 +28,19 @@ pub(super) struct Holder {
 pub(super) struct Holders {
     first: FxHashMap<u64, Holder>,
     more: FxHashMap<u64, Vec<Holder>>,
+    /// Counts the changes of who is named for an inode: while it stays, every owner does.
+    changes: u64,
 }
 
 impl Holders {
     /// The PID the logs name for an inode: its first holder still holding it.
     pub fn owner(&self, inode: u64) -> Option<u32> {
         self.first.get(&inode).map(|h| h.pid)
+    }
+
+    /// A number that changes whenever the owner of some inode may have.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Whether any process is known to hold the inode.
@@ -38,42 +53,41 @@ impl Holders {
         self.more.get(&inode).map_or(&[], Vec::as_slice)
     }
 
-    /// Every holder of every inode held by more than one process.
-    pub fn shared(&self) -> Vec<(u64, Holder)> {
-        let mut all = Vec::new();
-        for (&inode, more) in &self.more {
-            if let Some(&first) = self.first.get(&inode) {
-                all.push((inode, first));
-            }
-            all.extend(more.iter().map(|&h| (inode, h)));
-        }
-        all
+    /// The named holder of every inode held by more than one process: those whose name
+    /// changes when they let go.
+    pub fn named_shared(&self) -> impl Iterator<Item = (u64, Holder)> + '_ {
+        self.more.keys().filter_map(|inode| Some((*inode, *self.first.get(inode)?)))
     }
 
-    /// Records that `holder.pid` holds the inode: behind the holders already known, or, if it
-    /// was one of them, in its place with the descriptor updated.
+    /// Records that `holder.pid` holds the inode: behind the holders already known (ahead of
+    /// PID 1 alone), or, if it was one of them, in its place with the descriptor updated.
     pub fn add(&mut self, inode: u64, holder: Holder) {
         match self.first.get_mut(&inode) {
             None => {
                 self.first.insert(inode, holder);
+                self.changes += 1;
             }
             Some(first) if first.pid == holder.pid => first.fd = holder.fd,
-            Some(_) => {
+            Some(first) => {
                 let more = self.more.entry(inode).or_default();
-                match more.iter_mut().find(|h| h.pid == holder.pid) {
-                    Some(known) => known.fd = holder.fd,
-                    None => more.push(holder),
+                if let Some(known) = more.iter_mut().find(|h| h.pid == holder.pid) {
+                    known.fd = holder.fd;
+                } else if first.pid == INIT_PID {
+                    more.insert(0, std::mem::replace(first, holder));
+                    self.changes += 1;
+                } else {
+                    more.push(holder);
                 }
             }
         }
     }
 
-    /// Records that `pid` no longer holds the inode; the next holder, if any, becomes its owner.
-    pub fn remove(&mut self, inode: u64, pid: u32) {
-        let Some(first) = self.first.get(&inode) else {
-            return;
-        };
+    /// Records that `pid` no longer holds the inode. When it was the named holder, the next
+    /// one, if any, is named instead, and returned: what the cache knew of it may be old.
+    pub fn remove(&mut self, inode: u64, pid: u32) -> Option<Holder> {
+        let first = self.first.get(&inode)?;
         if first.pid == pid {
+            self.changes += 1;
             match self.more.get_mut(&inode) {
                 Some(more) => {
                     let next = more.remove(0);
@@ -81,6 +95,7 @@ impl Holders {
                         self.more.remove(&inode);
                     }
                     self.first.insert(inode, next);
+                    return Some(next);
                 }
                 None => {
                     self.first.remove(&inode);
@@ -92,6 +107,7 @@ impl Holders {
                 self.more.remove(&inode);
             }
         }
+        None
     }
 }
 
@@ -107,17 +123,29 @@ mod tests {
     fn the_first_holder_owns_until_it_lets_go() {
         let mut holders = Holders::default();
         holders.add(7, h(100, 3));
-        assert_eq!((holders.owner(7), holders.shared()), (Some(100), vec![]));
+        assert_eq!(holders.owner(7), Some(100));
+        assert_eq!(holders.named_shared().count(), 0);
         holders.add(7, h(101, 3));
         holders.add(7, h(100, 5)); // the same holder at another descriptor keeps its place
         assert_eq!(holders.owner(7), Some(100));
-        let mut shared = holders.shared();
-        shared.sort_by_key(|(_, h)| h.pid);
-        assert_eq!(shared, vec![(7, h(100, 5)), (7, h(101, 3))]);
-        holders.remove(7, 100);
-        assert_eq!((holders.owner(7), holders.others(7), holders.shared()), (Some(101), &[][..], vec![]));
-        holders.remove(7, 101);
+        assert_eq!(holders.named_shared().collect::<Vec<_>>(), vec![(7, h(100, 5))]);
+        assert_eq!(holders.remove(7, 100), Some(h(101, 3)), "the next holder is named");
+        assert_eq!((holders.owner(7), holders.others(7), holders.named_shared().count()), (Some(101), &[][..], 0));
+        assert_eq!(holders.remove(7, 101), None);
         assert!(!holders.is_held(7));
+    }
+
+    /// Socket activation: systemd made the listener, the service holds it too.
+    #[test]
+    fn pid_1_is_named_only_while_alone() {
+        let mut holders = Holders::default();
+        holders.add(5, h(INIT_PID, 40));
+        assert_eq!(holders.owner(5), Some(INIT_PID));
+        holders.add(5, h(631, 3));
+        assert_eq!((holders.owner(5), holders.others(5)), (Some(631), &[h(INIT_PID, 40)][..]));
+        holders.add(5, h(632, 3));
+        assert_eq!(holders.others(5), &[h(INIT_PID, 40), h(632, 3)][..]);
+        assert_eq!(holders.remove(5, 631), Some(h(INIT_PID, 40)));
     }
 
     #[test]
@@ -126,10 +154,9 @@ mod tests {
         for pid in [100, 101, 102] {
             holders.add(9, h(pid, 4));
         }
-        holders.remove(9, 101);
+        assert_eq!(holders.remove(9, 101), None);
         assert_eq!((holders.owner(9), holders.others(9)), (Some(100), &[h(102, 4)][..]));
-        holders.remove(9, 555);
-        holders.remove(10, 100);
+        assert_eq!((holders.remove(9, 555), holders.remove(10, 100)), (None, None));
         assert_eq!(holders.owner(9), Some(100));
     }
 }
