@@ -82,7 +82,7 @@ fn every_column_scrolls_into_view_beside_the_detail_panel_in_a_1280_pixel_window
     };
     assert!(!visible(&harness, "User"), "the last columns start out past the detail panel");
     // Shift+wheel over the grid scrolls the columns sideways.
-    harness.get_by_label("Protocol").hover();
+    harness.get(By::new().role(egui::Role::Button).label("Protocol")).hover();
     harness.event(egui::Event::MouseWheel {
         unit: egui::MouseWheelUnit::Point,
         delta: egui::vec2(0.0, -2000.0),

@@ -200,7 +200,7 @@ fn the_view_exports_to_csv_and_json_and_reads_back() {
     let mut reader = csv::Reader::from_path(&csv_path).expect("csv");
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
     assert_eq!(rows.len(), 14);
-    assert!(rows.iter().all(|r| &r[6] == "Acme Agent, v2.exe"), "{rows:?}");
+    assert!(rows.iter().all(|r| (&r[1], &r[7]) == ("PC12347", "Acme Agent, v2.exe")), "{rows:?}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json_path).expect("json")).expect("valid json");
     assert_eq!(json.as_array().map(Vec::len), Some(14));
