@@ -162,6 +162,16 @@ pub(super) fn short_field(buf: &[u8], at: usize) -> Option<(ShortKey, usize)> {
     (buf[at + len] == b',').then_some(((k0, k1 | (len as u64) << 56), len))
 }
 
+/// The [`short_field`] key of a text of at most 15 bytes that is not followed by a comma.
+#[inline(always)]
+pub(super) fn short_key(text: &[u8]) -> Option<ShortKey> {
+    let mut bytes = [0u8; 16];
+    bytes.get_mut(..text.len()).filter(|_| text.len() < 16)?.copy_from_slice(text);
+    let (w0, w1) = bytes.split_at(8);
+    let word_of = |w: &[u8]| w.first_chunk::<8>().map(|w| u64::from_le_bytes(*w));
+    Some((word_of(w0)?, word_of(w1)? | (text.len() as u64) << 56))
+}
+
 /// The number written by eight digit values, one per byte, the first in the lowest byte.
 #[inline(always)]
 pub(super) fn digits_value(x: u64) -> u32 {
@@ -285,7 +295,7 @@ pub(super) struct Tail<'a> {
 pub(super) const TAIL_SLOTS: usize = 256;
 
 impl<'a> ChunkTables<'a> {
-    /// Reads the common 9- and 10-field row shapes straight from the chunk, with exactly the
+    /// Reads the common 9- and 10-field row shapes (and Windows 2000's 7) straight from the chunk, with exactly the
     /// results the general path would give; `None` sends the line to the general path.
     ///
     /// Every shortcut below keys on the exact bytes it stands for (a cached date-and-minute
@@ -341,7 +351,21 @@ impl<'a> ChunkTables<'a> {
                 c.at += len + 1;
                 self.find_short(known, key, text)?
             }
-            None => self.find_long(known, c.field()?)?,
+            None => {
+                let end = c.field_end()?;
+                if buf[end] == b'\n' {
+                    let remote = (c.at, end);
+                    return self.w2k_row(
+                        known,
+                        buf,
+                        (time, protocol, local_port, local, local_key, remote_port),
+                        remote,
+                        sink,
+                        number,
+                    );
+                }
+                self.find_long(known, c.field()?)?
+            }
         };
         let tail_start = c.at;
         let slot = word(buf, c.at).map(|w| (w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % TAIL_SLOTS);
@@ -379,6 +403,46 @@ impl<'a> ChunkTables<'a> {
         );
         sink.push(row, number);
         Some(tail_start + tail.text.len())
+    }
+
+    /// Ends a Windows 2000 row (seven fields: no PID, module or user), whose remote address
+    /// runs to the line end at `remote.1`; such logs hold nothing else, so without this every
+    /// row of them went through the general path.
+    #[inline(never)]
+    fn w2k_row(
+        &mut self,
+        known: &Known,
+        buf: &'a [u8],
+        head: (chrono::NaiveDateTime, Protocol, u16, Found<'a>, Option<ShortKey>, PortField),
+        remote: (usize, usize),
+        sink: &mut Sink<'_>,
+        number: u32,
+    ) -> Option<usize> {
+        let (time, protocol, local_port, local, local_key, remote_port) = head;
+        let text = trim_cr(&buf[remote.0..remote.1]);
+        let remote_found = match short_key(text) {
+            Some(key) => self.find_short(known, key, text)?,
+            None => self.find_long(known, text)?,
+        };
+        let local_ip = self.commit(local)?;
+        if let Some(key) = local_key {
+            self.last_local_key = Some((key, local_ip));
+        }
+        let remote_ip = self.commit(remote_found)?;
+        let row = PortEvent::new(
+            time,
+            protocol,
+            local_port,
+            local_ip,
+            remote_port,
+            remote_ip,
+            None,
+            Symbol::EMPTY,
+            Symbol::EMPTY,
+            RowShape::W2k,
+        );
+        sink.push(row, number);
+        Some(remote.1 + 1)
     }
 
     /// Reads a row tail from its PID on and keeps it in the cache's `slot`.
