@@ -7,7 +7,7 @@ use std::sync::Arc;
 use egui::{Key, KeyboardShortcut, Modifiers};
 
 use super::jobs::{Done, ExportError, Pick};
-use super::{Notification, PrParserApp, stats_view};
+use super::{Hit, Notification, PrParserApp, stats_view};
 use crate::analysis::{criteria, export, view};
 
 pub(super) const OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
@@ -96,10 +96,14 @@ impl PrParserApp {
                 hosts: &*self.dns,
             };
             let compiled = &self.evaluation.compiled;
-            let hits = criteria::matching_criteria_compiled(compiled, &ctx, row as usize)
+            let verdict = criteria::explain_row(compiled, &ctx, row as usize);
+            let hits = if verdict.flagged() { verdict.flagged_by } else { Vec::new() }
                 .into_iter()
-                .filter_map(|i| compiled.source.criteria.get(i))
-                .map(|c| (c.name.clone(), c.message.clone()))
+                .filter_map(|m| {
+                    let c = compiled.source.criteria.get(m.criterion)?;
+                    let entry = m.entry.map(|e| e.to_string());
+                    Some(Hit { name: c.name.clone(), message: c.message.clone(), entry })
+                })
                 .collect::<Vec<_>>();
             if !hits.is_empty() {
                 self.notification = Some(Notification { row, hits });

@@ -342,6 +342,7 @@ impl PrParserApp {
                 }
                 Err(e) => self.error = Some(e.to_string()),
             },
+            Done::ListsChecked { compiled, changed } => self.lists_checked(&compiled, changed),
             Done::Exported { what, path, result } => {
                 self.exports_pending = self.exports_pending.saturating_sub(1);
                 match result {
@@ -419,6 +420,7 @@ impl PrParserApp {
             Pick::ExportCsv | Pick::ExportJson => self.export_view(first, purpose == Pick::ExportJson),
             Pick::ExportStatsCsv => self.export_stats(first),
             Pick::ExportPlotPng => self.export_plot(first),
+            Pick::AddressList => self.list_chosen(first),
         }
     }
 }

@@ -51,6 +51,11 @@ pub enum Done {
     CriteriaSaved {
         result: Result<PathBuf, CriteriaFileError>,
     },
+    /// Whether the list files of `compiled` changed on disk since they were read.
+    ListsChecked {
+        compiled: Arc<crate::analysis::criteria::CompiledSet>,
+        changed: bool,
+    },
     /// A file was written (an export); `what` says what, for the status bar.
     Exported {
         what: String,
@@ -90,6 +95,8 @@ pub enum Pick {
     ExportJson,
     ExportStatsCsv,
     ExportPlotPng,
+    /// The address list of a list criterion (which one: `lists::ListWatch`).
+    AddressList,
 }
 
 /// How threads are started: by the OS, or (in the app's own tests) refused, to check that a

@@ -17,6 +17,7 @@ pub mod grid;
 mod handling;
 pub mod initial_view;
 pub mod jobs;
+mod lists;
 pub mod live;
 mod live_ui;
 mod names;
@@ -57,7 +58,15 @@ pub enum Tab {
 /// message, as Port Reporter Parser did.
 struct Notification {
     row: u32,
-    hits: Vec<(String, String)>,
+    hits: Vec<Hit>,
+}
+
+/// One criterion that flagged the row.
+struct Hit {
+    name: String,
+    message: String,
+    /// For a list criterion, the entry that matched (`203.0.113.0/24 — bad.netset line 213`).
+    entry: Option<String>,
 }
 
 /// What narrows the grid: the quick filter, one box per column, a statistics drill-down.
@@ -138,6 +147,7 @@ pub struct PrParserApp {
     exports_pending: usize,
     live: live_ui::LiveState,
     dialogs: file_dialog::Dialogs,
+    lists: lists::ListWatch,
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
@@ -204,6 +214,7 @@ impl PrParserApp {
             exports_pending: 0,
             live: live_ui::LiveState::default(),
             dialogs: file_dialog::Dialogs::new(file_dialog::portal::session_check()),
+            lists: lists::ListWatch::default(),
             settings,
         };
         app.open(paths);
@@ -247,6 +258,7 @@ impl eframe::App for PrParserApp {
         self.windows_ui(&ctx);
         self.file_dialog_ui(&ctx);
         self.names_maybe_changed();
+        self.watch_lists(&ctx);
         if !self.work.load_is_idle() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }

@@ -8,7 +8,7 @@ use egui::RichText;
 use super::actions::OPEN;
 use super::jobs::Pick;
 use super::numbers::thousands;
-use super::{PrParserApp, Tab, default_paths, detail, grid, initial_view, stats_view};
+use super::{PrParserApp, Tab, criteria_editor, default_paths, detail, grid, initial_view, stats_view};
 use crate::analysis::view::{Column, Sort};
 use crate::logs::text::LineIssue;
 
@@ -176,6 +176,7 @@ impl PrParserApp {
             ui.separator();
             let flagged = thousands(self.evaluation.flagged_rows as u64);
             ui.label(RichText::new(format!("Rows flagged: {flagged}")).color(grid::FLAGGED));
+            criteria_editor::allowed_status(ui, &self.evaluation, &self.settings.criteria);
             if self.settings.criteria.criteria.is_empty()
                 && ui
                     .link("No criteria yet")

@@ -26,11 +26,14 @@ impl PrParserApp {
             ui.set_max_width(460.0);
             ui.heading(RichText::new("Flagged row").color(grid::FLAGGED));
             ui.label("This row matches your criteria:");
-            for (name, message) in &n.hits {
+            for hit in &n.hits {
                 ui.separator();
-                ui.strong(name);
-                if !message.is_empty() {
-                    ui.label(message);
+                ui.strong(&hit.name);
+                if let Some(entry) = &hit.entry {
+                    ui.label(RichText::new(entry).monospace());
+                }
+                if !hit.message.is_empty() {
+                    ui.label(&hit.message);
                 }
             }
             ui.separator();
@@ -54,6 +57,9 @@ impl PrParserApp {
         self.open.criteria = open;
         if events.changed {
             self.refresh_flags();
+        }
+        if let Some(index) = events.choose_list {
+            self.choose_list(index);
         }
         if events.load {
             self.pick(Pick::LoadCriteria);

@@ -48,6 +48,8 @@ impl Pick {
             Pick::ExportJson => ("Export view as JSON", Save { name: "prparser-view.json" }, Some(JSON)),
             Pick::ExportStatsCsv => ("Export table as CSV", Save { name: "prparser-statistics.csv" }, Some(CSV)),
             Pick::ExportPlotPng => ("Export plot as PNG", Save { name: "prparser-plot.png" }, Some(PNG)),
+            // Lists come as .netset, .ipset, .txt or no extension at all: every file is shown.
+            Pick::AddressList => ("Choose an address list", OpenFile, None),
         };
         Spec { title, mode, filter }
     }
