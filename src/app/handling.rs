@@ -34,6 +34,9 @@ impl Request for LoadRequest {
 pub(super) enum ViewRequest {
     /// Filter and sort every row.
     Full,
+    /// Only the time range changed: narrow the rows passing the other filters, kept from the
+    /// last view, without matching text again.
+    Range,
     /// Merge these rows (appended live) into the current view.
     Extend(Range<usize>),
 }
@@ -44,6 +47,7 @@ impl Request for ViewRequest {
             (ViewRequest::Extend(a), ViewRequest::Extend(b)) => {
                 ViewRequest::Extend(a.start.min(b.start)..a.end.max(b.end))
             }
+            (ViewRequest::Range, ViewRequest::Range) => ViewRequest::Range,
             _ => ViewRequest::Full,
         }
     }
@@ -163,12 +167,29 @@ impl PrParserApp {
         let Ticket { generation, request, flag } = self.work.view.start(request);
         let (filter, sort, dns, old) =
             (self.filters.filter(), self.settings.sort, Arc::clone(&self.dns), Arc::clone(&self.view));
+        let kept = self.timeline.passing.clone();
         let started = self.jobs.spawn("view", move || {
             let log = &data.set.ports;
-            let result = match request {
-                ViewRequest::Full => view::build(log, &*dns, &filter, sort, &flag),
-                ViewRequest::Extend(added) => view::extend(log, &*dns, &old, added, &filter, sort, &flag),
-            };
+            let result = (|| {
+                let fresh = || view::Passing::of(log, &*dns, &filter, &flag).map(Arc::new);
+                match request {
+                    ViewRequest::Extend(added) => {
+                        let rows = view::extend(log, &*dns, &old, added.clone(), &filter, sort, &flag)?;
+                        let passing = match kept.filter(|p| p.filter == filter.without_range()) {
+                            Some(p) => Arc::new(p.extended(log, &*dns, added, &flag)?),
+                            None => fresh()?,
+                        };
+                        Ok((rows, passing))
+                    }
+                    ViewRequest::Full | ViewRequest::Range => {
+                        let passing = match kept {
+                            Some(p) if request == ViewRequest::Range && p.fits(&filter, log.events.len()) => p,
+                            _ => fresh()?,
+                        };
+                        Ok((view::build_from(log, &*dns, &passing, &filter.range, sort, &flag)?, passing))
+                    }
+                }
+            })();
             Done::View { generation, result }
         });
         if let Err(e) = started {
@@ -282,13 +303,14 @@ impl PrParserApp {
                     return;
                 };
                 if finished.current
-                    && let Ok(rows) = result
+                    && let Ok((rows, passing)) = result
                 {
+                    self.timeline.passing = Some(passing);
                     self.grid.selected_pos = self.grid.selected.and_then(|s| rows.iter().position(|&r| r == s));
                     self.view = Arc::new(rows);
                     self.no_flagged_notice = false;
                     // A live merge leaves the grid where the person is reading.
-                    if finished.request == ViewRequest::Full
+                    if !matches!(finished.request, ViewRequest::Extend(_))
                         && let Some(pos) = self.grid.selected_pos
                     {
                         self.grid.reveal(pos);
@@ -325,6 +347,7 @@ impl PrParserApp {
                     self.start_stats(next);
                 }
             }
+            Done::Timeline(done) => self.timeline_done(done),
             Done::NativeAnswer { purpose, answer } => self.native_answered(purpose, answer),
             Done::PortalProbed(portal) => self.portal_probed(portal),
             Done::CriteriaLoaded { path, result } => match result {
@@ -377,6 +400,8 @@ impl PrParserApp {
         self.view = Arc::new(Vec::new());
         self.evaluation = Arc::new(Evaluation::default());
         self.filters.drill = None;
+        self.filters.range = crate::analysis::time_range::TimeRange::ALL;
+        self.timeline.reset();
         self.stats = None;
         self.stats_dirty = true;
         self.initial = super::initial_view::InitialState::default();

@@ -25,9 +25,11 @@ pub enum Done {
         generation: u64,
         result: Result<Arc<Dataset>, LogError>,
     },
+    /// The grid's rows, and the rows passing its filters but the time range (kept for the
+    /// timeline and for the next range).
     View {
         generation: u64,
-        result: Result<Vec<u32>, view::Cancelled>,
+        result: Result<(Vec<u32>, Arc<view::Passing>), view::Cancelled>,
     },
     Flags {
         generation: u64,
@@ -37,6 +39,8 @@ pub enum Done {
         generation: u64,
         bundle: Box<crate::app::stats_view::StatsBundle>,
     },
+    /// The timeline's counts.
+    Timeline(crate::app::timeline::TimelineDone),
     /// How the desktop's file dialog ended, and what it was for.
     NativeAnswer {
         purpose: Pick,

@@ -27,6 +27,7 @@ pub mod settings;
 pub mod stats_view;
 #[cfg(test)]
 mod tests;
+mod timeline;
 mod windows;
 
 use std::path::PathBuf;
@@ -148,6 +149,7 @@ pub struct PrParserApp {
     live: live_ui::LiveState,
     dialogs: file_dialog::Dialogs,
     lists: lists::ListWatch,
+    timeline: timeline::TimelineState,
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
@@ -215,6 +217,7 @@ impl PrParserApp {
             live: live_ui::LiveState::default(),
             dialogs: file_dialog::Dialogs::new(file_dialog::portal::session_check()),
             lists: lists::ListWatch::default(),
+            timeline: timeline::TimelineState::default(),
             settings,
         };
         app.open(paths);
@@ -228,6 +231,7 @@ impl PrParserApp {
             && self.exports_pending == 0
             && self.live.idle()
             && self.dialogs.is_idle()
+            && self.timeline.is_idle()
             && !(self.tab == Tab::Statistics && self.stats_dirty)
     }
 

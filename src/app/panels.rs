@@ -84,6 +84,7 @@ impl PrParserApp {
                 self.refresh_view();
             }
         }
+        self.range_chip_ui(ui);
         if self.filters.show_columns {
             let mut changed = false;
             ui.horizontal(|ui| {
@@ -137,6 +138,7 @@ impl PrParserApp {
         if ui.checkbox(&mut self.settings.dark, "Dark theme").changed() {
             ui.ctx().set_theme(if self.settings.dark { egui::Theme::Dark } else { egui::Theme::Light });
         }
+        ui.checkbox(&mut self.settings.show_timeline, "Timeline");
         ui.checkbox(&mut self.filters.show_columns, "Column filters");
         ui.checkbox(&mut self.open.malformed, "Malformed lines");
         ui.checkbox(&mut self.settings.show_detail, "Detail panel");
@@ -319,6 +321,9 @@ impl PrParserApp {
             }
             return;
         };
+        if self.settings.show_timeline {
+            self.timeline_ui(ui);
+        }
         let input = grid::GridInput {
             log: &data.set.ports,
             hosts: &*self.dns,

@@ -22,6 +22,8 @@ pub struct Settings {
     pub dark: bool,
     pub sort: Option<Sort>,
     pub show_detail: bool,
+    /// The timeline above the grid (View › Timeline).
+    pub show_timeline: bool,
     /// Reverse DNS of remote addresses: off until the person turns it on (lookups tell the DNS
     /// server which addresses the log holds), then remembered.
     pub resolve_dns: bool,
@@ -42,6 +44,7 @@ impl Default for Settings {
             dark: true,
             sort: None,
             show_detail: true,
+            show_timeline: true,
             resolve_dns: false,
             dns_server: String::new(),
             builtin_file_dialog: false,
