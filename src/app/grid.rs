@@ -92,7 +92,17 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
     // one asked for is really laid out (and readable) at the bottom.
     let pitch = ROW_HEIGHT + ui.spacing().item_spacing.y;
     let body = full.height() - hbar - HEADER_HEIGHT - 2.0 * ui.spacing().item_spacing.y;
-    state.visible = ((body / pitch).floor().max(1.0)) as usize;
+    let visible = ((body / pitch).floor().max(1.0)) as usize;
+    // The grid got shorter (a panel opened, the sideways bar appeared): a selected row that
+    // was on screen stays there.
+    let was_shown = |pos: usize| (state.top..state.top + state.visible).contains(&pos);
+    if visible < state.visible
+        && let Some(pos) = state.selected_pos.filter(|p| was_shown(*p))
+    {
+        state.visible = visible;
+        state.reveal(pos);
+    }
+    state.visible = visible;
     keyboard(ui, state, input, &mut events);
     if ui.rect_contains_pointer(full) {
         let delta = ui.input(|i| i.smooth_scroll_delta);
