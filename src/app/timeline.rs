@@ -534,7 +534,7 @@ fn paint(
     painter.line_segment([axis_rect.left_top(), axis_rect.right_top()], visuals.widgets.noninteractive.bg_stroke);
     let interval = axis::tick_interval(ax, TICK_GAP);
     let label_end = axis_rect.right() - STEP_LABEL_WIDTH;
-    for (k, t) in axis::ticks(ax, interval).enumerate() {
+    for (k, t) in axis::ticks(ax, interval).into_iter().enumerate() {
         let x = ax.x(t as f64);
         painter.line_segment(
             [pos2(x, axis_rect.top()), pos2(x, axis_rect.top() + 4.0)],

@@ -3,10 +3,10 @@
 //! drag becomes a range. Pure functions of times (seconds on the axis, see
 //! [`crate::analysis::timeline::to_secs`]) and points, so that they are tested without a window.
 
-use chrono::Timelike;
+use chrono::{Datelike, Timelike};
 
 use crate::analysis::time_range::clock;
-use crate::analysis::timeline::{Step, from_secs};
+use crate::analysis::timeline::{Step, from_secs, to_secs};
 
 /// The least span a zoom shows, in seconds: a few second-buckets stay readable.
 pub const MIN_SPAN: f64 = 20.0;
@@ -95,11 +95,39 @@ pub fn tick_interval(axis: &Axis, min_gap: f32) -> i64 {
     TICKS.into_iter().find(|t| *t as f64 * per_second >= f64::from(min_gap)).unwrap_or(TICKS[TICKS.len() - 1])
 }
 
-/// The ticks in the window: multiples of `interval` (days fall on midnights).
-pub fn ticks(axis: &Axis, interval: i64) -> impl Iterator<Item = i64> {
-    let first = (axis.from / interval as f64).ceil() as i64 * interval;
+/// Intervals of this many seconds or more are counted in calendar months (30 days: one, 90:
+/// three, 365: twelve), so that their ticks fall on the first of a month.
+const MONTH: i64 = 2_592_000;
+
+/// The ticks in the window: multiples of `interval` (days fall on midnights), or firsts of
+/// months for intervals of a month and more.
+pub fn ticks(axis: &Axis, interval: i64) -> Vec<i64> {
     let last = axis.to.floor() as i64;
-    (0..).map(move |k| first + k * interval).take_while(move |t| *t <= last)
+    if interval < MONTH {
+        let first = (axis.from / interval as f64).ceil() as i64 * interval;
+        return (0..).map(|k| first + k * interval).take_while(|t| *t <= last).collect();
+    }
+    let step = ((interval + MONTH / 2) / MONTH).clamp(1, 12) as i32;
+    let Some(start) = from_secs(axis.from.ceil() as i64) else {
+        return Vec::new();
+    };
+    // Months since year 0: the first month starting in the window, then the first of those
+    // on a multiple of `step` counted from January (quarters, new years).
+    let mut month = start.year() * 12 + start.month0() as i32;
+    if start.day() != 1 || start.time() != chrono::NaiveTime::MIN {
+        month += 1;
+    }
+    month += (step - month.rem_euclid(step)) % step;
+    let mut out = Vec::new();
+    while let Some(day) = chrono::NaiveDate::from_ymd_opt(month.div_euclid(12), month.rem_euclid(12) as u32 + 1, 1) {
+        let t = to_secs(day.and_time(chrono::NaiveTime::MIN));
+        if t > last {
+            break;
+        }
+        out.push(t);
+        month += step;
+    }
+    out
 }
 
 /// A tick's label: the date with its year where a day starts, on the first tick and when ticks
@@ -127,7 +155,6 @@ fn clock_of(time: chrono::NaiveDateTime, interval: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::timeline::to_secs;
     use crate::model::make_datetime;
 
     fn at(h: u32, m: u32, s: u32) -> i64 {
@@ -171,15 +198,26 @@ mod tests {
         let axis = Axis { from: at(10, 0, 0) as f64, to: at(14, 0, 0) as f64, left: 0.0, width: 1200.0 };
         let interval = tick_interval(&axis, 130.0);
         assert_eq!(interval, 1800, "a tick every half hour: 150 points apart");
-        let ticks: Vec<i64> = ticks(&axis, interval).collect();
-        assert_eq!(ticks.len(), 9);
-        assert_eq!(ticks[0], at(10, 0, 0));
-        assert_eq!(tick_label(ticks[0], interval, true), "30 Jun 2008 10:00");
-        assert_eq!(tick_label(ticks[1], interval, false), "10:30");
+        let half_hours = ticks(&axis, interval);
+        assert_eq!(half_hours.len(), 9);
+        assert_eq!(half_hours[0], at(10, 0, 0));
+        assert_eq!(tick_label(half_hours[0], interval, true), "30 Jun 2008 10:00");
+        assert_eq!(tick_label(half_hours[1], interval, false), "10:30");
         let midnight = to_secs(make_datetime(8, 7, 1, 0, 0, 0).expect("valid"));
         assert_eq!(tick_label(midnight, 3600, false), "1 Jul 2008 00:00");
         assert_eq!(tick_label(midnight, 86_400, false), "1 Jul 2008");
         assert_eq!(tick_label(at(10, 0, 15), 15, false), "10:00:15");
         assert_eq!((axis.x(at(12, 0, 0) as f64), axis.t(900.0)), (600.0, at(13, 0, 0) as f64));
+
+        // Four years: ticks on new year's days, a month: on firsts of months.
+        let day = |y, m, d| to_secs(make_datetime(y, m, d, 0, 0, 0).expect("valid"));
+        let years = Axis { from: day(4, 1, 24) as f64, to: day(8, 7, 1) as f64, left: 0.0, width: 1200.0 };
+        let interval = tick_interval(&years, 130.0);
+        assert_eq!(interval, 31_536_000);
+        assert_eq!(ticks(&years, interval), vec![day(5, 1, 1), day(6, 1, 1), day(7, 1, 1), day(8, 1, 1)]);
+        assert_eq!(tick_label(day(5, 1, 1), interval, true), "1 Jan 2005");
+        let months = Axis { from: day(8, 1, 15) as f64, to: day(8, 5, 2) as f64, left: 0.0, width: 500.0 };
+        assert_eq!(ticks(&months, 2_592_000), vec![day(8, 2, 1), day(8, 3, 1), day(8, 4, 1), day(8, 5, 1)]);
+        assert_eq!(ticks(&months, 7_776_000), vec![day(8, 4, 1)], "quarters from January");
     }
 }
