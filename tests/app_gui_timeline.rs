@@ -181,3 +181,49 @@ fn the_wheel_zooms_down_to_seconds_and_the_timeline_can_be_hidden() {
     harness.run_steps(2);
     assert!(harness.query_by_label("Timeline bars").is_none());
 }
+
+/// Steps the app until `label` shows (bounded: the live thread polls every 500 ms).
+fn wait_for_label(harness: &mut Harness<'static, PrParserApp>, label: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while harness.query_by_label(label).is_none() {
+        assert!(std::time::Instant::now() < deadline, "not seen within 60 s: {label}");
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    support::app::settle(harness);
+}
+
+#[test]
+fn live_rows_extend_the_timeline_as_they_arrive() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("PR-PORTS-08-06-30-10-0-0.log");
+    let mut header = Vec::new();
+    ports::write_header(&mut header, "2.0", "PR-PIDS-08-06-30-10-0-0.log").expect("header");
+    let row = |m: u32, module: &str| {
+        format!("08/6/30,10:{m}:0,TCP,{},10.0.0.1,443,192.0.2.7,{},{module},<host\\ann>\r\n", 1000 + m, 2000 + m)
+    };
+    let append = |text: &str| {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("open for append");
+        f.write_all(text.as_bytes()).expect("append");
+    };
+    append(&format!("{}{}{}", String::from_utf8(header).expect("ascii"), row(0, "app.exe"), row(1, "evil.exe")));
+    let mut harness = support::app::app_with(settings(), vec![std::path::PathBuf::from("sample-logs")]);
+    harness.state_mut().follow_folder(tmp.path().to_path_buf());
+    wait_for_label(&mut harness, "2 rows, 1 flagged");
+    harness.get_by_label("1 bar = 1 second");
+
+    // Ten minutes later: the span grows, and the buckets with it.
+    append(&format!("{}{}{}", row(5, "app.exe"), row(9, "evil.exe"), row(10, "app.exe")));
+    wait_for_label(&mut harness, "5 rows, 2 flagged");
+    harness.get_by_label("1 bar = 1 minute");
+    harness.hover_at(at_fraction(&harness, 9.5 / 11.0));
+    harness.run_steps(2);
+    harness.get_by_label("30 Jun 2008 10:09 – 10:10");
+    harness.get_by_label("Flagged rows: 1");
+}
+
+/// The point on the bars at `fraction` of their width.
+fn at_fraction(harness: &Harness<'static, PrParserApp>, fraction: f32) -> Pos2 {
+    let bars = harness.get_by_label("Timeline bars").rect();
+    pos2(bars.left() + fraction * bars.width(), bars.center().y)
+}
