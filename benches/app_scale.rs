@@ -2,7 +2,9 @@
 //! - the frame time of the real app (egui_kittest steps the full UI: grid, status bar, panels)
 //!   while paging through the grid, from the top to the very last row: each frame that brings
 //!   a new screen of rows in, on the wall clock and in the UI thread's CPU time (a frame slow
-//!   on the wall clock only waited for a core);
+//!   on the wall clock only waited for a core), and while the wheel zooms the timeline;
+//! - the timeline's counts (every row, a filter's rows, seconds of a window) and a new time
+//!   range narrowed from the rows kept;
 //! - re-evaluating 5 criteria over all rows, sorting and filtering all rows (the work the app
 //!   runs off the UI thread), and how soon a filter made stale by the next keystroke stops.
 //!
@@ -21,6 +23,8 @@ use egui_kittest::kittest::Queryable;
 use prparser::analysis::criteria;
 use prparser::analysis::dataset::Dataset;
 use prparser::analysis::dns::NoHostNames;
+use prparser::analysis::time_range::TimeRange;
+use prparser::analysis::timeline::{Timeline, from_secs};
 use prparser::analysis::view::{self, Column, Filter, Sort};
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
@@ -31,6 +35,9 @@ const STALE_AFTER: Duration = Duration::from_millis(100);
 
 /// Page Down presses while frames are timed.
 const PAGING_PRESSES: usize = 1000;
+
+/// Frames of wheel zoom over the timeline (half in, half out).
+const ZOOM_FRAMES: usize = 200;
 
 /// CPU time the calling thread has used (to the nanosecond: `getrusage` counts in ticks).
 fn thread_cpu() -> Duration {
@@ -131,6 +138,34 @@ fn main() {
         assert!(stopped, "the filter ran to its end");
         stopped_at - cancelled_at
     });
+    // The timeline: counting every row, a new range narrowed from the rows kept, seconds for a
+    // zoomed-in window, and counting the rows a quick filter passes.
+    let passing = view::Passing::of(log, &NoHostNames, &Filter::default(), &never).expect("never cancelled");
+    let t = Instant::now();
+    let timeline = Timeline::build(log, &passing, &eval.flagged, &never).expect("never cancelled");
+    let count_all = t.elapsed();
+    let (lo, hi) = timeline.span.expect("rows");
+    let mid = lo + (hi - lo) / 2;
+    let hour = TimeRange { from: from_secs(mid), to: from_secs(mid + 3600) };
+    let t = Instant::now();
+    let in_hour = view::build_from(log, &NoHostNames, &passing, &hour, None, &never).expect("never cancelled");
+    let new_range = t.elapsed();
+    let by_time_desc = Some(Sort { column: Column::Time, descending: true });
+    let t = Instant::now();
+    let in_hour_sorted =
+        view::build_from(log, &NoHostNames, &passing, &hour, by_time_desc, &never).expect("never cancelled");
+    let new_range_sorted = t.elapsed();
+    assert_eq!(in_hour.len(), in_hour_sorted.len());
+    let t = Instant::now();
+    let seconds = timeline.seconds(log, &passing, &eval.flagged, (mid, mid + 900), &never).expect("never cancelled");
+    let count_seconds = t.elapsed();
+    let iexplore = Filter { quick: "iexplore".into(), ..Filter::default() };
+    let passing_iexplore = view::Passing::of(log, &NoHostNames, &iexplore, &never).expect("never cancelled");
+    let t = Instant::now();
+    let timeline_iexplore = Timeline::build(log, &passing_iexplore, &eval.flagged, &never).expect("never cancelled");
+    let count_filtered = t.elapsed();
+    assert_eq!(timeline_iexplore.rows, filtered.len() as u64);
+    drop((passing, passing_iexplore));
     assert!([&by_module, &by_time, &by_local, &by_pid].iter().all(|v| v.len() == log.events.len()));
     drop((by_module, by_time, by_local, by_pid, data));
 
@@ -145,7 +180,7 @@ fn main() {
         assert!(Instant::now() < deadline, "app did not finish loading");
     }
     harness.run_steps(5);
-    harness.get_by_label(&format!("Rows loaded: {}", rows));
+    harness.get_by_label(&format!("Rows loaded: {}", thousands(rows)));
 
     // Frames while paging: Page Down many times, End every hundredth press. Each press is two
     // frames (key down, key up); the key-down frame brings a whole new screen of rows in, and
@@ -162,6 +197,25 @@ fn main() {
         harness.step();
     }
     let last = log_last_time_text(&harness);
+
+    // Frames while the wheel zooms the timeline in (down to seconds) and out again, the
+    // pointer on its middle: each frame draws the buckets of a new span.
+    let bars = harness.get_by_label("Timeline bars").rect();
+    harness.hover_at(bars.center());
+    let mut zoom_frames = Vec::new();
+    for i in 0..ZOOM_FRAMES {
+        let delta = if i < ZOOM_FRAMES / 2 { 60.0 } else { -60.0 };
+        harness.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, delta),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+            modifiers: egui::Modifiers::NONE,
+        });
+        let (t, cpu) = (Instant::now(), thread_cpu());
+        harness.step();
+        zoom_frames.push((t.elapsed(), thread_cpu().saturating_sub(cpu)));
+    }
     let percentiles = |mut d: Vec<Duration>| {
         d.sort();
         (d[d.len() / 2], d[d.len() * 99 / 100], d[d.len() - 1])
@@ -199,6 +253,34 @@ fn main() {
     );
     println!("| frames at or past the 99th percentile that mostly waited for a core | {waited} |");
     println!("| last row readable on screen | {last} |");
+    println!("| timeline: count every row (minute buckets; 10 min, hour, day summed) | {} |", millis(count_all));
+    println!("| timeline: count the {} rows of quick filter `iexplore` | {} |", filtered.len(), millis(count_filtered));
+    println!("| timeline: a new range of one hour ({} rows), log order | {} |", in_hour.len(), millis(new_range));
+    println!("| timeline: the same range, sorted by time descending | {} |", millis(new_range_sorted));
+    println!("| timeline: seconds of a 15-minute window ({} buckets) | {} |", seconds.len(), millis(count_seconds));
+    let (z50, z99, zmax) = percentiles(zoom_frames.iter().map(|f| f.0).collect());
+    let (zc50, _, zcmax) = percentiles(zoom_frames.iter().map(|f| f.1).collect());
+    println!(
+        "| timeline: frame time while the wheel zooms, median / 99th percentile / max of {} | {} / {} / {} |",
+        zoom_frames.len(),
+        millis(z50),
+        millis(z99),
+        millis(zmax)
+    );
+    println!("| CPU time of those frames: median / max | {} / {} |", millis(zc50), millis(zcmax));
+}
+
+/// `10,000,000`, as the status bar writes counts.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The date/time of the last row, as the grid shows it after End.
