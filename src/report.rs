@@ -13,6 +13,7 @@ pub use crate::analysis::aggregate::{CriterionCount, Flagged};
 use crate::analysis::criteria::{CompiledSet, CriteriaSet};
 use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
+pub use crate::analysis::stats::beaconing::Beacon;
 pub use crate::analysis::stats::geo::{AsnCount, CountryCount};
 use crate::analysis::stats::{
     self, HourCount, IpCount, Masquerade, PortCount, ProcessCount, SvchostEntry, UserCount, UserUsage,
@@ -25,6 +26,9 @@ use crate::logs::text::LineIssue;
 
 /// At most this many malformed lines are listed; `malformed` stays the true count.
 pub const MAX_LISTED_ISSUES: usize = 1000;
+
+/// The Beaconing view lists the best this many.
+pub const MAX_LISTED_BEACONS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -60,6 +64,8 @@ pub struct Stats {
     pub port_usage_by_hour: Vec<HourCount>,
     pub svchost_enumeration: Vec<SvchostEntry>,
     pub masquerading: Vec<Masquerade>,
+    /// The best [`MAX_LISTED_BEACONS`] of the Beaconing view.
+    pub beaconing: Vec<Beacon>,
 }
 
 /// A time range as the JSON names it: either end `null` when open.
@@ -188,6 +194,7 @@ impl Report {
                 port_usage_by_hour: counts.port_usage_by_hour,
                 svchost_enumeration: stats::svchost_enumeration(set),
                 masquerading: stats::masquerading(set),
+                beaconing: found.beaconing.into_iter().take(MAX_LISTED_BEACONS).collect(),
             },
             flagged: found.flagged.unwrap_or(Flagged { rows: 0, allowed: 0, by_criterion: Vec::new() }),
             per_process_usage: process
@@ -282,6 +289,22 @@ impl Report {
         }
         for m in &s.masquerading {
             let _ = writeln!(out, "  {:>6}  {}  {}", m.pid, m.process, m.path);
+        }
+        let _ = writeln!(out, "\nBeaconing (score, connections, median interval)");
+        if s.beaconing.is_empty() {
+            let _ = writeln!(out, "  none found");
+        }
+        for b in s.beaconing.iter().take(top) {
+            let on = if b.computer.is_empty() { String::new() } else { format!("  on {}", b.computer) };
+            let remote = crate::analysis::view::endpoint(
+                crate::model::Address::Ip(b.remote_ip),
+                Some(b.remote_port.to_string()),
+            );
+            let _ = writeln!(
+                out,
+                "  {:>5.3}  {:>8}  {:>8.0} s  {} -> {remote}{on}",
+                b.score, b.connections, b.median_interval_s, b.process
+            );
         }
         let _ = writeln!(out, "\nFlagged rows: {}", self.flagged.rows);
         if self.flagged.allowed > 0 {

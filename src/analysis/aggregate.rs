@@ -23,6 +23,7 @@ use crate::analysis::criteria::CompiledSet;
 use crate::analysis::dns::{HostNames, NoHostNames};
 use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
+use crate::analysis::stats::beaconing::{Beacon, Beaconing};
 use crate::analysis::stats::computers::{ComputerCounts, ComputerUsage};
 use crate::analysis::stats::counts::RowCounts;
 use crate::analysis::stats::geo::{PlaceCounts, RemotePlaces};
@@ -279,6 +280,7 @@ pub struct Aggregator {
     span: Span,
     counts: RowCounts,
     computers: ComputerCounts,
+    beacons: Beaconing,
     per_process: Option<ProcessUsage>,
     flags: Option<FlagCounts>,
     places: Option<PlaceCounts>,
@@ -291,6 +293,8 @@ pub struct Aggregate {
     pub last: Option<NaiveDateTime>,
     pub counts: RowStats,
     pub computers: Vec<ComputerUsage>,
+    /// Every candidate of the Beaconing view, best first.
+    pub beaconing: Vec<Beacon>,
     pub per_process: Option<Vec<UserUsage>>,
     pub flagged: Option<Flagged>,
     /// Remote countries and ASNs, when a database was given.
@@ -303,6 +307,7 @@ impl Aggregator {
             span: Span::default(),
             counts: RowCounts::default(),
             computers: ComputerCounts::default(),
+            beacons: Beaconing::default(),
             per_process: views.process.as_deref().map(ProcessUsage::new),
             flags: views.criteria.clone().map(|c| FlagCounts::new(c, views.geo.clone())),
             places: views.geo.clone().map(PlaceCounts::new),
@@ -317,6 +322,7 @@ impl Accumulate for Aggregator {
         self.span.add(batch);
         self.counts.add(batch);
         self.computers.add(batch);
+        self.beacons.add(batch);
         if let Some(p) = &mut self.per_process {
             p.add(batch);
         }
@@ -333,6 +339,7 @@ impl Accumulate for Aggregator {
         self.span.merge(other.span);
         self.counts.merge(other.counts);
         self.computers.merge(other.computers);
+        self.beacons.merge(other.beacons);
         merge_option(&mut self.per_process, other.per_process);
         merge_option(&mut self.flags, other.flags);
         merge_option(&mut self.places, other.places);
@@ -345,6 +352,7 @@ impl Accumulate for Aggregator {
             last,
             counts: self.counts.finish(tables),
             computers: self.computers.finish(tables),
+            beaconing: self.beacons.finish(tables),
             per_process: self.per_process.map(|p| p.finish(tables)),
             flagged: self.flags.map(|f| f.finish(tables)),
             places: self.places.map(|p| p.finish(tables)).unwrap_or_default(),

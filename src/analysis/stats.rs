@@ -16,6 +16,7 @@ use crate::analysis::aggregate::{self, Accumulate, Batch, Tables};
 use crate::logs::ports::PortsLog;
 use crate::logs::set::LogSet;
 
+pub mod beaconing;
 pub mod computers;
 pub mod counts;
 pub mod geo;

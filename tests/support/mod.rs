@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod beacon;
 pub mod collector;
 pub mod dns;
 pub mod fleet;

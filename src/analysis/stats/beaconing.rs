@@ -1,0 +1,235 @@
+//! The Beaconing view: programs that connect to one remote address and port on a timer, as
+//! malware calling home does, scored per (computer, process, remote IP, remote port) from the
+//! times of its connections (see [`score`] for the score and RITA's analysis it follows).
+//!
+//! Unlike RITA, which scores pairs of hosts, each process is scored apart: a browser's
+//! irregular traffic to an address must not hide another program's beacon to the same one.
+//! Each computer is scored apart too (its own timers, its own clock), over the span of its own
+//! rows that were counted.
+//!
+//! A connection is the first row of a (PID, local port, protocol, remote address, remote
+//! port): the collector writes a row for each state change, so later rows of the same socket
+//! are not new connections while each follows the one before within
+//! [`STATE_CHANGE_WINDOW_S`]. Only rows with a process name, a specific remote address and a
+//! numbered remote port are candidates; a candidate needs [`MIN_CONNECTIONS`] connections.
+//!
+//! Memory: per candidate, one (socket, first time, last time) run per connection; no rows.
+//! Runs split among accumulators (or rows out of time order) are joined when the view is
+//! finished, so the connections found do not depend on how the rows were split.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::analysis::aggregate::{Accumulate, Batch, Tables};
+use crate::logs::ports::PortsLog;
+use crate::model::{AddrId, PortField, Symbol};
+
+pub mod score;
+
+/// Rows of one socket this close together (seconds) are one connection's state changes.
+pub const STATE_CHANGE_WINDOW_S: i64 = 10 * 60;
+
+/// Fewer connections than this say nothing about a rhythm.
+pub const MIN_CONNECTIONS: usize = 6;
+
+/// One scored (computer, process, remote IP, remote port).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Beacon {
+    pub computer: String,
+    pub process: String,
+    pub remote_ip: IpAddr,
+    pub remote_port: u16,
+    pub connections: u64,
+    pub median_interval_s: f64,
+    pub score: f64,
+}
+
+/// What a candidate is keyed by: ids of the log's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Candidate {
+    computer: Symbol,
+    module: Symbol,
+    remote_ip: AddrId,
+    remote_port: u16,
+}
+
+/// One connection's rows: the socket (PID, local port, protocol) and their first and last
+/// time, in seconds.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    socket: u64,
+    start: i64,
+    end: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Beaconing {
+    ids: FxHashMap<Candidate, u32>,
+    candidates: Vec<(Candidate, Vec<Run>)>,
+    /// The run each (candidate, socket) last extended: rows soon after extend it. Runs that
+    /// in-order rows can no longer reach are dropped from here now and then; a row that still
+    /// comes for one starts a run that finishing joins to it.
+    open: FxHashMap<(u32, u64), u32>,
+    /// Size of `open` at which it is next pruned.
+    prune_at: usize,
+    /// The latest row time seen.
+    latest: i64,
+    /// Whether each address id (of the tables seen so far) is a specific address.
+    specific: Vec<bool>,
+    /// First and last row time per computer id: the observed span each computer is scored
+    /// over.
+    spans: Vec<(i64, i64)>,
+}
+
+/// `open` is first pruned at this size.
+const MIN_PRUNE: usize = 1 << 12;
+
+impl Beaconing {
+    fn fit(&mut self, t: &Tables<'_>) {
+        let known = self.specific.len();
+        self.specific.extend(t.addrs.iter().skip(known).map(|(_, a)| a.is_specific()));
+        if self.spans.len() < t.computers.len() {
+            self.spans.resize(t.computers.len(), (i64::MAX, i64::MIN));
+        }
+    }
+
+    fn candidate(&mut self, key: Candidate) -> u32 {
+        let candidates = &mut self.candidates;
+        *self.ids.entry(key).or_insert_with(|| {
+            candidates.push((key, Vec::new()));
+            (candidates.len() - 1) as u32
+        })
+    }
+
+    /// Drops open runs that ended more than the window before the latest row.
+    fn prune(&mut self) {
+        let horizon = self.latest - STATE_CHANGE_WINDOW_S;
+        let candidates = &self.candidates;
+        self.open.retain(|(c, _), r| candidates[*c as usize].1.get(*r as usize).is_some_and(|run| run.end >= horizon));
+        self.prune_at = (self.open.len() * 2).max(MIN_PRUNE);
+    }
+}
+
+impl Accumulate for Beaconing {
+    type Output = Vec<Beacon>;
+
+    fn add(&mut self, batch: &Batch<'_>) {
+        let tables = batch.tables;
+        self.fit(&tables);
+        batch.for_each(|e| {
+            let t = e.time.and_utc().timestamp();
+            let computer = tables.computer(e);
+            if let Some(span) = self.spans.get_mut(computer.0 as usize) {
+                span.0 = span.0.min(t);
+                span.1 = span.1.max(t);
+            }
+            self.latest = self.latest.max(t);
+            let PortField::Num(remote_port) = e.remote_port() else {
+                return;
+            };
+            if e.module.is_empty() || !self.specific.get(e.remote_ip.0 as usize).copied().unwrap_or(false) {
+                return;
+            }
+            let c = self.candidate(Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port });
+            let socket = u64::from(e.pid) | u64::from(e.local_port) << 32 | (e.protocol as u64) << 48;
+            let runs = &mut self.candidates[c as usize].1;
+            let open = self.open.get(&(c, socket)).and_then(|&r| runs.get_mut(r as usize));
+            match open {
+                Some(run) if t >= run.start - STATE_CHANGE_WINDOW_S && t <= run.end + STATE_CHANGE_WINDOW_S => {
+                    run.start = run.start.min(t);
+                    run.end = run.end.max(t);
+                }
+                _ => {
+                    runs.push(Run { socket, start: t, end: t });
+                    self.open.insert((c, socket), (runs.len() - 1) as u32);
+                }
+            }
+        });
+        if self.open.len() > self.prune_at.max(MIN_PRUNE) {
+            self.prune();
+        }
+    }
+
+    fn merge(&mut self, other: Beaconing) {
+        for (key, runs) in other.candidates {
+            let c = self.candidate(key);
+            self.candidates[c as usize].1.extend(runs);
+        }
+        if self.spans.len() < other.spans.len() {
+            self.spans.resize(other.spans.len(), (i64::MAX, i64::MIN));
+        }
+        for (a, b) in self.spans.iter_mut().zip(other.spans) {
+            *a = (a.0.min(b.0), a.1.max(b.1));
+        }
+        self.latest = self.latest.max(other.latest);
+    }
+
+    /// Candidates with enough connections, by score descending, then connections descending,
+    /// then computer, process, address and port.
+    fn finish(self, tables: Tables<'_>) -> Vec<Beacon> {
+        let spans = self.spans;
+        let mut list: Vec<Beacon> = self
+            .candidates
+            .into_iter()
+            .filter_map(|(key, runs)| {
+                let times = connection_times(runs);
+                if times.len() < MIN_CONNECTIONS {
+                    return None;
+                }
+                let span = spans.get(key.computer.0 as usize).map_or(0, |(lo, hi)| (hi - lo).max(0));
+                let scored = score::score(&times, span);
+                Some(Beacon {
+                    computer: tables.computers.name(key.computer).to_string(),
+                    process: tables.modules.resolve(key.module).to_string(),
+                    remote_ip: tables.addrs.resolve(key.remote_ip).ip()?,
+                    remote_port: key.remote_port,
+                    connections: times.len() as u64,
+                    median_interval_s: scored.median_interval_s,
+                    score: scored.score,
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.connections.cmp(&a.connections))
+                .then_with(|| a.computer.cmp(&b.computer))
+                .then_with(|| a.process.cmp(&b.process))
+                .then(a.remote_ip.cmp(&b.remote_ip))
+                .then(a.remote_port.cmp(&b.remote_port))
+        });
+        list
+    }
+}
+
+/// The start of each connection, sorted: each socket's runs joined where one begins within
+/// the window after the one before it ends.
+fn connection_times(mut runs: Vec<Run>) -> Vec<i64> {
+    runs.sort_unstable_by_key(|r| (r.socket, r.start));
+    let mut times = Vec::new();
+    let mut current: Option<Run> = None;
+    for run in runs {
+        match &mut current {
+            Some(c) if c.socket == run.socket && run.start <= c.end + STATE_CHANGE_WINDOW_S => c.end = c.end.max(run.end),
+            _ => {
+                times.extend(current.map(|c| c.start));
+                current = Some(run);
+            }
+        }
+    }
+    times.extend(current.map(|c| c.start));
+    times.sort_unstable();
+    times
+}
+
+/// The Beaconing view over all rows of `log`, or a subset (row indices).
+pub fn beaconing(log: &PortsLog, subset: Option<&[u32]>) -> Vec<Beacon> {
+    let tables = Tables::of(log);
+    crate::analysis::aggregate::over_rows(Batch::new(tables, &log.events).subset(subset), Beaconing::default)
+        .finish(tables)
+}
+
+#[cfg(test)]
+mod tests;
