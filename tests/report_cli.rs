@@ -183,6 +183,7 @@ fn text_output_has_every_view() {
         "Port usage by hour",
         "svchost.exe enumeration",
         "Masquerading processes",
+        "Beaconing (score, connections, median interval)",
         "Flagged rows: 0",
     ] {
         assert!(stdout.contains(heading), "missing {heading:?} in\n{stdout}");
