@@ -1,11 +1,15 @@
 //! The Beaconing view end to end: a planted beacon among a browser's irregular traffic to the
-//! same address, through `prparser report` (JSON and text).
+//! same address, through `prparser report` (JSON and text) and the app's Beaconing tab.
 
 mod support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use egui_kittest::Harness;
+use egui_kittest::kittest::{By, Queryable};
+use prparser::app::PrParserApp;
+use prparser::app::settings::Settings;
 use serde_json::{Value, json};
 
 fn report(args: &[&str]) -> (i32, String, String) {
@@ -80,4 +84,33 @@ fn a_time_range_scores_the_rows_in_it_over_its_own_span() {
         got["stats"]["beaconing"],
         json!([entry("updater.exe", 25, 300.0, 0.998), entry("iexplore.exe", 16, 15.0, 0.123)])
     );
+}
+
+fn click(harness: &mut Harness<'static, PrParserApp>, by: By<'_>) {
+    harness.get(by).click();
+    harness.run_steps(2);
+    support::app::settle(harness);
+}
+
+fn link(label: &str) -> By<'_> {
+    By::new().role(egui::Role::Link).label(label)
+}
+
+#[test]
+fn the_app_lists_the_beacon_first_and_a_click_shows_its_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = support::beacon::write_beacon_logs(dir.path());
+    let mut harness = support::app::app_with(Settings::default(), vec![logs]);
+    click(&mut harness, By::new().label("Statistics"));
+    click(&mut harness, By::new().label("Beaconing"));
+    let beacon = harness.get(link("updater.exe to 203.0.113.50:443")).rect().center().y;
+    let browser = harness.get(link("iexplore.exe to 203.0.113.50:443")).rect().center().y;
+    assert!(beacon < browser, "the beacon is listed first");
+    harness.get_by_label("0.998, every 300 s, WS042");
+    harness.get_by_label("0.084, every 16 s, WS042");
+    harness.get_by_label("97");
+    click(&mut harness, link("updater.exe to 203.0.113.50:443"));
+    harness.get_by_label("Grid filtered to updater.exe to 203.0.113.50:443 on WS042");
+    // 97 connections of two rows each, of the 277.
+    harness.get_by_label("Rows shown: 194");
 }

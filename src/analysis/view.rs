@@ -111,6 +111,13 @@ pub enum Drill {
         process: String,
         user: String,
     },
+    /// The rows of one Beaconing entry: a process of a computer and a remote address and port.
+    Beacon {
+        computer: String,
+        process: String,
+        remote_ip: std::net::IpAddr,
+        remote_port: u16,
+    },
 }
 
 impl Drill {
@@ -127,6 +134,11 @@ impl Drill {
             Drill::ProcessUser { process, user } => {
                 format!("{process} as {}", if user.is_empty() { "(no user)" } else { user })
             }
+            Drill::Beacon { computer, process, remote_ip, remote_port } => {
+                let on = if computer.is_empty() { String::new() } else { format!(" on {computer}") };
+                let remote = endpoint(Address::Ip(*remote_ip), Some(remote_port.to_string()));
+                format!("{process} to {remote}{on}")
+            }
         }
     }
 
@@ -142,6 +154,13 @@ impl Drill {
             Drill::Computer(c) => log.computer(e) == c,
             Drill::ProcessUser { process, user } => {
                 log.module(e).eq_ignore_ascii_case(process) && !e.module.is_empty() && log.user(e) == user
+            }
+            Drill::Beacon { computer, process, remote_ip, remote_port } => {
+                e.remote_port() == crate::model::PortField::Num(*remote_port)
+                    && log.remote_ip(e) == Address::Ip(*remote_ip)
+                    && !e.module.is_empty()
+                    && log.module(e) == process
+                    && log.computer(e) == computer
             }
         }
     }

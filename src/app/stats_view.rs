@@ -8,6 +8,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use crate::analysis::dataset::Dataset;
 use crate::analysis::dns::HostNames;
+use crate::analysis::stats::beaconing::{self, Beacon};
 use crate::analysis::stats::{self, Masquerade, RowStats, SvchostEntry, UserUsage};
 use crate::analysis::view::Drill;
 
@@ -20,6 +21,7 @@ pub struct StatsBundle {
     /// The process of the per-process tab, and its usage by user.
     pub process: String,
     pub per_process: Vec<UserUsage>,
+    pub beaconing: Vec<Beacon>,
 }
 
 /// Computes the bundle over `view` (row indices), for per-process usage of `process`.
@@ -31,6 +33,7 @@ pub fn compute(data: &Dataset, view: &[u32], process: &str) -> StatsBundle {
         per_process: stats::per_process_usage(log, &process, Some(view)),
         svchost: stats::svchost_enumeration(&data.set),
         masquerading: stats::masquerading(&data.set),
+        beaconing: beaconing::beaconing(log, Some(view)),
         rows,
         process,
     }
@@ -57,10 +60,11 @@ pub enum StatsTab {
     Svchost,
     PerProcess,
     Masquerading,
+    Beaconing,
 }
 
 impl StatsTab {
-    pub const ALL: [StatsTab; 8] = [
+    pub const ALL: [StatsTab; 9] = [
         StatsTab::LocalTcpPorts,
         StatsTab::Processes,
         StatsTab::RemoteIps,
@@ -69,6 +73,7 @@ impl StatsTab {
         StatsTab::Svchost,
         StatsTab::PerProcess,
         StatsTab::Masquerading,
+        StatsTab::Beaconing,
     ];
 
     pub fn title(self) -> &'static str {
@@ -81,6 +86,7 @@ impl StatsTab {
             StatsTab::Svchost => "svchost.exe",
             StatsTab::PerProcess => "Per-process usage",
             StatsTab::Masquerading => "Masquerading",
+            StatsTab::Beaconing => "Beaconing",
         }
     }
 
@@ -100,6 +106,12 @@ impl StatsTab {
             StatsTab::Masquerading => {
                 Columns { key: "PID (process)", count: None, percent: false, detail: Some("Image path") }
             }
+            StatsTab::Beaconing => Columns {
+                key: "Process to remote",
+                count: Some("Connections"),
+                percent: false,
+                detail: Some("Score (0 to 1), median interval, computer"),
+            },
         }
     }
 }
@@ -212,6 +224,26 @@ pub fn entries(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> Ve
                 drill: Some(Drill::Pid(m.pid)),
             })
             .collect(),
+        StatsTab::Beaconing => bundle.beaconing.iter().map(beacon_entry).collect(),
+    }
+}
+
+/// A Beaconing entry: the process and where it connects; its score and rhythm beside.
+fn beacon_entry(b: &Beacon) -> Entry {
+    let remote =
+        crate::analysis::view::endpoint(crate::model::Address::Ip(b.remote_ip), Some(b.remote_port.to_string()));
+    let on = if b.computer.is_empty() { String::new() } else { format!(", {}", b.computer) };
+    Entry {
+        key: format!("{} to {remote}", b.process),
+        detail: format!("{:.3}, every {:.0} s{on}", b.score, b.median_interval_s),
+        count: Some(b.connections),
+        percent: None,
+        drill: Some(Drill::Beacon {
+            computer: b.computer.clone(),
+            process: b.process.clone(),
+            remote_ip: b.remote_ip,
+            remote_port: b.remote_port,
+        }),
     }
 }
 
@@ -316,7 +348,7 @@ pub fn stats_ui(
 }
 
 fn has_plot(tab: StatsTab) -> bool {
-    !matches!(tab, StatsTab::Svchost | StatsTab::Masquerading)
+    !matches!(tab, StatsTab::Svchost | StatsTab::Masquerading | StatsTab::Beaconing)
 }
 
 /// Bars by hour of day, or the top entries by count; returns where the chart is on screen,

@@ -212,7 +212,9 @@ fn connection_times(mut runs: Vec<Run>) -> Vec<i64> {
     let mut current: Option<Run> = None;
     for run in runs {
         match &mut current {
-            Some(c) if c.socket == run.socket && run.start <= c.end + STATE_CHANGE_WINDOW_S => c.end = c.end.max(run.end),
+            Some(c) if c.socket == run.socket && run.start <= c.end + STATE_CHANGE_WINDOW_S => {
+                c.end = c.end.max(run.end)
+            }
             _ => {
                 times.extend(current.map(|c| c.start));
                 current = Some(run);

@@ -58,7 +58,7 @@ fn median(sorted: &[f64]) -> Option<f64> {
     let n = sorted.len();
     match n {
         0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ if !n.is_multiple_of(2) => Some(sorted[n / 2]),
         _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
     }
 }
@@ -68,9 +68,8 @@ fn median(sorted: &[f64]) -> Option<f64> {
 /// halves, the middle value left out of both when the count is odd.
 pub fn bowley_skew(sorted: &[f64]) -> f64 {
     let n = sorted.len();
-    let (lower_end, upper_start) = if n % 2 == 0 { (n / 2, n / 2) } else { (n / 2, n / 2 + 1) };
-    let (Some(q1), Some(q2), Some(q3)) =
-        (median(&sorted[..lower_end]), median(sorted), median(&sorted[upper_start..]))
+    let (lower_end, upper_start) = if n.is_multiple_of(2) { (n / 2, n / 2) } else { (n / 2, n / 2 + 1) };
+    let (Some(q1), Some(q2), Some(q3)) = (median(&sorted[..lower_end]), median(sorted), median(&sorted[upper_start..]))
     else {
         return 0.0;
     };
@@ -98,7 +97,12 @@ mod tests {
 
     /// Connection times from gaps, starting at 0.
     fn times(gaps: &[i64]) -> Vec<i64> {
-        std::iter::once(0).chain(gaps.iter().scan(0, |t, g| Some(*t += g).map(|_| *t))).collect()
+        std::iter::once(0)
+            .chain(gaps.iter().scan(0, |t, g| {
+                *t += g;
+                Some(*t)
+            }))
+            .collect()
     }
 
     #[test]

@@ -6,7 +6,9 @@ use crate::analysis::test_support::set_from;
 fn row(s: u32, proto: &str, local_port: u16, remote: &str, pid: u32, module: &str) -> String {
     let (h, m, sec) = (10 + s / 3600, s / 60 % 60, s % 60);
     let (remote_port, remote_ip) = remote.split_once(' ').unwrap_or(("*", "*"));
-    format!("08/6/30,{h}:{m}:{sec},{proto},{local_port},192.168.1.103,{remote_port},{remote_ip},{pid},{module},<PC\\u>\n")
+    format!(
+        "08/6/30,{h}:{m}:{sec},{proto},{local_port},192.168.1.103,{remote_port},{remote_ip},{pid},{module},<PC\\u>\n"
+    )
 }
 
 /// - beacon.exe: 7 connections a minute apart to 198.51.100.7:443, each on its own local
@@ -41,7 +43,9 @@ fn log_text() -> String {
 
 fn found(list: &[Beacon]) -> Vec<(&str, String, u16, u64, f64, f64)> {
     list.iter()
-        .map(|b| (b.process.as_str(), b.remote_ip.to_string(), b.remote_port, b.connections, b.median_interval_s, b.score))
+        .map(|b| {
+            (b.process.as_str(), b.remote_ip.to_string(), b.remote_port, b.connections, b.median_interval_s, b.score)
+        })
         .collect()
 }
 
@@ -70,14 +74,10 @@ fn a_subset_is_scored_over_its_own_span() {
         .collect();
     // Span 10:00:00 .. 10:09:05 (545 s): 7 * 60 covers 420 / 545 of it.
     let expected = (((1.0 + 59.0 / 60.0) / 4.0 + 420.0 / 545.0 / 2.0) * 1000.0_f64).round() / 1000.0;
-    assert_eq!(found(&beaconing(&set.ports, Some(&beacon_rows))), vec![(
-        "beacon.exe",
-        "198.51.100.7".to_string(),
-        443,
-        7,
-        60.0,
-        expected
-    )]);
+    assert_eq!(
+        found(&beaconing(&set.ports, Some(&beacon_rows))),
+        vec![("beacon.exe", "198.51.100.7".to_string(), 443, 7, 60.0, expected)]
+    );
     assert_eq!(expected, 0.881);
 }
 
