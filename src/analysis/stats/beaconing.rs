@@ -64,18 +64,41 @@ struct Run {
     end: i64,
 }
 
+/// A candidate's runs, and how many there were when they were last joined.
+#[derive(Debug, Clone, Default)]
+struct Runs {
+    runs: Vec<Run>,
+    joined: usize,
+}
+
+impl Runs {
+    /// Adds a run; returns where the run holding it is now. The runs of one connection (split
+    /// among accumulators, or started again for rows out of time order) are joined once the
+    /// runs have doubled since the last join, so what is kept stays within twice the
+    /// connections whatever the order of the rows.
+    fn push(&mut self, run: Run) -> usize {
+        self.runs.push(run);
+        if self.runs.len() < 2 * self.joined.max(1) {
+            return self.runs.len() - 1;
+        }
+        self.runs = join(std::mem::take(&mut self.runs));
+        self.joined = self.runs.len();
+        // Joined runs are ordered by socket and start: the last to start at or before it.
+        self.runs.partition_point(|r| (r.socket, r.start) <= (run.socket, run.start)).saturating_sub(1)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Beaconing {
     ids: FxHashMap<Candidate, u32>,
-    candidates: Vec<(Candidate, Vec<Run>)>,
-    /// The run each (candidate, socket) last extended: rows soon after extend it. Runs that
-    /// in-order rows can no longer reach are dropped from here now and then; a row that still
-    /// comes for one starts a run that finishing joins to it.
+    candidates: Vec<(Candidate, Runs)>,
+    /// Where the run each (candidate, socket) last extended is: rows soon after extend it.
+    /// Runs that in-order rows can no longer reach are dropped from here now and then, and
+    /// joins move runs; a row whose run is not found starts a new one, which the next join (or
+    /// finishing) joins to it.
     open: FxHashMap<(u32, u64), u32>,
     /// Size of `open` at which it is next pruned.
     prune_at: usize,
-    /// The latest row time seen.
-    latest: i64,
     /// Whether each address id (of the tables seen so far) is a specific address.
     specific: Vec<bool>,
     /// First and last row time per computer id: the observed span each computer is scored
@@ -98,16 +121,24 @@ impl Beaconing {
     fn candidate(&mut self, key: Candidate) -> u32 {
         let candidates = &mut self.candidates;
         *self.ids.entry(key).or_insert_with(|| {
-            candidates.push((key, Vec::new()));
+            candidates.push((key, Runs::default()));
             (candidates.len() - 1) as u32
         })
     }
 
-    /// Drops open runs that ended more than the window before the latest row.
+    /// Drops open runs that ended more than the window before the latest row of their
+    /// computer (a dataset's computers are read one after another, each from its own start).
     fn prune(&mut self) {
-        let horizon = self.latest - STATE_CHANGE_WINDOW_S;
-        let candidates = &self.candidates;
-        self.open.retain(|(c, _), r| candidates[*c as usize].1.get(*r as usize).is_some_and(|run| run.end >= horizon));
+        let (candidates, spans) = (&self.candidates, &self.spans);
+        self.open.retain(|(c, socket), r| {
+            let Some((key, runs)) = candidates.get(*c as usize) else {
+                return false;
+            };
+            let latest = spans.get(key.computer.0 as usize).map_or(i64::MIN, |s| s.1);
+            runs.runs
+                .get(*r as usize)
+                .is_some_and(|run| run.socket == *socket && run.end >= latest - STATE_CHANGE_WINDOW_S)
+        });
         self.prune_at = (self.open.len() * 2).max(MIN_PRUNE);
     }
 }
@@ -125,7 +156,6 @@ impl Accumulate for Beaconing {
                 span.0 = span.0.min(t);
                 span.1 = span.1.max(t);
             }
-            self.latest = self.latest.max(t);
             let PortField::Num(remote_port) = e.remote_port() else {
                 return;
             };
@@ -135,15 +165,19 @@ impl Accumulate for Beaconing {
             let c = self.candidate(Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port });
             let socket = u64::from(e.pid) | u64::from(e.local_port) << 32 | (e.protocol as u64) << 48;
             let runs = &mut self.candidates[c as usize].1;
-            let open = self.open.get(&(c, socket)).and_then(|&r| runs.get_mut(r as usize));
+            let open = self.open.get(&(c, socket)).and_then(|&r| runs.runs.get_mut(r as usize));
             match open {
-                Some(run) if t >= run.start - STATE_CHANGE_WINDOW_S && t <= run.end + STATE_CHANGE_WINDOW_S => {
+                Some(run)
+                    if run.socket == socket
+                        && t >= run.start - STATE_CHANGE_WINDOW_S
+                        && t <= run.end + STATE_CHANGE_WINDOW_S =>
+                {
                     run.start = run.start.min(t);
                     run.end = run.end.max(t);
                 }
                 _ => {
-                    runs.push(Run { socket, start: t, end: t });
-                    self.open.insert((c, socket), (runs.len() - 1) as u32);
+                    let at = runs.push(Run { socket, start: t, end: t });
+                    self.open.insert((c, socket), at as u32);
                 }
             }
         });
@@ -155,7 +189,9 @@ impl Accumulate for Beaconing {
     fn merge(&mut self, other: Beaconing) {
         for (key, runs) in other.candidates {
             let c = self.candidate(key);
-            self.candidates[c as usize].1.extend(runs);
+            let mine = &mut self.candidates[c as usize].1;
+            mine.runs.extend(runs.runs);
+            mine.joined += runs.joined;
         }
         if self.spans.len() < other.spans.len() {
             self.spans.resize(other.spans.len(), (i64::MAX, i64::MIN));
@@ -163,7 +199,6 @@ impl Accumulate for Beaconing {
         for (a, b) in self.spans.iter_mut().zip(other.spans) {
             *a = (a.0.min(b.0), a.1.max(b.1));
         }
-        self.latest = self.latest.max(other.latest);
     }
 
     /// Candidates with enough connections, by score descending, then connections descending,
@@ -174,7 +209,7 @@ impl Accumulate for Beaconing {
             .candidates
             .into_iter()
             .filter_map(|(key, runs)| {
-                let times = connection_times(runs);
+                let times = connection_times(runs.runs);
                 if times.len() < MIN_CONNECTIONS {
                     return None;
                 }
@@ -204,24 +239,25 @@ impl Accumulate for Beaconing {
     }
 }
 
-/// The start of each connection, sorted: each socket's runs joined where one begins within
-/// the window after the one before it ends.
-fn connection_times(mut runs: Vec<Run>) -> Vec<i64> {
+/// Each socket's runs joined where one begins within the window after the one before it
+/// ends: one run per connection, ordered by socket and start.
+fn join(mut runs: Vec<Run>) -> Vec<Run> {
     runs.sort_unstable_by_key(|r| (r.socket, r.start));
-    let mut times = Vec::new();
-    let mut current: Option<Run> = None;
+    let mut joined: Vec<Run> = Vec::with_capacity(runs.len());
     for run in runs {
-        match &mut current {
+        match joined.last_mut() {
             Some(c) if c.socket == run.socket && run.start <= c.end + STATE_CHANGE_WINDOW_S => {
                 c.end = c.end.max(run.end)
             }
-            _ => {
-                times.extend(current.map(|c| c.start));
-                current = Some(run);
-            }
+            _ => joined.push(run),
         }
     }
-    times.extend(current.map(|c| c.start));
+    joined
+}
+
+/// The start of each connection, sorted.
+fn connection_times(runs: Vec<Run>) -> Vec<i64> {
+    let mut times: Vec<i64> = join(runs).into_iter().map(|r| r.start).collect();
     times.sort_unstable();
     times
 }

@@ -129,3 +129,21 @@ fn open_runs_are_pruned_without_changing_the_connections() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].connections, 5006);
 }
+
+#[test]
+fn rows_read_again_keep_no_more_than_twice_the_connections() {
+    // The same rows ten times over (a log whose times go back, as a copied file's do), with
+    // prunes in between: the connections are those of one copy, and so are the runs kept.
+    let set = set_from(&log_text(), None);
+    let tables = Tables::of(&set.ports);
+    let mut acc = Beaconing::default();
+    let once = beaconing(&set.ports, None);
+    for _ in 0..10 {
+        acc.add(&Batch::new(tables, &set.ports.events));
+        acc.prune();
+    }
+    let kept: usize = acc.candidates.iter().map(|(_, r)| r.runs.len()).sum();
+    // beacon.exe 7, poller.exe 6, chatty.exe 5 connections.
+    assert!(kept <= 2 * 18, "{kept} runs kept");
+    assert_eq!(acc.finish(tables), once);
+}
