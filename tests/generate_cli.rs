@@ -55,3 +55,35 @@ fn shares_that_cannot_be_are_refused_with_a_reason() {
     assert_eq!(code, 2, "clap refuses the value");
     assert!(stderr.contains("is not between 0 and 1"), "{stderr}");
 }
+
+#[test]
+fn a_fleet_of_three_reports_three_computers_with_their_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_str().expect("UTF-8 path");
+    let (code, stdout, stderr) = prparser(&["generate", "--rows", "500", "--computers", "3", "--out", out]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("wrote 500 rows")).count(), 3, "{stdout}");
+
+    let (code, stdout, stderr) = prparser(&["report", "--format", "json", out]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["rows"].as_u64(), Some(1500));
+    let computers: Vec<(&str, u64)> = report["computers"]
+        .as_array()
+        .expect("computers")
+        .iter()
+        .map(|c| (c["computer"].as_str().unwrap_or(""), c["rows"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(computers, [("PC12347", 500), ("PC12348", 500), ("PC12349", 500)]);
+    assert_eq!(report["warnings"].as_array().map(Vec::len), Some(0), "{}", report["warnings"]);
+
+    // One of them alone.
+    let (code, stdout, _) = prparser(&["report", "--format", "json", "--computer", "pc12348", out]);
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["rows"].as_u64(), Some(500));
+
+    let (code, _, stderr) = prparser(&["generate", "--rows", "5", "--computers", "0", "--out", out]);
+    assert_eq!(code, 2, "clap refuses it");
+    assert!(stderr.contains("--computers"), "{stderr}");
+}

@@ -47,11 +47,13 @@ fn run(cli: Cli) -> Result<()> {
             };
             follow(criteria, &options, &path)
         }
-        Some(Command::Generate { rows, out, seed, shape }) => {
+        Some(Command::Generate { rows, out, seed, computers, shape }) => {
             let options = prparser::generate::Options { rows, seed, shape: shape.shape() };
-            let summary = prparser::generate::write_set(&out, &options)
+            let summaries = prparser::generate::write_fleet(&out, &options, computers)
                 .with_context(|| format!("cannot write generated logs to {}", out.display()))?;
-            println!("{summary}");
+            for summary in summaries {
+                println!("{summary}");
+            }
             Ok(())
         }
         None => gui(cli.paths),

@@ -98,6 +98,10 @@ pub enum Command {
         /// Seed of the generator: the same seed and options write the same bytes.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Machines to write sets for, each with --rows rows, its own PR-INITIAL and computer
+        /// name (PC12347, PC12348, ...) in a folder of --out named like it; 1 writes into --out.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::generate::MAX_COMPUTERS)))]
+        computers: u32,
         #[command(flatten)]
         shape: ShapeArgs,
     },

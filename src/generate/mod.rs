@@ -51,6 +51,8 @@ pub enum GenerateError {
     Shape(#[from] ShapeError),
     #[error("cannot write {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("{0} computers asked for: from 1 to {MAX_COMPUTERS}")]
+    Computers(u32),
 }
 
 /// What was written: the counts of each shape, and the three files.
@@ -94,8 +96,45 @@ impl fmt::Display for Summary {
 /// A new PIDS block is written for a process after this many of its rows ("new activity").
 const ROWS_PER_BLOCK: u64 = 400;
 
-/// Writes the three logs into `out` (created if missing).
+/// The computer a single set belongs to; the computers of a fleet are numbered on from it.
+const FIRST_COMPUTER: u32 = 12347;
+
+/// Most computers a fleet may have.
+pub const MAX_COMPUTERS: u32 = 1000;
+
+/// The name of a fleet's `k`-th computer (from 0): PC12347, PC12348, ...
+pub fn computer_name(k: u32) -> String {
+    format!("PC{}", FIRST_COMPUTER + k)
+}
+
+/// Writes the three logs into `out` (created if missing), for computer PC12347.
 pub fn write_set(out: &Path, options: &Options) -> Result<Summary, GenerateError> {
+    write_computer_set(out, options, &computer_name(0))
+}
+
+/// Writes the sets of `computers` machines, each a different made-up machine (seeds `seed`,
+/// `seed + 1`, ...) with `options.rows` rows, its own PR-INITIAL and computer name
+/// ([`computer_name`]), into a folder of `out` named like it: one folder per computer, as a
+/// case folder holds machines' logs. One computer's set is written into `out` itself, as
+/// [`write_set`] does.
+pub fn write_fleet(out: &Path, options: &Options, computers: u32) -> Result<Vec<Summary>, GenerateError> {
+    if computers == 0 || computers > MAX_COMPUTERS {
+        return Err(GenerateError::Computers(computers));
+    }
+    if computers == 1 {
+        return Ok(vec![write_set(out, options)?]);
+    }
+    (0..computers)
+        .map(|k| {
+            let name = computer_name(k);
+            let options = Options { seed: options.seed.wrapping_add(u64::from(k)), ..options.clone() };
+            write_computer_set(&out.join(&name), &options, &name)
+        })
+        .collect()
+}
+
+/// Writes one computer's three logs into `out`.
+fn write_computer_set(out: &Path, options: &Options, computer: &str) -> Result<Summary, GenerateError> {
     let shape = &options.shape;
     shape.validate()?;
     let io_err = |path: &Path| {
@@ -118,7 +157,7 @@ pub fn write_set(out: &Path, options: &Options) -> Result<Summary, GenerateError
     let header = LogHeader {
         version: Some(Version(shape.version.text().into())),
         system_date: Some(start),
-        computer_name: Some("PC12347".into()),
+        computer_name: Some(computer.into()),
         operating_system: (shape.version == HeaderVersion::V1_01).then(|| system.into()),
     };
     write_initial(&summary.initial, &header, &machine, shape, &mut rng).map_err(io_err(&summary.initial))?;

@@ -275,3 +275,38 @@ fn shapes_that_cannot_be_are_refused_before_anything_is_written() {
     assert!(matches!(err, GenerateError::Shape(ShapeError::OverOne(_))), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn a_fleet_is_one_folder_per_computer_each_with_its_own_initial_log() {
+    use crate::analysis::aggregate::{self, Accumulate, Batch, Tables};
+    use crate::analysis::stats::computers::ComputerCounts;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summaries = write_fleet(dir.path(), &Options { rows: 40, seed: 3, shape: Shape::default() }, 3).expect("fleet");
+    let folders: Vec<PathBuf> = summaries.iter().map(|s| s.initial.parent().expect("folder").to_path_buf()).collect();
+    assert_eq!(folders, ["PC12347", "PC12348", "PC12349"].map(|n| dir.path().join(n)));
+    let set = read(dir.path());
+    let tables = Tables::of(&set.ports);
+    let computers = aggregate::over_rows(Batch::new(tables, &set.ports.events), ComputerCounts::default).finish(tables);
+    let rows: Vec<(&str, u64)> = computers.iter().map(|c| (c.computer.as_str(), c.rows)).collect();
+    assert_eq!(rows, [("PC12347", 40), ("PC12348", 40), ("PC12349", 40)]);
+    // Each machine is made up anew: the sets differ.
+    let ports = |k: usize| std::fs::read(&summaries[k].ports).expect("read");
+    assert_ne!(ports(0), ports(1));
+    // The first computer's set is the single set of the same seed.
+    let single = tempfile::tempdir().expect("tempdir");
+    generate(single.path(), 40, 3, Shape::default());
+    assert_eq!(ports(0), std::fs::read(single.path().join(PORTS)).expect("read"));
+}
+
+#[test]
+fn a_fleet_has_one_to_a_thousand_computers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options { rows: 1, seed: 1, shape: Shape::default() };
+    for n in [0, MAX_COMPUTERS + 1] {
+        let err = write_fleet(dir.path(), &options, n).expect_err("refused");
+        assert_eq!(err.to_string(), format!("{n} computers asked for: from 1 to 1000"));
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0, "nothing written");
+    write_fleet(dir.path(), &options, 1).expect("one");
+    assert!(dir.path().join(PORTS).is_file(), "one computer's set is written into the folder itself");
+}
