@@ -146,7 +146,7 @@ fn hover_click_select_and_clear_on_the_timeline() {
 }
 
 #[test]
-fn the_wheel_zooms_down_to_seconds_and_the_timeline_can_be_hidden() {
+fn the_wheel_zooms_down_to_seconds_the_axis_pans_and_the_timeline_can_be_hidden() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut harness = support::app::app_with(settings(), vec![log_folder(tmp.path())]);
     harness.get_by_label("1 bar = 1 minute");
@@ -171,6 +171,22 @@ fn the_wheel_zooms_down_to_seconds_and_the_timeline_can_be_hidden() {
     harness.get_by_label("30 Jun 2008 11:20:30 – 11:20:31");
     harness.get_by_label("Rows: 1");
     harness.get_by_label("Flagged rows: 1");
+
+    // Dragging the axis to the right pans to earlier times, selecting nothing.
+    let before = left_edge(&mut harness);
+    let axis = harness.get_by_label("Timeline axis").rect();
+    let (from, to) = (pos2(axis.left() + 10.0, axis.center().y), pos2(axis.right() - 10.0, axis.center().y));
+    harness.drag_at(from);
+    harness.run_steps(1);
+    harness.hover_at(to);
+    harness.run_steps(1);
+    harness.drop_at(to);
+    support::app::settle(&mut harness);
+    let after = left_edge(&mut harness);
+    assert!(after < before, "{after} is not before {before}");
+    assert!(harness.query_by_label("Time range").is_none(), "panning selects nothing");
+    harness.get_by_label("1 bar = 1 second");
+
     harness.get_by_label("Whole span").click();
     harness.run_steps(2);
     harness.get_by_label("1 bar = 1 minute");
@@ -220,6 +236,16 @@ fn live_rows_extend_the_timeline_as_they_arrive() {
     harness.run_steps(2);
     harness.get_by_label("30 Jun 2008 10:09 – 10:10");
     harness.get_by_label("Flagged rows: 1");
+}
+
+/// The bucket at the left edge of the bars, as hovering it names it.
+fn left_edge(harness: &mut Harness<'static, PrParserApp>) -> String {
+    harness.hover_at(at_fraction(harness, 0.001));
+    harness.run_steps(2);
+    let named = harness.get_by_label_contains("30 Jun 2008 ").value().expect("a label's text");
+    harness.remove_cursor();
+    harness.run_steps(1);
+    named
 }
 
 /// The point on the bars at `fraction` of their width.

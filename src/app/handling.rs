@@ -53,6 +53,46 @@ impl Request for ViewRequest {
     }
 }
 
+/// What a view job reads.
+struct ViewJob<'a> {
+    log: &'a crate::logs::ports::PortsLog,
+    hosts: &'a dyn crate::analysis::dns::HostNames,
+    filter: &'a view::Filter,
+    sort: Option<view::Sort>,
+    cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl ViewJob<'_> {
+    /// The grid's rows and the rows passing the filter but its range: `kept` (those of the
+    /// last view) narrowed to a new range, or extended by rows appended live, or found anew.
+    fn run(
+        &self,
+        request: ViewRequest,
+        old: &[u32],
+        kept: Option<Arc<view::Passing>>,
+    ) -> Result<(Vec<u32>, Arc<view::Passing>), view::Cancelled> {
+        let (log, hosts, filter, cancel) = (self.log, self.hosts, self.filter, self.cancel);
+        let fresh = || view::Passing::of(log, hosts, filter, cancel).map(Arc::new);
+        match request {
+            ViewRequest::Extend(added) => {
+                let rows = view::extend(log, hosts, old, added.clone(), filter, self.sort, cancel)?;
+                let passing = match kept.filter(|p| p.filter == filter.without_range()) {
+                    Some(p) => Arc::new(p.extended(log, hosts, added, cancel)?),
+                    None => fresh()?,
+                };
+                Ok((rows, passing))
+            }
+            ViewRequest::Full | ViewRequest::Range => {
+                let passing = match kept {
+                    Some(p) if request == ViewRequest::Range && p.fits(filter, log.events.len()) => p,
+                    _ => fresh()?,
+                };
+                Ok((view::build_from(log, hosts, &passing, &filter.range, self.sort, cancel)?, passing))
+            }
+        }
+    }
+}
+
 /// Evaluate the criteria.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum FlagsRequest {
@@ -169,28 +209,8 @@ impl PrParserApp {
             (self.filters.filter(), self.settings.sort, Arc::clone(&self.dns), Arc::clone(&self.view));
         let kept = self.timeline.passing.clone();
         let started = self.jobs.spawn("view", move || {
-            let log = &data.set.ports;
-            let result = (|| {
-                let fresh = || view::Passing::of(log, &*dns, &filter, &flag).map(Arc::new);
-                match request {
-                    ViewRequest::Extend(added) => {
-                        let rows = view::extend(log, &*dns, &old, added.clone(), &filter, sort, &flag)?;
-                        let passing = match kept.filter(|p| p.filter == filter.without_range()) {
-                            Some(p) => Arc::new(p.extended(log, &*dns, added, &flag)?),
-                            None => fresh()?,
-                        };
-                        Ok((rows, passing))
-                    }
-                    ViewRequest::Full | ViewRequest::Range => {
-                        let passing = match kept {
-                            Some(p) if request == ViewRequest::Range && p.fits(&filter, log.events.len()) => p,
-                            _ => fresh()?,
-                        };
-                        Ok((view::build_from(log, &*dns, &passing, &filter.range, sort, &flag)?, passing))
-                    }
-                }
-            })();
-            Done::View { generation, result }
+            let job = ViewJob { log: &data.set.ports, hosts: &*dns, filter: &filter, sort, cancel: &flag };
+            Done::View { generation, result: job.run(request, &old, kept) }
         });
         if let Err(e) = started {
             self.work.view.not_started();

@@ -222,7 +222,15 @@ impl PrParserApp {
         let step = Step::for_span(ax.span().ceil() as i64, max_buckets);
         let shown = self.shown_bins(&timeline, &ax, step);
         let events = self.timeline_input(ui, &bars_response, &ax, &shown);
-        paint(ui, bars, axis_rect, &ax, &shown, self.filters.range, self.timeline.selecting, &bars_response);
+        let drawn = Drawn {
+            bars,
+            axis_rect,
+            ax: &ax,
+            shown: &shown,
+            range: self.filters.range,
+            selecting: self.timeline.selecting,
+        };
+        paint(ui, &drawn, &bars_response);
         let step_rect = Rect::from_min_max(pos2(axis_rect.right() - STEP_LABEL_WIDTH, axis_rect.top()), axis_rect.max);
         ui.put(
             step_rect,
@@ -465,18 +473,21 @@ impl PrParserApp {
     }
 }
 
-/// Draws the bars, the selection, the hovered bucket and the axis.
-#[allow(clippy::too_many_arguments)]
-fn paint(
-    ui: &Ui,
+/// What one frame draws.
+struct Drawn<'a> {
     bars: Rect,
     axis_rect: Rect,
-    ax: &Axis,
-    shown: &Shown,
+    ax: &'a Axis,
+    shown: &'a Shown,
+    /// The grid's range, shaded.
     range: TimeRange,
+    /// Where a selecting drag started.
     selecting: Option<f64>,
-    response: &egui::Response,
-) {
+}
+
+/// Draws the bars, the selection, the hovered bucket and the axis.
+fn paint(ui: &Ui, drawn: &Drawn<'_>, response: &egui::Response) {
+    let Drawn { bars, axis_rect, ax, shown, range, selecting } = *drawn;
     let visuals = ui.visuals();
     let painter = ui.painter_at(bars.union(axis_rect));
     let shade = |painter: &egui::Painter, a: f64, b: f64| {
