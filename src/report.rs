@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::analysis::aggregate::{Accumulate, Aggregate, Aggregator, Batch, InSet, Pieces, Tables, Views};
 pub use crate::analysis::aggregate::{CriterionCount, Flagged};
+use crate::analysis::changes::{Baseline, BaselineOut, ChangeScanner, Changes, Role};
 use crate::analysis::criteria::{CompiledSet, CriteriaSet};
 use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
@@ -47,6 +48,8 @@ pub struct Report {
     pub flagged: Flagged,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_process_usage: Option<PerProcess>,
+    /// What is new since the baseline (see [`crate::analysis::changes`]).
+    pub changes: Changes,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,6 +106,8 @@ pub struct Options {
     pub geo: Option<Arc<GeoIp>>,
     /// Only the rows in this range are counted.
     pub range: TimeRange,
+    /// What the Changes view compares the rows with.
+    pub baseline: Baseline,
 }
 
 const ISO: &str = "%Y-%m-%dT%H:%M:%S";
@@ -116,7 +121,9 @@ const ISO: &str = "%Y-%m-%dT%H:%M:%S";
 /// and AS criteria read them. Rows outside `options.range` are left out before any view counts
 /// them, so every view (and `first`, `last`) is of the range; a range no row falls in gives an
 /// empty report. With `options.computers` named, only their logs are read, so every view is of
-/// those machines alone; a name the logs do not hold is an error naming those they do.
+/// those machines alone; a name the logs do not hold is an error naming those they do. The
+/// Changes view reads the same stream, one row after another, beside the other views (a
+/// baseline given as other logs is streamed first).
 pub fn run(
     paths: &[PathBuf],
     criteria: &CriteriaSet,
@@ -125,7 +132,11 @@ pub fn run(
 ) -> Result<Report, LogError> {
     let mut plan = set::plan(paths)?;
     plan.restrict_to(&options.computers)?;
+    let mut changes = ChangeScanner::new(options.baseline.clone(), options.range.clone());
+    changes.read_baseline(&LoadProgress::default())?;
     let mut streaming = set::stream_plan(plan, progress)?;
+    changes.begin(Role::Loaded);
+    changes.snapshots(&streaming.set);
     let views = Views {
         process: options.process.clone(),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
@@ -143,17 +154,25 @@ pub fn run(
             block.rows.par_iter().map(|e| index.lookup_event(set, e).unwrap_or(NO_BLOCK)).collect_into_vec(&mut blocks);
         }
         let batch = Batch::of_set(InSet { set, index: &index }, block.rows).with_blocks(&blocks);
-        if range.is_all() {
-            pieces.add(batch);
-        } else {
-            in_range.clear();
-            in_range.extend((0..block.rows.len() as u32).filter(|&i| range.contains(block.rows[i as usize].time)));
-            pieces.add(batch.subset(Some(&in_range)));
-        }
+        let tables = Tables::of(&set.ports);
+        rayon::join(
+            || {
+                if range.is_all() {
+                    pieces.add(batch);
+                } else {
+                    in_range.clear();
+                    in_range
+                        .extend((0..block.rows.len() as u32).filter(|&i| range.contains(block.rows[i as usize].time)));
+                    pieces.add(batch.subset(Some(&in_range)));
+                }
+            },
+            // Every row, in order: the baseline may lie outside the range.
+            || block.rows.iter().for_each(|e| changes.row(&tables, e)),
+        );
     })?;
     let set = streaming.set;
     let found = pieces.merged().finish(Tables::of(&set.ports));
-    let mut report = Report::assemble(&set, found, options.process.as_deref());
+    let mut report = Report::assemble(&set, found, options.process.as_deref(), changes.finish());
     if !range.is_all() {
         report.range = Some(RangeOut { from: range.from.map(iso), to: range.to.map(iso) });
     }
@@ -162,7 +181,7 @@ pub fn run(
 
 impl Report {
     /// The report of a set whose PORTS rows `found` counted.
-    fn assemble(set: &LogSet, found: Aggregate, process: Option<&str>) -> Report {
+    fn assemble(set: &LogSet, found: Aggregate, process: Option<&str>, changes: Changes) -> Report {
         let log = &set.ports;
         let counts = found.counts;
         Report {
@@ -200,6 +219,7 @@ impl Report {
             per_process_usage: process
                 .zip(found.per_process)
                 .map(|(p, users)| PerProcess { process: p.to_string(), users }),
+            changes,
         }
     }
 
@@ -314,6 +334,7 @@ impl Report {
             let allow = if c.effect.is_flag() { "" } else { " (allow: rows cleared)" };
             let _ = writeln!(out, "  {:>8}  {}{allow}", c.count, c.name);
         }
+        changes_text(&mut out, &self.changes, top);
         if let Some(p) = &self.per_process_usage {
             let _ = writeln!(out, "\n{} usage by user", p.process);
             for u in &p.users {
@@ -326,6 +347,67 @@ impl Report {
         }
         out
     }
+}
+
+/// The Changes view: what the baseline was, then each list's first `top` entries.
+fn changes_text(out: &mut String, changes: &Changes, top: usize) {
+    let baseline = match &changes.baseline {
+        BaselineOut::Initial { files } if files.is_empty() => "no PR-INITIAL log: everything is new".to_string(),
+        BaselineOut::Initial { files } => format!("the earliest PR-INITIAL of each computer: {}", files.join(", ")),
+        BaselineOut::Path { paths } => format!("the logs in {}", paths.join(", ")),
+        BaselineOut::Until { until } => format!("the rows before {}", iso(*until)),
+    };
+    let _ = writeln!(out, "\nChanges since the baseline ({baseline})");
+    let on = |computer: &str| if computer.is_empty() { String::new() } else { format!(" on {computer}") };
+    let pid = |pid: Option<u32>| pid.map_or_else(|| "-".to_string(), |p| p.to_string());
+    let more = |out: &mut String, n: usize| {
+        if n > top {
+            let _ = writeln!(out, "    ({} more)", n - top);
+        }
+    };
+    let _ = writeln!(out, "  New listeners: {}", changes.new_listeners.len());
+    for l in changes.new_listeners.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "    {}  {} {:<5}  {} (PID {}){}  rows: {}",
+            iso(l.first_seen),
+            l.protocol,
+            l.port,
+            l.process,
+            pid(l.pid),
+            on(&l.computer),
+            l.rows
+        );
+    }
+    more(out, changes.new_listeners.len());
+    let _ = writeln!(out, "  Port owner changes: {}", changes.owner_changes.len());
+    for c in changes.owner_changes.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "    {}  {} {:<5}  {} (PID {}){}, was {}",
+            iso(c.first_seen),
+            c.protocol,
+            c.port,
+            c.process,
+            pid(c.pid),
+            on(&c.computer),
+            c.baseline_processes.join(", ")
+        );
+    }
+    more(out, changes.owner_changes.len());
+    let _ = writeln!(out, "  New processes: {}", changes.new_processes.len());
+    for p in changes.new_processes.iter().take(top) {
+        let users = if p.users.is_empty() { "(no user)".to_string() } else { p.users.join(", ") };
+        let _ = writeln!(out, "    {}  {}{}  rows: {}  {users}", iso(p.first_seen), p.process, on(&p.computer), p.rows);
+    }
+    more(out, changes.new_processes.len());
+    let _ = writeln!(out, "  New remote endpoints: {}", changes.new_remote_endpoints.len());
+    for e in changes.new_remote_endpoints.iter().take(top) {
+        let peer = std::net::SocketAddr::new(e.remote_ip, e.remote_port);
+        let _ =
+            writeln!(out, "    {:>8}  {}  {peer}{}  first {}", e.rows, e.process, on(&e.computer), iso(e.first_seen));
+    }
+    more(out, changes.new_remote_endpoints.len());
 }
 
 fn section(out: &mut String, title: &str, rows: impl Iterator<Item = (String, u64, Option<f64>)>) {

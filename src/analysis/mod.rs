@@ -5,6 +5,7 @@
 
 pub mod address_list;
 pub mod aggregate;
+pub mod changes;
 pub mod criteria;
 pub mod dataset;
 pub mod dns;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
+use prparser::analysis::changes::Baseline;
 use prparser::analysis::criteria::{CompiledSet, CriteriaSet, Field};
 use prparser::analysis::geoip::GeoIp;
 use prparser::analysis::time_range::{TimeRange, parse_time};
-use prparser::cli::prparser::{Cli, Command, FollowFormat, Format, RangeArgs};
+use prparser::cli::prparser::{BaselineArgs, Cli, Command, FollowFormat, Format, RangeArgs};
 use prparser::logs::ports::LoadProgress;
 
 fn main() -> ExitCode {
@@ -26,9 +27,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Report { criteria, geoip, asn, process, computers, range, format, top, paths }) => {
+        Some(Command::Report { criteria, geoip, asn, process, computers, range, baseline, format, top, paths }) => {
             let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;
-            let options = prparser::report::Options { process, computers, geo, range: time_range(&range)? };
+            let baseline = baseline_of(baseline)?;
+            let options = prparser::report::Options { process, computers, geo, range: time_range(&range)?, baseline };
             report(criteria, &options, format, top, &paths)
         }
         Some(Command::Follow { criteria, geoip, asn, format, flagged_only, from, interval_ms, seconds, path }) => {
@@ -151,6 +153,16 @@ fn time_range(args: &RangeArgs) -> Result<TimeRange> {
     let from = args.from.as_deref().map(parse_time).transpose().context("--from")?;
     let to = args.to.as_deref().map(parse_time).transpose().context("--to")?;
     Ok(TimeRange::new(from, to)?)
+}
+
+/// The baseline `--baseline` or `--baseline-until` names (the default: each computer's
+/// earliest PR-INITIAL).
+fn baseline_of(args: BaselineArgs) -> Result<Baseline> {
+    Ok(match (args.baseline_until, args.baseline) {
+        (Some(until), _) => Baseline::Until(parse_time(&until).context("--baseline-until")?),
+        (None, paths) if !paths.is_empty() => Baseline::Paths(paths),
+        _ => Baseline::Initial,
+    })
 }
 
 fn report(

@@ -46,6 +46,8 @@ pub enum Command {
         computers: Vec<String>,
         #[command(flatten)]
         range: RangeArgs,
+        #[command(flatten)]
+        baseline: BaselineArgs,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Entries shown per view in text output.
@@ -118,6 +120,19 @@ pub struct RangeArgs {
     /// Count rows before this time (exclusive).
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
+}
+
+/// What the Changes view compares the logs with; by default each computer's earliest
+/// PR-INITIAL snapshot (the ports open when the service first started).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BaselineArgs {
+    /// Other logs or folders (last month's, say) to take as the baseline: everything in them
+    /// is the baseline (repeat for several).
+    #[arg(long, value_name = "PATH", conflicts_with = "baseline_until")]
+    pub baseline: Vec<PathBuf>,
+    /// Take the loaded logs before this time as the baseline (a time as for --from).
+    #[arg(long, value_name = "TIME")]
+    pub baseline_until: Option<String>,
 }
 
 /// The shape of a generated set: a named preset, changed by the options given. A SHARE is a

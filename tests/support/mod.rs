@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod beacon;
+pub mod changes;
 pub mod collector;
 pub mod dns;
 pub mod fleet;
