@@ -132,7 +132,7 @@ pub fn run(
 ) -> Result<Report, LogError> {
     let mut plan = set::plan(paths)?;
     plan.restrict_to(&options.computers)?;
-    let mut changes = ChangeScanner::new(options.baseline.clone(), options.range.clone());
+    let mut changes = ChangeScanner::new(options.baseline.clone(), options.range);
     changes.read_baseline(&LoadProgress::default())?;
     let mut streaming = set::stream_plan(plan, progress)?;
     changes.begin(Role::Loaded);
@@ -172,7 +172,8 @@ pub fn run(
     })?;
     let set = streaming.set;
     let found = pieces.merged().finish(Tables::of(&set.ports));
-    let mut report = Report::assemble(&set, found, options.process.as_deref(), changes.finish());
+    let changes = changes.finish(&set.ports.addrs);
+    let mut report = Report::assemble(&set, found, options.process.as_deref(), changes);
     if !range.is_all() {
         report.range = Some(RangeOut { from: range.from.map(iso), to: range.to.map(iso) });
     }

@@ -206,3 +206,48 @@ fn the_view_exports_to_csv_and_json_and_reads_back() {
     assert_eq!(json.as_array().map(Vec::len), Some(14));
     assert_eq!(json[0]["module"], "Acme Agent, v2.exe");
 }
+
+/// The Changes tab on PC1's logs (support/changes.rs): nc.exe is a new listener, a click on
+/// it filters the grid to its one listening row; with the rows before evil.exe's selected row
+/// as the baseline, only evil.exe's taking of TCP 445 is new.
+#[test]
+fn the_changes_tab_lists_what_is_new_and_a_click_filters_the_grid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pc1 = dir.path().join("pc1");
+    support::changes::write_first_day(&pc1);
+    support::changes::write_second_day(&pc1);
+    let mut harness = support::app::app_with(Settings::default(), vec![pc1]);
+    harness.get_by_label("Rows shown: 8");
+    click(&mut harness, "Statistics");
+    click(&mut harness, "Changes");
+    harness.get_by_label_contains("Baseline: each computer's earliest PR-INITIAL");
+    harness.get_by_label("New listeners (2)");
+    harness.get_by_label("Port owner changes (1)");
+    harness.get_by_label("New processes (3)");
+    harness.get_by_label("New remote endpoints (4)");
+    harness.get(entry("evil.exe"));
+    harness.get(entry("nc.exe")).click();
+    harness.run_steps(2);
+    support::app::settle(&mut harness);
+    harness.get_by_label("Grid filtered to nc.exe listening on TCP 4444 on PC1");
+    harness.get_by_label("Rows shown: 1");
+
+    click(&mut harness, "Clear");
+    harness.get_by_label("Rows shown: 8");
+    harness.get_all_by_label("evil.exe").next().expect("evil.exe's row").click();
+    support::app::settle(&mut harness);
+    click(&mut harness, "Statistics");
+    click(&mut harness, "Set baseline...");
+    click(&mut harness, "Rows before the selected row");
+    harness.get_by_label("Baseline: the rows before 2008-07-01 00:10:00");
+    harness.get_by_label("New listeners (1)");
+    harness.get_by_label("Port owner changes (1)");
+    harness.get_by_label("New processes (1)");
+    click(&mut harness, "Port owner changes (1)");
+    harness.get_by_label("System");
+    harness.get(entry("evil.exe")).click();
+    harness.run_steps(2);
+    support::app::settle(&mut harness);
+    harness.get_by_label("Grid filtered to evil.exe listening on TCP 445 on PC1");
+    harness.get_by_label("Rows shown: 1");
+}

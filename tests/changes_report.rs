@@ -81,8 +81,11 @@ fn the_default_baseline_is_the_first_snapshot() {
     );
 }
 
-/// (process, port) of new listeners; (process, first_seen, rows) of new processes.
-fn summary(c: &Value) -> (Vec<(String, u64)>, Vec<(String, String, u64)>, usize) {
+/// A Changes object in short: (process, port) of its new listeners, (process, first_seen,
+/// rows) of its new processes, how many new remote endpoints.
+type Summary = (Vec<(String, u64)>, Vec<(String, String, u64)>, usize);
+
+fn summary(c: &Value) -> Summary {
     let listeners = c["new_listeners"]
         .as_array()
         .expect("list")

@@ -35,12 +35,13 @@ use serde::{Serialize, Serializer};
 use crate::analysis::aggregate::Tables;
 use crate::analysis::time_range::{TimeRange, iso};
 use crate::error::LogError;
+use crate::intern::AddrTable;
 use crate::logs::computers::ComputerTable;
 use crate::logs::header;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::process_block::name_key;
 use crate::logs::set::{self, LogSet};
-use crate::model::{PortEvent, PortMapping, ProcessBlock, Protocol, Symbol};
+use crate::model::{AddrId, PortEvent, PortField, PortMapping, ProcessBlock, Protocol, Symbol};
 
 pub mod listeners;
 
@@ -213,6 +214,23 @@ struct EndpointKey {
     port: u16,
 }
 
+/// A remote endpoint of the loaded set's rows, by the set's address id (what came after is
+/// only ever of one set, whose ids stay valid while it is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RowEndpoint {
+    computer: u32,
+    name: u32,
+    addr: u32,
+    port: u16,
+}
+
+/// Kept small: a log can hold millions of endpoints.
+#[derive(Debug, Clone, Copy)]
+struct EndpointSeen {
+    first: NaiveDateTime,
+    rows: u32,
+}
+
 /// A listener's row or entry, on its way to its side.
 #[derive(Debug, Clone, Copy)]
 struct Heard {
@@ -255,7 +273,7 @@ struct Before {
 struct After {
     listeners: FxHashMap<ListenKey, Seen>,
     processes: FxHashMap<(u32, u32), ProcessSeen>,
-    endpoints: FxHashMap<EndpointKey, (NaiveDateTime, u64)>,
+    endpoints: FxHashMap<RowEndpoint, EndpointSeen>,
 }
 
 /// The kept record of what was seen, apart from the pairing.
@@ -491,7 +509,16 @@ impl ChangeScanner {
     /// Takes the current set's next PORTS row (rows in time order within each file;
     /// `tables` the set's PORTS tables).
     pub fn row(&mut self, tables: &Tables<'_>, e: &PortEvent) {
-        let side = self.side(Some(e.time));
+        self.row_counted(tables, e, true);
+    }
+
+    /// [`ChangeScanner::row`] for a row that may count as what came after only when
+    /// `counted`.
+    fn row_counted(&mut self, tables: &Tables<'_>, e: &PortEvent, counted: bool) {
+        let side = match self.side(Some(e.time)) {
+            Side::After if !counted => Side::Skip,
+            side => side,
+        };
         let computer = self.row_computer(tables, e);
         let name = self.row_name(tables, e);
         let user = self.row_user(tables, e);
@@ -520,10 +547,14 @@ impl ChangeScanner {
                 if !e.user.is_empty() && !p.users.contains(&user) {
                     p.users.push(user);
                 }
-                if let Some(key) = endpoint(tables, e, computer, name) {
-                    let seen = self.record.after.endpoints.entry(key).or_insert((e.time, 0));
-                    seen.0 = seen.0.min(e.time);
-                    seen.1 += 1;
+                if let PortField::Num(port) = e.remote_port()
+                    && tables.remote_ip(e).ip().is_some_and(|ip| !ip.is_unspecified())
+                {
+                    let key = RowEndpoint { computer, name, addr: e.remote_ip.0, port };
+                    let seen =
+                        self.record.after.endpoints.entry(key).or_insert(EndpointSeen { first: e.time, rows: 0 });
+                    seen.first = seen.first.min(e.time);
+                    seen.rows = seen.rows.saturating_add(1);
                 }
             }
             Side::Skip => {}
@@ -581,21 +612,34 @@ impl ChangeScanner {
         Ok(())
     }
 
-    /// Scans a set held in memory in `role`: its snapshots, then its PORTS rows at `rows`
-    /// (indices of its time-sorted rows; every row when `None`).
-    pub fn scan_set(&mut self, role: Role, set: &LogSet, rows: Option<&[u32]>) {
+    /// Scans a set held in memory in `role`: its snapshots, then its PORTS rows (sorted by
+    /// time). With `counted` (indices of rows, the app's grid view), only those rows count as
+    /// what came after; every row still counts for the baseline and for pairing the XP quirk.
+    pub fn scan_set(&mut self, role: Role, set: &LogSet, counted: Option<&[u32]>) {
         self.begin(role);
         self.snapshots(set);
         let tables = Tables::of(&set.ports);
         let events = &set.ports.events;
-        match rows {
-            None => events.iter().for_each(|e| self.row(&tables, e)),
-            Some(rows) => rows.iter().filter_map(|&i| events.get(i as usize)).for_each(|e| self.row(&tables, e)),
+        match counted {
+            None => events.iter().for_each(|e| self.row_counted(&tables, e, true)),
+            Some(rows) => {
+                let mut member = vec![0u64; events.len().div_ceil(64)];
+                for &i in rows {
+                    if let Some(word) = member.get_mut(i as usize / 64) {
+                        *word |= 1 << (i % 64);
+                    }
+                }
+                for (i, e) in events.iter().enumerate() {
+                    let counted = member.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
+                    self.row_counted(&tables, e, counted);
+                }
+            }
         }
     }
 
-    /// The view.
-    pub fn finish(mut self) -> Changes {
+    /// The view; `addrs` is the loaded set's address table (what came after names its
+    /// addresses by its ids).
+    pub fn finish(mut self, addrs: &AddrTable) -> Changes {
         self.end_rows();
         let base_of = self.single_baseline_computer();
         let before = &self.record.before;
@@ -682,17 +726,20 @@ impl ChangeScanner {
         let mut new_remote_endpoints: Vec<NewEndpoint> = after
             .endpoints
             .iter()
-            .filter(|(k, _)| !before.endpoints.contains(&EndpointKey { computer: in_base(k.computer), ..**k }))
-            .map(|(k, &(first, rows))| NewEndpoint {
-                computer: computer(k.computer),
-                process: self.names.name(k.name).to_string(),
-                remote_ip: k.ip,
-                remote_port: k.port,
-                first_seen: first,
-                rows,
+            .filter_map(|(k, seen)| {
+                let ip = addrs.resolve(AddrId(k.addr)).ip()?;
+                let key = EndpointKey { computer: in_base(k.computer), name: k.name, ip, port: k.port };
+                (!before.endpoints.contains(&key)).then(|| NewEndpoint {
+                    computer: computer(k.computer),
+                    process: self.names.name(k.name).to_string(),
+                    remote_ip: ip,
+                    remote_port: k.port,
+                    first_seen: seen.first,
+                    rows: seen.rows.into(),
+                })
             })
             .collect();
-        new_remote_endpoints.sort_by(|a, b| {
+        let order = |a: &NewEndpoint, b: &NewEndpoint| {
             (std::cmp::Reverse(a.rows), a.first_seen, &a.computer, &a.process, a.remote_ip, a.remote_port).cmp(&(
                 std::cmp::Reverse(b.rows),
                 b.first_seen,
@@ -701,8 +748,12 @@ impl ChangeScanner {
                 b.remote_ip,
                 b.remote_port,
             ))
-        });
-        new_remote_endpoints.truncate(MAX_ENDPOINTS);
+        };
+        if new_remote_endpoints.len() > MAX_ENDPOINTS {
+            new_remote_endpoints.select_nth_unstable_by(MAX_ENDPOINTS - 1, order);
+            new_remote_endpoints.truncate(MAX_ENDPOINTS);
+        }
+        new_remote_endpoints.sort_by(order);
 
         let baseline = match &self.baseline {
             Baseline::Initial => BaselineOut::Initial { files: self.initial_files.clone() },

@@ -118,6 +118,25 @@ pub enum Drill {
         remote_ip: std::net::IpAddr,
         remote_port: u16,
     },
+    /// A listener of the Changes view: its listening rows (names without regard to case).
+    Listener {
+        computer: String,
+        protocol: crate::model::Protocol,
+        port: u16,
+        process: String,
+    },
+    /// A new process of the Changes view: its rows on its computer.
+    ComputerProcess {
+        computer: String,
+        process: String,
+    },
+    /// A new remote endpoint of the Changes view: the process's rows to it.
+    Endpoint {
+        computer: String,
+        process: String,
+        ip: std::net::IpAddr,
+        port: u16,
+    },
 }
 
 impl Drill {
@@ -138,6 +157,13 @@ impl Drill {
                 let on = if computer.is_empty() { String::new() } else { format!(" on {computer}") };
                 let remote = endpoint(Address::Ip(*remote_ip), Some(remote_port.to_string()));
                 format!("{process} to {remote}{on}")
+            }
+            Drill::Listener { computer, protocol, port, process } => {
+                format!("{process} listening on {protocol} {port}{}", on(computer))
+            }
+            Drill::ComputerProcess { computer, process } => format!("process {process}{}", on(computer)),
+            Drill::Endpoint { computer, process, ip, port } => {
+                format!("{process} to {}{}", std::net::SocketAddr::new(*ip, *port), on(computer))
             }
         }
     }
@@ -162,8 +188,29 @@ impl Drill {
                     && log.module(e) == process
                     && log.computer(e) == computer
             }
+            Drill::Listener { computer, protocol, port, process } => {
+                e.protocol == *protocol
+                    && e.local_port == *port
+                    && crate::analysis::changes::listeners::may_listen(e.protocol, log.remote_ip(e))
+                    && log.module(e).eq_ignore_ascii_case(process)
+                    && log.computer(e).eq_ignore_ascii_case(computer)
+            }
+            Drill::ComputerProcess { computer, process } => {
+                log.module(e).eq_ignore_ascii_case(process) && log.computer(e).eq_ignore_ascii_case(computer)
+            }
+            Drill::Endpoint { computer, process, ip, port } => {
+                log.remote_ip(e) == Address::Ip(*ip)
+                    && e.remote_port() == crate::model::PortField::Num(*port)
+                    && log.module(e).eq_ignore_ascii_case(process)
+                    && log.computer(e).eq_ignore_ascii_case(computer)
+            }
         }
     }
+}
+
+/// ` on PC1` after a Changes entry's label; nothing for the unknown computer.
+fn on(computer: &str) -> String {
+    if computer.is_empty() { String::new() } else { format!(" on {computer}") }
 }
 
 /// `address:port` as the grid shows it; IPv6 in brackets when a port follows.
@@ -787,6 +834,36 @@ mod tests {
         let drill = Filter { drill: Some(Drill::Computer("ws-ann".into())), ..Filter::default() };
         assert_eq!(built(log, &NoHostNames, &drill, None), vec![0, 3]);
         assert_eq!(Drill::Computer("ws-ann".into()).label(), "computer ws-ann");
+    }
+
+    /// The Changes view's entries drill into their rows by computer, names without regard
+    /// to case; a listener's rows are its listening ones.
+    #[test]
+    fn changes_entries_drill_into_their_rows_on_their_computer() {
+        use crate::analysis::test_support::fleet_from;
+        use crate::model::Protocol;
+        let set = fleet_from(&[
+            (
+                "PC1",
+                "08/6/30,10:0:0,TCP,4444,0.0.0.0,,0.0.0.0,31,nc.exe,<u>\n08/6/30,10:0:5,TCP,4444,10.0.0.1,51000,10.0.0.9,31,NC.EXE,<u>\n08/6/30,10:0:6,TCP,4444,0.0.0.0,,0.0.0.0,31,NC.EXE,<u>\n",
+            ),
+            ("PC2", "08/6/30,10:0:1,TCP,4444,0.0.0.0,,0.0.0.0,77,nc.exe,<u>\n"),
+        ]);
+        let log = &set.ports;
+        let rows = |d: Drill| built(log, &NoHostNames, &Filter { drill: Some(d), ..Filter::default() }, None);
+        let listener =
+            Drill::Listener { computer: "pc1".into(), protocol: Protocol::Tcp, port: 4444, process: "nc.exe".into() };
+        assert_eq!(listener.label(), "nc.exe listening on TCP 4444 on pc1");
+        assert_eq!(rows(listener), vec![0, 3]);
+        assert_eq!(rows(Drill::ComputerProcess { computer: "PC2".into(), process: "NC.exe".into() }), vec![1]);
+        let endpoint = Drill::Endpoint {
+            computer: "PC1".into(),
+            process: "nc.exe".into(),
+            ip: "10.0.0.9".parse().expect("ip"),
+            port: 51000,
+        };
+        assert_eq!(endpoint.label(), "nc.exe to 10.0.0.9:51000 on PC1");
+        assert_eq!(rows(endpoint), vec![2]);
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use egui::{Key, KeyboardShortcut, Modifiers};
 
+use super::changes_view::BaselineChoice;
 use super::jobs::{Done, ExportError, Pick};
 use super::{Hit, Notification, PrParserApp, stats_view};
+use crate::analysis::changes::Baseline;
 use crate::analysis::{criteria, export, view};
 
 pub(super) const OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
@@ -44,9 +46,9 @@ impl PrParserApp {
         let Some(bundle) = self.stats.clone() else {
             return;
         };
-        let (tab, dns) = (self.stats_state.tab, Arc::clone(&self.dns));
+        let (tab, list, dns) = (self.stats_state.tab, self.stats_state.changes.list, Arc::clone(&self.dns));
         let started = self.jobs.spawn("export-stats", move || {
-            let (header, rows) = stats_view::table_csv(tab, &bundle, &*dns);
+            let (header, rows) = stats_view::table_csv(tab, list, &bundle, &*dns);
             let result = std::fs::File::create(&path).and_then(|f| export::write_table_csv(f, &header, rows));
             Done::Exported {
                 what: format!("the {} table", tab.title()),
@@ -58,6 +60,26 @@ impl PrParserApp {
             Ok(()) => self.exports_pending += 1,
             Err(e) => self.not_started(e),
         }
+    }
+
+    /// The Changes tab's *Set baseline...*: a folder is asked for first; the rows before the
+    /// selected row are those before its time.
+    pub(super) fn set_baseline(&mut self, choice: BaselineChoice) {
+        let baseline = match choice {
+            BaselineChoice::Initial => Baseline::Initial,
+            BaselineChoice::Folder => return self.pick(Pick::BaselineFolder),
+            BaselineChoice::BeforeSelectedRow => {
+                let time = self
+                    .grid
+                    .selected
+                    .zip(self.data.as_ref())
+                    .and_then(|(row, data)| data.set.ports.events.get(row as usize).map(|e| e.time));
+                let Some(time) = time else { return };
+                Baseline::Until(time)
+            }
+        };
+        self.stats_state.changes.baseline = baseline;
+        self.refresh_stats();
     }
 
     /// Saves the plot as PNG: the next rendered frame is captured and the plot cut out of it.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::jobs::{Done, Pick, Request, Slot, SpawnError, Ticket};
 use super::{PrParserApp, Tab, stats_view};
+use crate::analysis::changes::Baseline;
 use crate::analysis::criteria::{self, CompiledSet, Evaluation};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::view;
@@ -283,9 +284,11 @@ impl PrParserApp {
         let Ticket { generation, .. } = self.work.stats.start(request);
         let view = Arc::clone(&self.view);
         let process = self.stats_state.process.clone();
+        let baseline =
+            (self.stats_state.tab == stats_view::StatsTab::Changes).then(|| self.stats_state.changes.baseline.clone());
         let started = self.jobs.spawn("stats", move || Done::Stats {
             generation,
-            bundle: Box::new(stats_view::compute(&data, &view, &process)),
+            bundle: Box::new(stats_view::compute(&data, &view, &process, baseline.as_ref())),
         });
         if let Err(e) = started {
             self.work.stats.not_started();
@@ -466,6 +469,10 @@ impl PrParserApp {
             Pick::ExportStatsCsv => self.export_stats(first),
             Pick::ExportPlotPng => self.export_plot(first),
             Pick::AddressList => self.list_chosen(first),
+            Pick::BaselineFolder => {
+                self.stats_state.changes.baseline = Baseline::Paths(vec![first]);
+                self.refresh_stats();
+            }
         }
     }
 }

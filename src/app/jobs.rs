@@ -101,6 +101,8 @@ pub enum Pick {
     ExportPlotPng,
     /// The address list of a list criterion (which one: `lists::ListWatch`).
     AddressList,
+    /// Logs to compare with in the Changes tab.
+    BaselineFolder,
 }
 
 /// How threads are started: by the OS, or (in the app's own tests) refused, to check that a

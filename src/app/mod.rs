@@ -10,6 +10,7 @@
 //! built-in one; `numbers` how counts are written.
 
 mod actions;
+pub mod changes_view;
 pub mod criteria_editor;
 pub mod detail;
 pub mod file_dialog;

@@ -293,9 +293,17 @@ impl PrParserApp {
         }
         self.stats_wanted();
         let bundle = self.stats.clone();
-        let events = stats_view::stats_ui(ui, &mut self.stats_state, bundle.as_deref(), &*self.dns);
-        if events.process_changed {
+        let selected = self.grid.selected.is_some();
+        let events = stats_view::stats_ui(ui, &mut self.stats_state, bundle.as_deref(), &*self.dns, selected);
+        // The Changes tab reads every row, so its lists are computed only once it is shown.
+        let changes_missing = bundle.as_ref().is_some_and(|b| b.changes.is_none());
+        if events.process_changed
+            || (self.stats_state.tab == stats_view::StatsTab::Changes && changes_missing && self.work.stats.is_idle())
+        {
             self.refresh_stats();
+        }
+        if let Some(choice) = events.baseline {
+            self.set_baseline(choice);
         }
         if let Some(drill) = events.drill {
             self.filters.drill = Some(drill);

@@ -6,11 +6,15 @@ use egui::{RichText, Ui};
 use egui_extras::{Column as TableColumn, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 
+use super::changes_view::{self, BaselineChoice, ChangeList, ChangesState};
+use crate::analysis::changes::{Baseline, ChangeScanner, Changes, Role};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::dns::HostNames;
 use crate::analysis::stats::beaconing::{self, Beacon};
 use crate::analysis::stats::{self, Masquerade, RowStats, SvchostEntry, UserUsage};
+use crate::analysis::time_range::TimeRange;
 use crate::analysis::view::Drill;
+use crate::logs::ports::LoadProgress;
 
 /// Everything the tabs show, computed together in the background.
 #[derive(Debug, Clone, Default)]
@@ -22,10 +26,14 @@ pub struct StatsBundle {
     pub process: String,
     pub per_process: Vec<UserUsage>,
     pub beaconing: Vec<Beacon>,
+    /// The Changes tab's lists, when it asked for them (it reads every row of the set, and
+    /// a baseline folder, so only then); an error when the baseline could not be read.
+    pub changes: Option<Result<Changes, String>>,
 }
 
-/// Computes the bundle over `view` (row indices), for per-process usage of `process`.
-pub fn compute(data: &Dataset, view: &[u32], process: &str) -> StatsBundle {
+/// Computes the bundle over `view` (row indices), for per-process usage of `process`, and
+/// the Changes lists since `baseline` when one is given.
+pub fn compute(data: &Dataset, view: &[u32], process: &str, baseline: Option<&Baseline>) -> StatsBundle {
     let log = &data.set.ports;
     let rows = stats::row_stats(log, Some(view));
     let process = if process.is_empty() { default_process(&rows) } else { process.to_string() };
@@ -36,7 +44,17 @@ pub fn compute(data: &Dataset, view: &[u32], process: &str) -> StatsBundle {
         beaconing: beaconing::beaconing(log, Some(view)),
         rows,
         process,
+        changes: baseline.map(|b| changes(data, view, b)),
     }
+}
+
+/// What changed among the grid's rows (`view`) since `baseline`: every row of the set takes
+/// part in the baseline and in pairing the XP quirk, only the grid's rows count as after.
+fn changes(data: &Dataset, view: &[u32], baseline: &Baseline) -> Result<Changes, String> {
+    let mut scanner = ChangeScanner::new(baseline.clone(), TimeRange::default());
+    scanner.read_baseline(&LoadProgress::default()).map_err(|e| e.to_string())?;
+    scanner.scan_set(Role::Loaded, &data.set, Some(view));
+    Ok(scanner.finish(&data.set.ports.addrs))
 }
 
 /// iexplore.exe, as the original Parser had, when the log has it; else the busiest process.
@@ -61,10 +79,12 @@ pub enum StatsTab {
     PerProcess,
     Masquerading,
     Beaconing,
+    /// What is new since a baseline: its own tables (`changes_view`).
+    Changes,
 }
 
 impl StatsTab {
-    pub const ALL: [StatsTab; 9] = [
+    pub const ALL: [StatsTab; 10] = [
         StatsTab::LocalTcpPorts,
         StatsTab::Processes,
         StatsTab::RemoteIps,
@@ -74,6 +94,7 @@ impl StatsTab {
         StatsTab::PerProcess,
         StatsTab::Masquerading,
         StatsTab::Beaconing,
+        StatsTab::Changes,
     ];
 
     pub fn title(self) -> &'static str {
@@ -87,6 +108,7 @@ impl StatsTab {
             StatsTab::PerProcess => "Per-process usage",
             StatsTab::Masquerading => "Masquerading",
             StatsTab::Beaconing => "Beaconing",
+            StatsTab::Changes => "Changes",
         }
     }
 
@@ -112,6 +134,8 @@ impl StatsTab {
                 percent: false,
                 detail: Some("Score (0 to 1), median interval, computer"),
             },
+            // Each of its lists has columns of its own (changes_view); the first is the process.
+            StatsTab::Changes => Columns { key: "Process", count: None, percent: false, detail: None },
         }
     }
 }
@@ -225,6 +249,8 @@ pub fn entries(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> Ve
             })
             .collect(),
         StatsTab::Beaconing => bundle.beaconing.iter().map(beacon_entry).collect(),
+        // Its lists are tables of their own, with their own columns (changes_view).
+        StatsTab::Changes => Vec::new(),
     }
 }
 
@@ -280,6 +306,7 @@ pub struct StatsState {
     pub sort: TableSort,
     pub process: String,
     pub plot_rect: Option<egui::Rect>,
+    pub changes: ChangesState,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -288,6 +315,8 @@ pub struct StatsEvents {
     pub process_changed: bool,
     pub export_csv: bool,
     pub export_png: bool,
+    /// The Changes tab's *Set baseline...*.
+    pub baseline: Option<BaselineChoice>,
 }
 
 /// Bars shown for top-N views.
@@ -298,6 +327,7 @@ pub fn stats_ui(
     state: &mut StatsState,
     bundle: Option<&StatsBundle>,
     hosts: &dyn HostNames,
+    selected_row: bool,
 ) -> StatsEvents {
     let mut events = StatsEvents::default();
     ui.horizontal_wrapped(|ui| {
@@ -308,6 +338,11 @@ pub fn stats_ui(
             }
         }
     });
+    if state.tab == StatsTab::Changes {
+        let changes = bundle.and_then(|b| b.changes.as_ref());
+        let asked = changes_view::changes_ui(ui, &mut state.changes, changes, selected_row);
+        return StatsEvents { drill: asked.drill, export_csv: asked.export_csv, baseline: asked.baseline, ..events };
+    }
     let Some(bundle) = bundle else {
         ui.spinner();
         return events;
@@ -511,7 +546,18 @@ fn sort_header(ui: &mut Ui, sort: &mut TableSort, title: &str, first: TableSort,
 }
 
 /// The current tab's table as CSV rows (for export), under the table's column titles.
-pub fn table_csv(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> (Vec<&'static str>, Vec<Vec<String>>) {
+pub fn table_csv(
+    tab: StatsTab,
+    list: ChangeList,
+    bundle: &StatsBundle,
+    hosts: &dyn HostNames,
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    if tab == StatsTab::Changes {
+        return match &bundle.changes {
+            Some(Ok(changes)) => changes_view::csv(list, changes),
+            _ => (Vec::new(), Vec::new()),
+        };
+    }
     let columns = tab.columns();
     let header = [Some(columns.key), columns.count, columns.percent.then_some("Percent"), columns.detail]
         .into_iter()

@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 
 use chrono::{NaiveDateTime, TimeDelta};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::model::{Address, PortField, PortMapping, Protocol, TcpState};
 
@@ -85,7 +85,7 @@ pub struct Pairing<T> {
     order: VecDeque<(NaiveDateTime, Socket)>,
     /// Connections of the second being read, for a quirk row written after its connection.
     this_second: Option<NaiveDateTime>,
-    connected: FxHashMap<Socket, ()>,
+    connected: FxHashSet<Socket>,
 }
 
 impl<T> Default for Pairing<T> {
@@ -94,7 +94,7 @@ impl<T> Default for Pairing<T> {
             waiting: FxHashMap::default(),
             order: VecDeque::new(),
             this_second: None,
-            connected: FxHashMap::default(),
+            connected: FxHashSet::default(),
         }
     }
 }
@@ -131,18 +131,22 @@ impl<T> Pairing<T> {
         self.let_go(time, done);
         if self.this_second != Some(time) {
             self.this_second = Some(time);
-            self.connected.clear();
+            if !self.connected.is_empty() {
+                self.connected.clear();
+            }
         }
         match kind {
             RowKind::MaybeQuirk => {
-                if !self.connected.contains_key(&socket) {
+                if !self.connected.contains(&socket) {
                     self.waiting.entry(socket).or_default().push((time, listener));
                     self.order.push_back((time, socket));
                 }
             }
             RowKind::Connection => {
-                self.connected.insert(socket, ());
-                if let Some(list) = self.waiting.get_mut(&socket) {
+                self.connected.insert(socket);
+                if !self.waiting.is_empty()
+                    && let Some(list) = self.waiting.get_mut(&socket)
+                {
                     list.retain(|(t, _)| !(*t <= time && time - *t <= TimeDelta::seconds(QUIRK_SECONDS)));
                     if list.is_empty() {
                         self.waiting.remove(&socket);

@@ -71,12 +71,12 @@ fn two_computers() -> LogSet {
 fn changes(baseline: Baseline, range: TimeRange, set: &LogSet) -> Changes {
     let mut scanner = ChangeScanner::new(baseline, range);
     scanner.scan_set(Role::Loaded, set, None);
-    scanner.finish()
+    scanner.finish(&set.ports.addrs)
 }
 
+/// A new TCP listener.
 fn listener(
     computer: &str,
-    protocol: Protocol,
     port: u16,
     process: &str,
     pid: Option<u32>,
@@ -86,7 +86,7 @@ fn listener(
 ) -> NewListener {
     NewListener {
         computer: computer.into(),
-        protocol,
+        protocol: Protocol::Tcp,
         port,
         process: process.into(),
         pid,
@@ -110,10 +110,10 @@ fn the_default_baseline_is_each_computers_earliest_initial() {
     assert_eq!(
         got.new_listeners,
         vec![
-            listener("PC1", Protocol::Tcp, 4444, "nc.exe", Some(3100), "PC1\\eve", at(10, 5, 0), 1),
-            listener("PC1", Protocol::Tcp, 445, "evil.exe", Some(3200), "PC1\\eve", at(10, 6, 0), 1),
-            listener("PC1", Protocol::Tcp, 5000, "svchost.exe", Some(1228), "", at(10, 11, 0), 1),
-            listener("PC2", Protocol::Tcp, 3389, "svchost.exe", Some(1096), "NT AUTHORITY\\SYSTEM", at(10, 21, 0), 1),
+            listener("PC1", 4444, "nc.exe", Some(3100), "PC1\\eve", at(10, 5, 0), 1),
+            listener("PC1", 445, "evil.exe", Some(3200), "PC1\\eve", at(10, 6, 0), 1),
+            listener("PC1", 5000, "svchost.exe", Some(1228), "", at(10, 11, 0), 1),
+            listener("PC2", 3389, "svchost.exe", Some(1096), "NT AUTHORITY\\SYSTEM", at(10, 21, 0), 1),
         ]
     );
     assert_eq!(
@@ -273,7 +273,7 @@ fn another_set_is_the_baseline_and_one_computer_stands_for_all() {
     let mut scanner = ChangeScanner::new(Baseline::Paths(vec![PathBuf::from("march")]), TimeRange::default());
     scanner.scan_set(Role::Baseline, &baseline, None);
     scanner.scan_set(Role::Loaded, &loaded, None);
-    let got = scanner.finish();
+    let got = scanner.finish(&loaded.ports.addrs);
     assert_eq!(got.baseline, BaselineOut::Path { paths: vec!["march".into()] });
     // Everything loaded came after, its INITIALs too; the march logs' one computer is every
     // computer's baseline.
@@ -293,4 +293,21 @@ fn another_set_is_the_baseline_and_one_computer_stands_for_all() {
     let endpoints: Vec<(&str, u16)> =
         got.new_remote_endpoints.iter().map(|e| (e.process.as_str(), e.remote_port)).collect();
     assert_eq!(endpoints, vec![("nc.exe", 51000), ("svchost.exe", 80), ("svchost.exe", 443)]);
+}
+
+#[test]
+fn only_the_rows_counted_came_after_but_all_pair_and_form_the_baseline() {
+    let set = two_computers();
+    // PC1's rows are 0..11 in time order, PC2's 11 and 12 (after PC1's by time).
+    let time_of = |i: usize| set.ports.events[i].time;
+    assert_eq!((time_of(3), time_of(4), time_of(11)), (at(10, 7, 0), at(10, 7, 0), at(10, 20, 0)));
+    let mut scanner = ChangeScanner::new(Baseline::Initial, TimeRange::default());
+    // Only the quirk row of 10:07:00 (index 3) and PC2's rows: its connection (4) is not
+    // counted, yet pairs it.
+    scanner.scan_set(Role::Loaded, &set, Some(&[3, 11, 12]));
+    let got = scanner.finish(&set.ports.addrs);
+    let listeners: Vec<(&str, u16)> = got.new_listeners.iter().map(|l| (l.process.as_str(), l.port)).collect();
+    assert_eq!(listeners, vec![("svchost.exe", 3389)]);
+    let processes: Vec<(&str, u64)> = got.new_processes.iter().map(|p| (p.process.as_str(), p.rows)).collect();
+    assert_eq!(processes, vec![("iexplore.exe", 1), ("svchost.exe", 1)]);
 }

@@ -50,6 +50,7 @@ impl Pick {
             Pick::ExportPlotPng => ("Export plot as PNG", Save { name: "prparser-plot.png" }, Some(PNG)),
             // Lists come as .netset, .ipset, .txt or no extension at all: every file is shown.
             Pick::AddressList => ("Choose an address list", OpenFile, None),
+            Pick::BaselineFolder => ("Choose the baseline's log folder", Folder, None),
         };
         Spec { title, mode, filter }
     }
