@@ -77,7 +77,8 @@ pub struct Socket {
 /// TCP rows are the XP quirk. A row that may be the quirk waits, with what the caller wants
 /// back (`T`), until a connection row pairs it (it is dropped) or [`QUIRK_SECONDS`] of later
 /// rows pass without one (it is a listener, handed back by [`Pairing::row`] or
-/// [`Pairing::finish`]). What waits is bounded by the rows of a few seconds.
+/// [`Pairing::finish`]). What waits is bounded by the rows of a few seconds: when time goes
+/// back (the next file is another computer's), everything waiting is handed back.
 #[derive(Debug)]
 pub struct Pairing<T> {
     waiting: FxHashMap<Socket, Vec<(NaiveDateTime, T)>>,
@@ -128,6 +129,11 @@ impl<T> Pairing<T> {
     /// Takes the next row (`kind` from [`RowKind::of`]); `listener` is what to hand back if
     /// it turns out a listener. Calls `done` with every waiting row now known to be one.
     pub fn row(&mut self, time: NaiveDateTime, socket: Socket, kind: RowKind, listener: T, done: &mut impl FnMut(T)) {
+        if self.this_second.is_some_and(|last| time + TimeDelta::seconds(QUIRK_SECONDS) < last) {
+            // Time went back: another computer's (or an older) file began, so no row of the
+            // one before can come to pair with what waits.
+            self.release_all(done);
+        }
         self.let_go(time, done);
         if self.this_second != Some(time) {
             self.this_second = Some(time);
@@ -179,8 +185,13 @@ impl<T> Pairing<T> {
 
     /// Hands back every row still waiting: the log ended without their connections.
     pub fn finish(mut self, done: &mut impl FnMut(T)) {
+        self.release_all(done);
+    }
+
+    fn release_all(&mut self, done: &mut impl FnMut(T)) {
         let mut rest: Vec<(NaiveDateTime, T)> = self.waiting.drain().flat_map(|(_, l)| l).collect();
         rest.sort_by_key(|(t, _)| *t);
         rest.into_iter().for_each(|(_, l)| done(l));
+        self.order.clear();
     }
 }

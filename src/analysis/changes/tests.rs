@@ -311,3 +311,23 @@ fn only_the_rows_counted_came_after_but_all_pair_and_form_the_baseline() {
     let processes: Vec<(&str, u64)> = got.new_processes.iter().map(|p| (p.process.as_str(), p.rows)).collect();
     assert_eq!(processes, vec![("iexplore.exe", 1), ("svchost.exe", 1)]);
 }
+
+/// Rows waiting for their connection are let go when the next file starts earlier (another
+/// computer's): they are listeners, and a connection of that later file does not pair them.
+#[test]
+fn waiting_rows_are_let_go_when_time_goes_back() {
+    let mut pairing: listeners::Pairing<u32> = listeners::Pairing::default();
+    let mut done = Vec::new();
+    let socket = |computer| listeners::Socket { computer, port: 1600, pid: 10 };
+    let quirk = listeners::RowKind::MaybeQuirk;
+    let connection = listeners::RowKind::Connection;
+    pairing.row(at(12, 0, 0), socket(1), quirk, 1, &mut |l| done.push(l));
+    pairing.row(at(12, 0, 1), socket(1), connection, 0, &mut |l| done.push(l));
+    pairing.row(at(12, 0, 2), socket(1), quirk, 2, &mut |l| done.push(l));
+    assert_eq!(done, Vec::<u32>::new(), "1 paired, 2 waits");
+    pairing.row(at(10, 0, 0), socket(2), quirk, 3, &mut |l| done.push(l));
+    assert_eq!(done, vec![2], "time went back: 2 is a listener");
+    pairing.row(at(10, 0, 2), socket(2), connection, 0, &mut |l| done.push(l));
+    pairing.finish(&mut |l| done.push(l));
+    assert_eq!(done, vec![2], "3 paired with its own computer's connection");
+}
