@@ -225,6 +225,7 @@ fn the_changes_tab_lists_what_is_new_and_a_click_filters_the_grid() {
     harness.get_by_label("Port owner changes (1)");
     harness.get_by_label("New processes (3)");
     harness.get_by_label("New remote endpoints (4)");
+    harness.snapshot_options("changes_tab", &support::app::snapshot_options());
     harness.get(entry("evil.exe"));
     harness.get(entry("nc.exe")).click();
     harness.run_steps(2);

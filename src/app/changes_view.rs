@@ -203,7 +203,10 @@ fn baseline_text(baseline: &BaselineOut) -> String {
         BaselineOut::Initial { files } if files.is_empty() => {
             "each computer's earliest PR-INITIAL (none loaded: everything is new)".to_string()
         }
-        BaselineOut::Initial { files } => format!("each computer's earliest PR-INITIAL ({})", files.join(", ")),
+        BaselineOut::Initial { files } => {
+            let names: Vec<&str> = files.iter().map(|f| crate::model::file_name(f)).collect();
+            format!("each computer's earliest PR-INITIAL ({})", names.join(", "))
+        }
         BaselineOut::Path { paths } => format!("the logs in {}", paths.join(", ")),
         BaselineOut::Until { until } => format!("the rows before {}", iso(*until).replace('T', " ")),
     }
@@ -281,8 +284,9 @@ fn table_ui(ui: &mut Ui, state: &mut ChangesState, list: &[Line], events: &mut C
         .resizable(true)
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
         .column(TableColumn::initial(180.0).at_least(60.0).clip(true));
-    for _ in 1..columns.len() {
-        table = table.column(TableColumn::initial(110.0).at_least(40.0).clip(true));
+    for title in &columns[1..] {
+        let width = if *title == "First seen" { 160.0 } else { 110.0 };
+        table = table.column(TableColumn::initial(width).at_least(40.0).clip(true));
     }
     table
         .header(24.0, |mut header| {
@@ -377,6 +381,8 @@ mod tests {
         let (_, rows) = csv(ChangeList::Processes, &changes);
         assert_eq!(rows[0][3], "PC1\\eve, PC1\\mal");
         assert_eq!(baseline_text(&changes.baseline), "the rows before 2008-06-30 09:00:00");
+        let initial = BaselineOut::Initial { files: vec!["/case/pc1/PR-INITIAL-08-06-30-22-0-0.log".into()] };
+        assert_eq!(baseline_text(&initial), "each computer's earliest PR-INITIAL (PR-INITIAL-08-06-30-22-0-0.log)");
         // Numbers sort as numbers, not as text.
         assert!(Cell::Num(9) < Cell::Num(10));
     }
