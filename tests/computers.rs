@@ -160,3 +160,43 @@ fn computer_restricts_every_view() {
         "prparser: no computer named \"delta\" in these logs (they hold: ALPHA, BETA, gamma)"
     );
 }
+
+/// The app's Computers view: per computer its rows, first and last row, and flagged rows; a
+/// click shows that computer's rows.
+#[test]
+fn the_computers_view_counts_each_machine_and_a_click_shows_its_rows() {
+    use egui_kittest::kittest::{By, Queryable};
+    use prparser::analysis::criteria::{CriteriaSet, Criterion, Field, MatchKind};
+    use prparser::app::settings::Settings;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = write_fleet(dir.path());
+    let app_exe = Criterion {
+        name: "app.exe".into(),
+        field: Field::Module,
+        kind: MatchKind::Exact,
+        pattern: "app.exe".into(),
+        enabled: true,
+        message: String::new(),
+        effect: Default::default(),
+    };
+    let settings = Settings { criteria: CriteriaSet { criteria: vec![app_exe] }, ..Settings::default() };
+    let mut harness = support::app::app_with(settings, vec![root]);
+    for tab in ["Statistics", "Computers"] {
+        harness.get_by_label(tab).click();
+        harness.run_steps(2);
+        support::app::settle(&mut harness);
+    }
+    harness.get_by_label("2008-06-30 10:00:10 .. 2008-07-01 00:00:06; 3 flagged");
+    harness.get_by_label("2008-06-30 10:00:05 .. 2008-06-30 10:00:40; 2 flagged");
+    harness.get_by_label("2008-06-30 12:00:00 .. 2008-06-30 12:00:00; 0 flagged");
+    // ALPHA has 5 of the 8 rows, BETA 2, gamma 1.
+    for share in ["62.50%", "25.00%", "12.50%"] {
+        harness.get_by_label(share);
+    }
+    harness.get(By::new().role(egui::Role::Link).label("ALPHA")).click();
+    harness.run_steps(2);
+    support::app::settle(&mut harness);
+    harness.get_by_label("Grid filtered to computer ALPHA");
+    harness.get_by_label("Rows shown: 5");
+}

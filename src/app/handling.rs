@@ -283,12 +283,13 @@ impl PrParserApp {
         };
         let Ticket { generation, .. } = self.work.stats.start(request);
         let view = Arc::clone(&self.view);
+        let evaluation = Arc::clone(&self.evaluation);
         let process = self.stats_state.process.clone();
         let baseline =
             (self.stats_state.tab == stats_view::StatsTab::Changes).then(|| self.stats_state.changes.baseline.clone());
         let started = self.jobs.spawn("stats", move || Done::Stats {
             generation,
-            bundle: Box::new(stats_view::compute(&data, &view, &process, baseline.as_ref())),
+            bundle: Box::new(stats_view::compute(&data, &view, &process, &evaluation.flagged, baseline.as_ref())),
         });
         if let Err(e) = started {
             self.work.stats.not_started();
@@ -354,6 +355,8 @@ impl PrParserApp {
                         FlagsRequest::All => self.evaluation = Arc::new(evaluation),
                         FlagsRequest::Rows(rows) => self.join_flags(rows.start, evaluation),
                     }
+                    // The Computers view counts flagged rows.
+                    self.stats_dirty = true;
                 }
                 if let Some(next) = finished.next {
                     self.start_flags(next);

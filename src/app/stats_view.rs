@@ -11,6 +11,7 @@ use crate::analysis::changes::{Baseline, ChangeScanner, Changes, Role};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::dns::HostNames;
 use crate::analysis::stats::beaconing::{self, Beacon};
+use crate::analysis::stats::computers::{self, ComputerUsage};
 use crate::analysis::stats::{self, Masquerade, RowStats, SvchostEntry, UserUsage};
 use crate::analysis::time_range::TimeRange;
 use crate::analysis::view::Drill;
@@ -29,11 +30,19 @@ pub struct StatsBundle {
     /// The Changes tab's lists, when it asked for them (it reads every row of the set, and
     /// a baseline folder, so only then); an error when the baseline could not be read.
     pub changes: Option<Result<Changes, String>>,
+    pub computers: Vec<ComputerUsage>,
 }
 
 /// Computes the bundle over `view` (row indices), for per-process usage of `process`, and
-/// the Changes lists since `baseline` when one is given.
-pub fn compute(data: &Dataset, view: &[u32], process: &str, baseline: Option<&Baseline>) -> StatsBundle {
+/// the Changes lists since `baseline` when one is given; `flagged[i]` tells whether row `i`
+/// stays flagged.
+pub fn compute(
+    data: &Dataset,
+    view: &[u32],
+    process: &str,
+    flagged: &[bool],
+    baseline: Option<&Baseline>,
+) -> StatsBundle {
     let log = &data.set.ports;
     let rows = stats::row_stats(log, Some(view));
     let process = if process.is_empty() { default_process(&rows) } else { process.to_string() };
@@ -42,6 +51,7 @@ pub fn compute(data: &Dataset, view: &[u32], process: &str, baseline: Option<&Ba
         svchost: stats::svchost_enumeration(&data.set),
         masquerading: stats::masquerading(&data.set),
         beaconing: beaconing::beaconing(log, Some(view)),
+        computers: computers::computer_usage(log, Some(view), flagged),
         rows,
         process,
         changes: baseline.map(|b| changes(data, view, b)),
@@ -74,6 +84,7 @@ pub enum StatsTab {
     Processes,
     RemoteIps,
     Users,
+    Computers,
     Hours,
     Svchost,
     PerProcess,
@@ -84,11 +95,12 @@ pub enum StatsTab {
 }
 
 impl StatsTab {
-    pub const ALL: [StatsTab; 10] = [
+    pub const ALL: [StatsTab; 11] = [
         StatsTab::LocalTcpPorts,
         StatsTab::Processes,
         StatsTab::RemoteIps,
         StatsTab::Users,
+        StatsTab::Computers,
         StatsTab::Hours,
         StatsTab::Svchost,
         StatsTab::PerProcess,
@@ -103,6 +115,7 @@ impl StatsTab {
             StatsTab::Processes => "Processes",
             StatsTab::RemoteIps => "Remote IPs",
             StatsTab::Users => "User contexts",
+            StatsTab::Computers => "Computers",
             StatsTab::Hours => "Port usage by hour",
             StatsTab::Svchost => "svchost.exe",
             StatsTab::PerProcess => "Per-process usage",
@@ -120,6 +133,7 @@ impl StatsTab {
             StatsTab::Processes => rows("Process", None),
             StatsTab::RemoteIps => rows("Remote IP", Some("Host")),
             StatsTab::Users => rows("User", None),
+            StatsTab::Computers => rows("Computer", Some("First and last row, flagged rows")),
             StatsTab::Hours => rows("Hour", None),
             StatsTab::Svchost => {
                 Columns { key: "PID", count: Some("Services"), percent: false, detail: Some("Service names") }
@@ -248,9 +262,28 @@ pub fn entries(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> Ve
                 drill: Some(Drill::Pid(m.pid)),
             })
             .collect(),
+        StatsTab::Computers => bundle
+            .computers
+            .iter()
+            .map(|c| {
+                let name = if c.computer.is_empty() { "(unknown)".to_string() } else { c.computer.clone() };
+                let pct = Some(stats::percent(c.rows, r.rows));
+                counted(name, computer_detail(c), c.rows, pct, Drill::Computer(c.computer.clone()))
+            })
+            .collect(),
         StatsTab::Beaconing => bundle.beaconing.iter().map(beacon_entry).collect(),
         // Its lists are tables of their own, with their own columns (changes_view).
         StatsTab::Changes => Vec::new(),
+    }
+}
+
+/// A computer's first and last row and its flagged rows.
+fn computer_detail(c: &ComputerUsage) -> String {
+    let time =
+        |t: Option<chrono::NaiveDateTime>| t.map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+    match c.rows {
+        0 => format!("no rows shown; {} flagged", c.flagged),
+        _ => format!("{} .. {}; {} flagged", time(c.first), time(c.last), c.flagged),
     }
 }
 

@@ -5,7 +5,8 @@
 
 use chrono::NaiveDateTime;
 
-use crate::analysis::aggregate::{Accumulate, Batch, Tables};
+use crate::analysis::aggregate::{self, Accumulate, Batch, Tables};
+use crate::logs::ports::PortsLog;
 
 /// One computer's line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,4 +107,20 @@ impl Accumulate for ComputerCounts {
         list.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.computer.cmp(&b.computer)));
         list
     }
+}
+
+/// The Computers view over all rows of `log` or a subset (row indices), with `flagged[i]`
+/// telling whether row `i` stays flagged (rows past its end are not).
+pub fn computer_usage(log: &PortsLog, subset: Option<&[u32]>, flagged: &[bool]) -> Vec<ComputerUsage> {
+    let tables = Tables::of(log);
+    let batch = Batch::new(tables, &log.events).subset(subset);
+    let mut counts = aggregate::over_rows(batch, ComputerCounts::default);
+    match subset {
+        None => counts.add_flags(&batch, flagged),
+        Some(rows) => {
+            let in_order: Vec<bool> = rows.iter().map(|&i| flagged.get(i as usize).copied().unwrap_or(false)).collect();
+            counts.add_flags(&batch, &in_order);
+        }
+    }
+    counts.finish(tables)
 }

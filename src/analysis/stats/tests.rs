@@ -205,3 +205,17 @@ fn normal_locations_of_system_binaries() {
         assert!(!is_normal_location(name, path), "{path}");
     }
 }
+
+#[test]
+fn computer_usage_takes_the_flags_of_the_rows_it_counts() {
+    let set = set_from(PORTS, None);
+    let mut flagged = vec![false; set.ports.events.len()];
+    flagged[0] = true;
+    flagged[3] = true;
+    let all = computers::computer_usage(&set.ports, None, &flagged);
+    assert_eq!(all.iter().map(|c| (c.computer.as_str(), c.rows, c.flagged)).collect::<Vec<_>>(), [("", 10, 2)]);
+    // Rows 5 and 3, in that order: the flag of row 3 goes with row 3.
+    let some = computers::computer_usage(&set.ports, Some(&[5, 3]), &flagged);
+    assert_eq!(some.iter().map(|c| (c.rows, c.flagged)).collect::<Vec<_>>(), [(2, 1)]);
+    assert_eq!(some[0].last, Some(set.ports.events[5].time.max(set.ports.events[3].time)));
+}
