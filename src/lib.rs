@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod app;
 pub mod cli;
+pub mod clickhouse;
 pub mod collector;
 pub mod error;
 pub mod generate;

@@ -146,7 +146,7 @@ pub struct Masquerade {
 
 /// The system binaries malware likes to be named after, and whether each lives in the
 /// Windows folder itself (explorer.exe) rather than System32.
-const SYSTEM_BINARIES: [(&str, bool); 7] = [
+pub(crate) const SYSTEM_BINARIES: [(&str, bool); 7] = [
     ("svchost.exe", false),
     ("lsass.exe", false),
     ("services.exe", false),

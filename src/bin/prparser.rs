@@ -27,7 +27,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Report { criteria, geoip, asn, process, computers, range, baseline, format, top, paths }) => {
+        Some(Command::Report { clickhouse: Some(url), server, criteria, computers, range, format, top, .. }) => {
+            let (criteria, _lists) = load_criteria(criteria, None)?;
+            let options = prparser::clickhouse::report::Options { computers, range: time_range(&range)? };
+            prparser::clickhouse::command::report(&url, &server, &criteria, &options, format, top)
+        }
+        Some(Command::Ingest { clickhouse, server, paths }) => {
+            prparser::clickhouse::command::ingest(&clickhouse, &server, &paths)
+        }
+        Some(Command::Report { criteria, geoip, asn, process, computers, range, baseline, format, top, paths, .. }) => {
             let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;
             let baseline = baseline_of(baseline)?;
             let options = prparser::report::Options { process, computers, geo, range: time_range(&range)?, baseline };

@@ -53,6 +53,25 @@ pub enum Command {
         /// Entries shown per view in text output.
         #[arg(long, default_value_t = 10)]
         top: usize,
+        /// Report on what `prparser ingest` loaded into this ClickHouse server (its HTTP
+        /// interface, http://host:8123) instead of reading logs: every view is computed there.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["geoip", "asn", "process", "paths"])]
+        clickhouse: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// PR-PORTS logs (partners are found beside them), PR-PIDS/PR-INITIAL logs, or folders.
+        #[arg(required_unless_present = "clickhouse")]
+        paths: Vec<PathBuf>,
+    },
+    /// Load logs into ClickHouse (created when missing): PORTS rows, process blocks and what
+    /// was loaded of each file. Loading again adds nothing; a grown file adds its new rows.
+    Ingest {
+        /// The server's HTTP interface, e.g. http://127.0.0.1:8123 (no password in it: the
+        /// password comes from CLICKHOUSE_PASSWORD or a prompt).
+        #[arg(long, value_name = "URL")]
+        clickhouse: String,
+        #[command(flatten)]
+        server: ServerArgs,
         /// PR-PORTS logs (partners are found beside them), PR-PIDS/PR-INITIAL logs, or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -107,6 +126,18 @@ pub enum Command {
         #[command(flatten)]
         shape: ShapeArgs,
     },
+}
+
+/// Where in a ClickHouse server, and as whom.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The database holding prparser's tables.
+    #[arg(long, default_value = "prparser")]
+    pub database: String,
+    /// The ClickHouse user (default: the server's default user). Its password is read from
+    /// CLICKHOUSE_PASSWORD, else asked for on the terminal.
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 /// A time range of the logs. Times are ISO (2008-06-30T10:00:00, 2008-06-30 10:00, a date

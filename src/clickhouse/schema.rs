@@ -1,0 +1,70 @@
+//! The tables `prparser ingest` writes and `prparser report --clickhouse` reads (README,
+//! "ClickHouse"). Plain MergeTree tables ordered by computer and time, no partitioning (one
+//! insert of under a million rows is then one part: all there or not at all), and only types
+//! ClickHouse 18.16 knows: addresses are text as the logs write them, not IPv4/IPv6 columns.
+//! Times are the logs' own local times, without zone, in `DateTime('UTC')`: read and written
+//! as UTC, so an hour of the logs is the same hour in the server, whatever its time zone.
+
+use super::client::{Client, ClickHouseError};
+
+/// PORTS rows: one per line of a PR-PORTS log (or the collector's).
+pub const PORTS: &str = "ports";
+/// Process blocks of PR-PIDS and PR-INITIAL logs.
+pub const BLOCKS: &str = "process_blocks";
+/// One row per file and load: how much of it is in, and its malformed lines.
+pub const FILES: &str = "ingested_files";
+
+const TABLES: [(&str, &str); 3] = [
+    (
+        PORTS,
+        "computer String, time DateTime('UTC'), protocol String, \
+         local_ip String, local_port UInt16, remote_ip String, remote_port String, \
+         pid Nullable(UInt32), module String, user String, file String, line UInt32",
+    ),
+    (
+        BLOCKS,
+        "computer String, time DateTime('UTC'), timed UInt8, kind String, pid UInt32, process String, \
+         user String, system_process UInt8, services Array(String), modules Array(String), \
+         image_path String, has_image UInt8, port_table String, file String, line UInt32",
+    ),
+    (
+        FILES,
+        "computer String, file String, kind String, length UInt64, hash String, rows UInt64, \
+         malformed UInt64, ingested DateTime('UTC') DEFAULT now()",
+    ),
+];
+
+/// The statements that create the database and its tables; each is a no-op when its object
+/// exists.
+pub fn statements(database: &str) -> Vec<String> {
+    let mut out = vec![format!("CREATE DATABASE IF NOT EXISTS {database}")];
+    for (table, columns) in TABLES {
+        let order = if table == FILES { "(computer, file)" } else { "(computer, time)" };
+        out.push(format!(
+            "CREATE TABLE IF NOT EXISTS {database}.{table} ({columns}) ENGINE = MergeTree() ORDER BY {order}"
+        ));
+    }
+    out
+}
+
+/// Creates what is missing.
+pub fn create(client: &Client) -> Result<(), ClickHouseError> {
+    for sql in statements(client.database()) {
+        client.execute(&sql)?;
+    }
+    Ok(())
+}
+
+/// Whether the database holds the ingest's tables (a report on an empty server says so
+/// rather than failing on a missing table).
+pub fn exists(client: &Client) -> Result<bool, ClickHouseError> {
+    let sql = format!(
+        "SELECT count() FROM system.tables WHERE database = {} AND name IN ({}, {}, {})",
+        super::client::quote(client.database()),
+        super::client::quote(PORTS),
+        super::client::quote(BLOCKS),
+        super::client::quote(FILES)
+    );
+    let rows = client.select(&sql)?;
+    Ok(rows.first().and_then(|r| r.first()).map(super::client::number) == Some(3))
+}

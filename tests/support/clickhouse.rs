@@ -1,0 +1,135 @@
+//! A real ClickHouse server for tests: Debian's `clickhouse-server` (18.16; `.ci/run` installs
+//! it), run from a temporary folder with its own config, data and logs on free loopback ports,
+//! stopped and removed when dropped. Nothing is mocked: the tests talk HTTP to the real engine.
+//!
+//! Two users: `default` without a password and `tester` with [`PASSWORD`], to check that
+//! credentials reach the server and that a wrong password is refused.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The password of the `tester` user.
+pub const PASSWORD: &str = "s3cret pass";
+
+/// A running server, stopped when dropped.
+pub struct TestClickHouse {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub http_port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl TestClickHouse {
+    /// Runs one query as `default` and returns the body, panicking with the server's error.
+    pub fn query(&self, sql: &str) -> String {
+        let mut response = ureq::post(&format!("{}/", self.url))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(sql)
+            .expect("the test server answers");
+        let status = response.status();
+        let body = response.body_mut().read_to_string().expect("a text answer");
+        assert!(status.is_success(), "query {sql:?} failed: {status} {body}");
+        body
+    }
+
+    /// The server's folder (config, data, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestClickHouse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_binary() -> PathBuf {
+    ["/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server", "/usr/bin/clickhouse"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("clickhouse-server is not installed: apt-get install clickhouse-server clickhouse-client (.ci/run does)")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free loopback port").port()
+}
+
+const USERS: &str = r#"<?xml version="1.0"?>
+<yandex>
+    <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+        <tester>
+            <password>PASSWORD</password>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </tester>
+    </users>
+    <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+        <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>
+    </interval></default></quotas>
+</yandex>
+"#;
+
+/// Starts a server and waits until `GET /ping` answers.
+pub fn start() -> TestClickHouse {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let (http_port, tcp_port, interserver_port) = (free_port(), free_port(), free_port());
+    let config = std::fs::read_to_string("/etc/clickhouse-server/config.xml")
+        .expect("/etc/clickhouse-server/config.xml (apt-get install clickhouse-server)");
+    let data = format!("{}/data/", root.display());
+    let logs = format!("{}/log/", root.display());
+    let config = config
+        .replace("/var/lib/clickhouse/", &data)
+        .replace("/var/log/clickhouse-server/", &logs)
+        .replace("<http_port>8123</http_port>", &format!("<http_port>{http_port}</http_port>"))
+        .replace("<tcp_port>9000</tcp_port>", &format!("<tcp_port>{tcp_port}</tcp_port>"))
+        .replace(
+            "<interserver_http_port>9009</interserver_http_port>",
+            &format!("<interserver_http_port>{interserver_port}</interserver_http_port>"),
+        )
+        // Loopback over IPv4 only: a machine without IPv6 would refuse `::1`.
+        .replace("<listen_host>::1</listen_host>", "")
+        .replace("<level>trace</level>", "<level>warning</level>");
+    std::fs::create_dir_all(&logs).expect("log folder");
+    std::fs::write(root.join("config.xml"), config).expect("write config");
+    std::fs::write(root.join("users.xml"), USERS.replace("PASSWORD", PASSWORD)).expect("write users");
+    let child = Command::new(server_binary())
+        .arg(format!("--config-file={}/config.xml", root.display()))
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start clickhouse-server");
+    let mut server = TestClickHouse { url: format!("http://127.0.0.1:{http_port}"), http_port, child, dir };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(mut r) = ureq::get(&format!("{}/ping", server.url)).call()
+            && r.body_mut().read_to_string().is_ok_and(|b| b.starts_with("Ok"))
+        {
+            return server;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            let err = std::fs::read_to_string(format!("{logs}clickhouse-server.err.log")).unwrap_or_default();
+            panic!("clickhouse-server exited ({status}) before answering: {err}");
+        }
+        assert!(Instant::now() < deadline, "clickhouse-server did not answer /ping within 120 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
