@@ -32,8 +32,8 @@ fn run(cli: Cli) -> Result<()> {
             let options = prparser::clickhouse::report::Options { computers, range: time_range(&range)? };
             prparser::clickhouse::command::report(&url, &server, &criteria, &options, format, top)
         }
-        Some(Command::Ingest { clickhouse, server, paths }) => {
-            prparser::clickhouse::command::ingest(&clickhouse, &server, &paths)
+        Some(Command::Ingest { clickhouse, server, batch_rows, paths }) => {
+            prparser::clickhouse::command::ingest(&clickhouse, &server, batch_rows as usize, &paths)
         }
         Some(Command::Report { criteria, geoip, asn, process, computers, range, baseline, format, top, paths, .. }) => {
             let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;

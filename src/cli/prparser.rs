@@ -72,6 +72,10 @@ pub enum Command {
         clickhouse: String,
         #[command(flatten)]
         server: ServerArgs,
+        /// Rows per insert. Each insert is written whole or not at all by the server while it
+        /// stays under a million rows; smaller batches lose less work to a failure.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        batch_rows: u64,
         /// PR-PORTS logs (partners are found beside them), PR-PIDS/PR-INITIAL logs, or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,

@@ -37,8 +37,7 @@ impl Connection {
         user: Option<String>,
         password: Option<String>,
     ) -> Result<Connection, ClickHouseError> {
-        let parsed =
-            url::Url::parse(url).map_err(|e| ClickHouseError::Usage(format!("--clickhouse {url:?}: {e}")))?;
+        let parsed = url::Url::parse(url).map_err(|e| ClickHouseError::Usage(format!("--clickhouse {url:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ClickHouseError::Usage(format!(
                 "--clickhouse {url:?}: ClickHouse's HTTP interface is http:// or https://"
@@ -132,10 +131,9 @@ impl Client {
         if let Some(password) = &self.conn.password {
             request = request.header("X-ClickHouse-Key", password);
         }
-        let mut response = request.send(body).map_err(|e| ClickHouseError::Unreachable {
-            server: self.conn.url.clone(),
-            message: e.to_string(),
-        })?;
+        let mut response = request
+            .send(body)
+            .map_err(|e| ClickHouseError::Unreachable { server: self.conn.url.clone(), message: e.to_string() })?;
         let status = response.status();
         let text = response
             .body_mut()
@@ -143,11 +141,7 @@ impl Client {
             .limit(1 << 30)
             .read_to_string()
             .map_err(|e| self.error(format!("answer cut off: {e}")))?;
-        if status.is_success() {
-            Ok(text)
-        } else {
-            Err(self.error(first_line(&text)))
-        }
+        if status.is_success() { Ok(text) } else { Err(self.error(first_line(&text))) }
     }
 
     fn error(&self, message: String) -> ClickHouseError {
@@ -227,9 +221,11 @@ mod tests {
 
     #[test]
     fn server_messages_lose_their_noise() {
-        let msg = "Code: 193, e.displayText() = DB::Exception: Wrong password for user default, e.what() = DB::Exception\n";
+        let msg =
+            "Code: 193, e.displayText() = DB::Exception: Wrong password for user default, e.what() = DB::Exception\n";
         assert_eq!(first_line(msg), "Wrong password for user default");
-        let current = "Code: 516. DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.1)";
+        let current =
+            "Code: 516. DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.1)";
         assert_eq!(first_line(current), "default: Authentication failed. (AUTHENTICATION_FAILED)");
     }
 }

@@ -37,7 +37,7 @@ pub fn connect(url: &str, server: &ServerArgs) -> Result<Client> {
 }
 
 /// `prparser ingest`.
-pub fn ingest(url: &str, server: &ServerArgs, paths: &[PathBuf]) -> Result<()> {
+pub fn ingest(url: &str, server: &ServerArgs, batch_rows: usize, paths: &[PathBuf]) -> Result<()> {
     let client = connect(url, server)?;
     let progress = Arc::new(LoadProgress::default());
     let done = Arc::new(AtomicBool::new(false));
@@ -45,7 +45,7 @@ pub fn ingest(url: &str, server: &ServerArgs, paths: &[PathBuf]) -> Result<()> {
         let (progress, done) = (Arc::clone(&progress), Arc::clone(&done));
         std::thread::spawn(move || show_progress(&progress, &done))
     });
-    let result = ingest::run(&client, paths, &progress);
+    let result = ingest::run(&client, paths, batch_rows, &progress);
     done.store(true, Ordering::Relaxed);
     if let Some(bar) = bar {
         let _ = bar.join();

@@ -5,7 +5,7 @@
 //! hash is not read again; one that has grown (its loaded part unchanged) is read and only its
 //! new rows are sent; one whose loaded part changed is left alone and reported.
 //!
-//! Rows go in batches of at most [`BATCH_ROWS`], each a single insert: ClickHouse 18.16 writes
+//! Rows go in batches (100,000 rows unless told otherwise), each a single insert: ClickHouse 18.16 writes
 //! an insert of under a million rows into an unpartitioned MergeTree as one part, so a batch
 //! is in whole or not at all. A batch's key is its file and lines; before sending anything
 //! of a file, the ingest asks the server for the last line of that file it holds and sends
@@ -22,15 +22,12 @@ use std::sync::atomic::Ordering;
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde::Serialize;
 
-use super::client::{Client, ClickHouseError, number, quote, text};
+use super::client::{ClickHouseError, Client, number, quote, text};
 use super::schema::{self, BLOCKS, FILES, PORTS};
 use crate::error::LogError;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::set::{self, LogSet};
 use crate::model::{Modules, PortEvent, ProcessBlock};
-
-/// Rows per insert: far below the million rows ClickHouse writes as one part.
-pub const BATCH_ROWS: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -71,8 +68,14 @@ struct FileLoad {
 }
 
 /// Loads the logs `paths` name into the database of `client`, creating its tables when
-/// missing.
-pub fn run(client: &Client, paths: &[PathBuf], progress: &LoadProgress) -> Result<Summary, IngestError> {
+/// missing, `batch_rows` rows per insert (at most a million: see the module's docs).
+pub fn run(
+    client: &Client,
+    paths: &[PathBuf],
+    batch_rows: usize,
+    progress: &LoadProgress,
+) -> Result<Summary, IngestError> {
+    let batch_rows = batch_rows.clamp(1, 1_000_000);
     schema::create(client)?;
     let mut plan = set::plan(paths)?;
     let known = known_files(client)?;
@@ -114,8 +117,8 @@ pub fn run(client: &Client, paths: &[PathBuf], progress: &LoadProgress) -> Resul
         return Ok(summary);
     }
     let mut streaming = set::stream_plan(plan, progress)?;
-    summary.blocks = send_blocks(client, &streaming.set, &loads, &mut summary.out_of_range)?;
-    let mut sender = RowSender::new(client, &loads);
+    summary.blocks = send_blocks(client, &streaming.set, &loads, batch_rows, &mut summary.out_of_range)?;
+    let mut sender = RowSender::new(client, &loads, batch_rows);
     let streamed = streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
         if sender.failed.is_none() {
             sender.add(set, block.rows);
@@ -142,11 +145,8 @@ pub fn run(client: &Client, paths: &[PathBuf], progress: &LoadProgress) -> Resul
             file_row(&mut files, load, source.rows, source.malformed);
         }
     }
-    for (path, blocks) in set
-        .pids
-        .iter()
-        .map(|l| (&l.path, l.blocks.len()))
-        .chain(set.initials.iter().map(|l| (&l.path, l.blocks.len())))
+    for (path, blocks) in
+        set.pids.iter().map(|l| (&l.path, l.blocks.len())).chain(set.initials.iter().map(|l| (&l.path, l.blocks.len())))
     {
         if let Some(load) = loads.get(path.as_ref()) {
             file_row(&mut files, load, blocks as u64, 0);
@@ -268,19 +268,21 @@ struct RowSender<'a> {
     by_source: Vec<Option<&'a FileLoad>>,
     buf: String,
     rows: usize,
+    batch_rows: usize,
     sent: u64,
     out_of_range: u64,
     failed: Option<ClickHouseError>,
 }
 
 impl<'a> RowSender<'a> {
-    fn new(client: &'a Client, loads: &'a HashMap<PathBuf, FileLoad>) -> RowSender<'a> {
+    fn new(client: &'a Client, loads: &'a HashMap<PathBuf, FileLoad>, batch_rows: usize) -> RowSender<'a> {
         RowSender {
             client,
             loads,
             by_source: Vec::new(),
             buf: String::new(),
             rows: 0,
+            batch_rows,
             sent: 0,
             out_of_range: 0,
             failed: None,
@@ -336,7 +338,7 @@ impl<'a> RowSender<'a> {
             push_json(b, &load.name);
             let _ = writeln!(b, ",\"line\":{}}}", e.line);
             self.rows += 1;
-            if self.rows >= BATCH_ROWS {
+            if self.rows >= self.batch_rows {
                 self.flush();
                 if self.failed.is_some() {
                     return;
@@ -364,13 +366,10 @@ fn send_blocks(
     client: &Client,
     set: &LogSet,
     loads: &HashMap<PathBuf, FileLoad>,
+    batch_rows: usize,
     out_of_range: &mut u64,
 ) -> Result<u64, ClickHouseError> {
-    let logs = set
-        .pids
-        .iter()
-        .map(|l| (&l.path, &l.blocks))
-        .chain(set.initials.iter().map(|l| (&l.path, &l.blocks)));
+    let logs = set.pids.iter().map(|l| (&l.path, &l.blocks)).chain(set.initials.iter().map(|l| (&l.path, &l.blocks)));
     let mut buf = String::new();
     let (mut pending, mut sent) = (0usize, 0u64);
     for (path, blocks) in logs {
@@ -382,7 +381,7 @@ fn send_blocks(
             }
             block_row(&mut buf, load, block);
             pending += 1;
-            if pending >= BATCH_ROWS / 10 {
+            if pending >= batch_rows {
                 client.insert(BLOCKS, buf.as_bytes())?;
                 sent += pending as u64;
                 buf.clear();

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use super::client::{Client, ClickHouseError, number, quote, text};
+use super::client::{ClickHouseError, Client, number, quote, text};
 use super::ingest::{known_computers, sql_list};
 use super::schema::{self, BLOCKS, FILES, PORTS};
 use crate::analysis::aggregate::{CriterionCount, Flagged};
@@ -79,47 +79,52 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
     let rows = totals.first().map_or(0, number);
     let at = |i: usize| if rows == 0 { None } else { totals.get(i).map(|v| iso_of(text(v))) };
     let counts: Vec<usize> = totals.iter().skip(3).map(|v| number(v) as usize).collect();
-    let mut report = Report {
-        rows,
-        malformed: malformed(&query, &of_computers)?,
-        malformed_lines: Vec::new(),
-        warnings: Vec::new(),
-        first: at(1),
-        last: at(2),
-        computers: per_computer(&query, &flags, &computers)?,
-        range: None,
-        stats: Stats {
-            local_tcp_port_usage: ranked(
-                query.counts("local_port", "protocol = 'TCP'")?.into_iter().filter_map(|(p, c)| Some((p.parse().ok()?, c))).collect(),
-                |port, count, percent| PortCount { port, count, percent },
-            ),
-            process_usage: ranked(query.counts("module", "module != ''")?, |process, count, percent| ProcessCount {
-                process,
-                count,
-                percent,
-            }),
-            remote_ip_usage: ranked(
-                query
-                    .counts("remote_ip", "1")?
-                    .into_iter()
-                    .filter_map(|(a, c)| parse_address(&a).is_specific().then(|| parse_address(&a).ip()).flatten().map(|ip| (ip, c)))
-                    .collect::<Vec<(IpAddr, u64)>>(),
-                |ip, count, percent| IpCount { ip, count, percent },
-            ),
-            remote_country_usage: None,
-            remote_asn_usage: None,
-            user_context_usage: ranked(query.counts("user", "user != ''")?, |user, count, percent| UserCount {
-                user,
-                count,
-                percent,
-            }),
-            port_usage_by_hour: hours(&query)?,
-            svchost_enumeration: svchosts(&query, &of_computers)?,
-            masquerading: masquerading(&query, &of_computers)?,
-        },
-        flagged: flags.flagged(criteria, &counts),
-        per_process_usage: None,
-    };
+    let mut report =
+        Report {
+            rows,
+            malformed: malformed(&query, &of_computers)?,
+            malformed_lines: Vec::new(),
+            warnings: Vec::new(),
+            first: at(1),
+            last: at(2),
+            computers: per_computer(&query, &flags, &computers)?,
+            range: None,
+            stats: Stats {
+                local_tcp_port_usage: ranked(
+                    query
+                        .counts("local_port", "protocol = 'TCP'")?
+                        .into_iter()
+                        .filter_map(|(p, c)| Some((p.parse().ok()?, c)))
+                        .collect(),
+                    |port, count, percent| PortCount { port, count, percent },
+                ),
+                process_usage: ranked(query.counts("module", "module != ''")?, |process, count, percent| {
+                    ProcessCount { process, count, percent }
+                }),
+                remote_ip_usage: ranked(
+                    query
+                        .counts("remote_ip", "1")?
+                        .into_iter()
+                        .filter_map(|(a, c)| {
+                            parse_address(&a).is_specific().then(|| parse_address(&a).ip()).flatten().map(|ip| (ip, c))
+                        })
+                        .collect::<Vec<(IpAddr, u64)>>(),
+                    |ip, count, percent| IpCount { ip, count, percent },
+                ),
+                remote_country_usage: None,
+                remote_asn_usage: None,
+                user_context_usage: ranked(query.counts("user", "user != ''")?, |user, count, percent| UserCount {
+                    user,
+                    count,
+                    percent,
+                }),
+                port_usage_by_hour: hours(&query)?,
+                svchost_enumeration: svchosts(&query, &of_computers)?,
+                masquerading: masquerading(&query, &of_computers)?,
+            },
+            flagged: flags.flagged(criteria, &counts),
+            per_process_usage: None,
+        };
     if !options.range.is_all() {
         report.range = Some(RangeOut { from: options.range.from.map(iso), to: options.range.to.map(iso) });
     }
@@ -215,7 +220,11 @@ fn hours(query: &Query<'_>) -> Result<Vec<HourCount>, ClickHouseError> {
 }
 
 /// Every computer chosen, with its rows, span and flagged rows; one without rows too.
-fn per_computer(query: &Query<'_>, flags: &FlagSql, computers: &[String]) -> Result<Vec<ComputerEntry>, ClickHouseError> {
+fn per_computer(
+    query: &Query<'_>,
+    flags: &FlagSql,
+    computers: &[String],
+) -> Result<Vec<ComputerEntry>, ClickHouseError> {
     let rows = query.rows(&format!(
         "SELECT computer, count(), min(time), max(time), countIf({}) FROM ({}) GROUP BY computer",
         flags.stays_flagged(),
@@ -332,8 +341,16 @@ fn criteria_predicates(criteria: &CriteriaSet) -> Result<Vec<Predicate>, ReportE
     for (i, c) in criteria.criteria.iter().enumerate().filter(|(_, c)| c.enabled) {
         let refuse = |why: &str| ReportError::Criterion { name: c.name.clone(), number: i + 1, why: why.to_string() };
         match c.kind {
-            MatchKind::Regex => return Err(refuse("regex criteria are not counted in ClickHouse (its regex engine is not Rust's); use exact, one of, CIDR, range or list")),
-            MatchKind::Wildcard => return Err(refuse("wildcard criteria are not counted in ClickHouse (18.16 has no case-insensitive LIKE); use exact or one of")),
+            MatchKind::Regex => {
+                return Err(refuse(
+                    "regex criteria are not counted in ClickHouse (its regex engine is not Rust's); use exact, one of, CIDR, range or list",
+                ));
+            }
+            MatchKind::Wildcard => {
+                return Err(refuse(
+                    "wildcard criteria are not counted in ClickHouse (18.16 has no case-insensitive LIKE); use exact or one of",
+                ));
+            }
             _ => {}
         }
         let columns: &'static [Column] = match c.field {
@@ -346,9 +363,17 @@ fn criteria_predicates(criteria: &CriteriaSet) -> Result<Vec<Predicate>, ReportE
             Field::LocalPort => &[Column::Number("local_port")],
             Field::RemotePort => &[Column::PortText("remote_port")],
             Field::Port => &[Column::Number("local_port"), Column::PortText("remote_port")],
-            Field::ModulePath => return Err(refuse("module path criteria are not counted in ClickHouse (they need an as-of join of rows to process blocks, which 18.16 lacks)")),
-            Field::HostName => return Err(refuse("host name criteria read the DNS cache, which the server does not have")),
-            Field::Country | Field::Asn => return Err(refuse("country and AS criteria read GeoIP databases, which the server does not have")),
+            Field::ModulePath => {
+                return Err(refuse(
+                    "module path criteria are not counted in ClickHouse (they need an as-of join of rows to process blocks, which 18.16 lacks)",
+                ));
+            }
+            Field::HostName => {
+                return Err(refuse("host name criteria read the DNS cache, which the server does not have"));
+            }
+            Field::Country | Field::Asn => {
+                return Err(refuse("country and AS criteria read GeoIP databases, which the server does not have"));
+            }
         };
         let compiled = c.compile().map_err(|e| refuse(&e.to_string()))?;
         out.push(Predicate { index: i, effect: c.effect, compiled, columns });

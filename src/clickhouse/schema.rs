@@ -5,7 +5,7 @@
 //! Times are the logs' own local times, without zone, in `DateTime('UTC')`: read and written
 //! as UTC, so an hour of the logs is the same hour in the server, whatever its time zone.
 
-use super::client::{Client, ClickHouseError};
+use super::client::{ClickHouseError, Client};
 
 /// PORTS rows: one per line of a PR-PORTS log (or the collector's).
 pub const PORTS: &str = "ports";

@@ -55,7 +55,9 @@ fn server_binary() -> PathBuf {
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
-        .expect("clickhouse-server is not installed: apt-get install clickhouse-server clickhouse-client (.ci/run does)")
+        .expect(
+            "clickhouse-server is not installed: apt-get install clickhouse-server clickhouse-client (.ci/run does)",
+        )
 }
 
 fn free_port() -> u16 {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod beacon;
 pub mod changes;
+pub mod clickhouse;
 pub mod collector;
 pub mod dns;
 pub mod fleet;

@@ -1,0 +1,310 @@
+//! `prparser ingest` and `prparser report --clickhouse` against a real ClickHouse server
+//! (Debian's 18.16, started by the test on loopback): the server's report equals the local
+//! report field by field; loading again adds nothing; a grown file adds its new rows only; a
+//! load that fails mid-way is completed by a retry without duplicates; credentials and
+//! unreachable servers give one line naming the server.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::clickhouse::{PASSWORD, TestClickHouse, start};
+use support::fleet::write_fleet;
+
+fn prparser(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prparser"));
+    cmd.args(args).env_remove("CLICKHOUSE_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run prparser");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ingest(server: &TestClickHouse, database: &str, extra: &[&str], paths: &[&Path]) -> String {
+    let mut args = vec!["ingest", "--clickhouse", &server.url, "--database", database];
+    args.extend_from_slice(extra);
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let (code, stdout, stderr) = prparser(&args, &[]);
+    assert_eq!(code, 0, "ingest failed: {stderr}");
+    stdout
+}
+
+fn json_report(args: &[String]) -> Value {
+    let mut all = vec!["report".to_string(), "--format".into(), "json".into()];
+    all.extend_from_slice(args);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = prparser(&all, &[]);
+    assert_eq!(code, 0, "report {all:?} failed: {stderr}");
+    serde_json::from_str(&stdout).expect("one JSON object")
+}
+
+/// The local report on `paths` and the server's report, with the same `options`, compared
+/// field by field; the server's lists of malformed lines and warnings are empty.
+fn assert_same_report(server: &TestClickHouse, database: &str, paths: &[&Path], options: &[&str]) -> Value {
+    let options: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+    let mut local_args = options.clone();
+    local_args.extend(paths.iter().map(|p| p.display().to_string()));
+    let local = json_report(&local_args);
+    let mut server_args = vec!["--clickhouse".to_string(), server.url.clone(), "--database".into(), database.into()];
+    server_args.extend(options);
+    let remote = json_report(&server_args);
+    let (Value::Object(local_fields), Value::Object(remote_fields)) = (&local, &remote) else {
+        panic!("reports are objects");
+    };
+    let names = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(local_fields), names(remote_fields));
+    for (name, value) in local_fields {
+        match name.as_str() {
+            "malformed_lines" | "warnings" => assert_eq!(remote[name], Value::Array(Vec::new()), "{name}"),
+            "stats" => {
+                for (view, entries) in value.as_object().expect("stats object") {
+                    assert_eq!(&remote["stats"][view], entries, "stats.{view} with {server_args:?}");
+                }
+            }
+            _ => assert_eq!(&remote[name], value, "{name} with {server_args:?}"),
+        }
+    }
+    local
+}
+
+fn count(server: &TestClickHouse, sql: &str) -> u64 {
+    server.query(sql).trim().parse().expect("a number")
+}
+
+fn generate(out: &Path, rows: u64, seed: u64, shape: &[&str]) {
+    let rows = rows.to_string();
+    let seed = seed.to_string();
+    let mut args = vec!["generate", "--rows", &rows, "--seed", &seed, "--out"];
+    let out = out.display().to_string();
+    args.push(&out);
+    args.extend_from_slice(shape);
+    let (code, _, stderr) = prparser(&args, &[]);
+    assert_eq!(code, 0, "generate: {stderr}");
+}
+
+const MIXED_SHAPE: [&str; 14] = [
+    "--malformed",
+    "1%",
+    "--ipv6",
+    "10%",
+    "--quoted",
+    "5%",
+    "--multiline",
+    "1%",
+    "--nine-field",
+    "2%",
+    "--non-ascii",
+    "3%",
+    "--seven-field",
+    "1%",
+];
+
+fn criteria_file(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("listed.txt"), "# test list\n192.168.1.0/24\n207.46.4.113\n2001:db8::/32\n").expect("list");
+    let path = dir.join("criteria.json");
+    let text = r#"{"criteria":[
+ {"name":"ie","field":"module","match":"exact","pattern":"IEXPLORE.EXE"},
+ {"name":"lan","field":"remote_ip","match":"cidr","pattern":"192.168.0.0/16"},
+ {"name":"web","field":"port","match":"range","pattern":"80,443,135-139"},
+ {"name":"users","field":"user","match":"one_of","pattern":"corp\\bob, ALPHA\\ann"},
+ {"name":"listed","field":"ip","match":"list","pattern":"listed.txt"},
+ {"name":"any remote","field":"remote_ip","match":"exact","pattern":"*"},
+ {"name":"remote 443","field":"remote_port","match":"exact","pattern":"443"},
+ {"name":"beta","field":"computer","match":"exact","pattern":"beta"},
+ {"name":"ok alice","field":"user","match":"exact","pattern":"CORP\\alice","effect":"allow"},
+ {"name":"off","field":"module","match":"exact","pattern":"svchost.exe","enabled":false},
+ {"name":"local","field":"local_ip","match":"cidr","pattern":"10.0.0.0/8"}
+]}"#;
+    std::fs::write(&path, text).expect("criteria");
+    path
+}
+
+/// A generated set and a case folder of three computers, loaded in one command: every report
+/// the server gives equals the local one (all rows, criteria of every kind the server counts,
+/// one computer, a time range), and loading again adds nothing.
+#[test]
+fn the_servers_report_equals_the_local_report() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let generated = dir.path().join("generated");
+    generate(&generated, 20_000, 7, &MIXED_SHAPE);
+    let fleet = write_fleet(&dir.path().join("fleet"));
+    let paths = [generated.as_path(), fleet.as_path()];
+    let said = ingest(&server, "db1", &[], &paths);
+    assert!(said.starts_with("20008 rows and "), "{said}");
+    let whole = assert_same_report(&server, "db1", &paths, &[]);
+    assert_eq!(whole["rows"], 20_008);
+    assert!(whole["malformed"].as_u64().expect("malformed") > 100, "{}", whole["malformed"]);
+    assert_eq!(whole["computers"].as_array().expect("computers").len(), 4);
+    assert!(!whole["stats"]["svchost_enumeration"].as_array().expect("svchost").is_empty());
+
+    let criteria = criteria_file(dir.path());
+    let criteria = criteria.display().to_string();
+    let flagged = assert_same_report(&server, "db1", &paths, &["--criteria", &criteria]);
+    let counts: Vec<u64> = flagged["flagged"]["by_criterion"]
+        .as_array()
+        .expect("criteria")
+        .iter()
+        .map(|c| c["count"].as_u64().expect("count"))
+        .collect();
+    assert_eq!(counts.len(), 10, "the disabled criterion is left out");
+    assert!(counts.iter().all(|&c| c > 0), "every criterion matches rows: {counts:?}");
+    assert!(flagged["flagged"]["allowed"].as_u64().expect("allowed") > 0);
+
+    assert_same_report(&server, "db1", &paths, &["--criteria", &criteria, "--computer", "alpha"]);
+    assert_same_report(
+        &server,
+        "db1",
+        &paths,
+        &["--criteria", &criteria, "--from", "2008-06-30T01:00:00", "--to", "2008-06-30T03:30:00"],
+    );
+
+    let before = count(&server, "SELECT count() FROM db1.ports");
+    let blocks = count(&server, "SELECT count() FROM db1.process_blocks");
+    let said = ingest(&server, "db1", &[], &paths);
+    assert!(said.starts_with("0 rows and 0 process blocks loaded from 0 files"), "{said}");
+    assert_eq!(count(&server, "SELECT count() FROM db1.ports"), before);
+    assert_eq!(count(&server, "SELECT count() FROM db1.process_blocks"), blocks);
+}
+
+/// A PORTS log loaded, then grown: the second load sends its new rows only.
+#[test]
+fn a_grown_file_adds_its_new_rows_only() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let full = dir.path().join("full");
+    generate(&full, 3_000, 3, &["--malformed", "1%"]);
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("folder");
+    let mut ports_name = None;
+    for entry in std::fs::read_dir(&full).expect("list") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("PR-PORTS") {
+            ports_name = Some(name);
+        } else {
+            std::fs::copy(entry.path(), logs.join(&name)).expect("copy");
+        }
+    }
+    let ports_name = ports_name.expect("a PORTS log");
+    let text = std::fs::read(full.join(&ports_name)).expect("read");
+    let half = text.len() / 2;
+    let cut = half + text[half..].iter().position(|&b| b == b'\n').expect("a line end") + 1;
+    std::fs::write(logs.join(&ports_name), &text[..cut]).expect("first half");
+    ingest(&server, "grown", &[], &[&logs]);
+    let first = count(&server, "SELECT count() FROM grown.ports");
+    assert!(first > 1000 && first < 2000, "{first}");
+    std::fs::write(logs.join(&ports_name), &text).expect("grown");
+    let said = ingest(&server, "grown", &[], &[&logs]);
+    assert!(said.starts_with(&format!("{} rows", 3000 - first)), "{said}");
+    assert_eq!(count(&server, "SELECT count() FROM grown.ports"), 3000);
+    assert_eq!(count(&server, "SELECT uniqExact(file, line) FROM grown.ports"), 3000);
+    assert_same_report(&server, "grown", &[&logs], &[]);
+
+    // A file whose loaded part changed is left alone, and the run says so.
+    let mut changed = text.clone();
+    changed[cut / 2] ^= 1;
+    std::fs::write(logs.join(&ports_name), &changed).expect("changed");
+    let url = server.url.clone();
+    let logs_arg = logs.display().to_string();
+    let (code, _, stderr) = prparser(&["ingest", "--clickhouse", &url, "--database", "grown", &logs_arg], &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("has changed since") && stderr.contains(&ports_name), "{stderr}");
+    assert_eq!(count(&server, "SELECT count() FROM grown.ports"), 3000);
+}
+
+/// Inserts fail once the server holds rows past line 1500 of the log (a materialized view
+/// that throws): the load stops with one line naming the server; the same command, run again
+/// once the server accepts rows, completes it without a duplicate.
+#[test]
+fn a_load_failed_mid_way_is_completed_by_a_retry_without_duplicates() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    generate(&logs, 5_000, 11, &["--malformed", "1%"]);
+    for sql in prparser::clickhouse::schema::statements("retry") {
+        server.query(&sql);
+    }
+    server.query(
+        "CREATE MATERIALIZED VIEW retry.trap ENGINE = Memory AS SELECT throwIf(line > 1500) AS t FROM retry.ports",
+    );
+    let url = server.url.clone();
+    let logs_arg = logs.display().to_string();
+    let args = ["ingest", "--clickhouse", &url, "--database", "retry", "--batch-rows", "400", &logs_arg];
+    let (code, _, stderr) = prparser(&args, &[]);
+    assert_ne!(code, 0);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&format!("ClickHouse at {url}")), "{stderr}");
+    let landed = count(&server, "SELECT count() FROM retry.ports");
+    assert!(landed > 0 && landed < 5000, "{landed}");
+    assert_eq!(count(&server, "SELECT count() FROM retry.ingested_files WHERE kind = 'PORTS'"), 0);
+
+    server.query("DROP TABLE retry.trap");
+    let said = ingest(&server, "retry", &["--batch-rows", "400"], &[&logs]);
+    assert!(said.starts_with(&format!("{} rows", 5000 - landed)), "{said}");
+    assert_eq!(count(&server, "SELECT count() FROM retry.ports"), 5000);
+    assert_eq!(count(&server, "SELECT uniqExact(file, line) FROM retry.ports"), 5000);
+    assert_same_report(&server, "retry", &[&logs], &[]);
+}
+
+/// The password comes from CLICKHOUSE_PASSWORD, never the URL; a wrong one, a server that is
+/// not there and a criterion the server cannot count each give one line naming the cause.
+#[test]
+fn credentials_unreachable_servers_and_refused_criteria() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    generate(&logs, 200, 5, &[]);
+    let url = server.url.clone();
+    let logs_arg = logs.display().to_string();
+    let args = ["ingest", "--clickhouse", &url, "--user", "tester", &logs_arg];
+    let (code, stdout, stderr) = prparser(&args, &[("CLICKHOUSE_PASSWORD", PASSWORD)]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("200 rows"), "{stdout}");
+    assert_eq!(count(&server, "SELECT count() FROM prparser.ports"), 200);
+
+    let (code, _, stderr) = prparser(&args, &[("CLICKHOUSE_PASSWORD", "wrong")]);
+    assert_ne!(code, 0);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&url) && stderr.contains("password"), "{stderr}");
+
+    let in_url = url.replace("http://", "http://tester:pw@");
+    let (code, _, stderr) = prparser(&["ingest", "--clickhouse", &in_url, &logs_arg], &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no user or password in the URL"), "{stderr}");
+
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
+    );
+    let (code, _, stderr) = prparser(&["report", "--clickhouse", &closed], &[]);
+    assert_ne!(code, 0);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&format!("ClickHouse at {closed} cannot be reached")), "{stderr}");
+
+    let criteria = dir.path().join("regex.json");
+    std::fs::write(
+        &criteria,
+        r#"{"criteria":[{"name":"temp dll","field":"module_path","match":"exact","pattern":"x.dll"}]}"#,
+    )
+    .expect("criteria");
+    let criteria = criteria.display().to_string();
+    let (code, _, stderr) = prparser(
+        &["report", "--clickhouse", &url, "--user", "tester", "--criteria", &criteria],
+        &[("CLICKHOUSE_PASSWORD", PASSWORD)],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("criterion \"temp dll\" (number 1): module path criteria"), "{stderr}");
+
+    let (code, _, stderr) = prparser(&["report", "--clickhouse", &url, "--computer", "nobody"], &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no computer \"nobody\""), "{stderr}");
+}
