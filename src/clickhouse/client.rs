@@ -70,8 +70,11 @@ pub struct Client {
     agent: ureq::Agent,
 }
 
-/// Settings sent with every query: long `IN` lists of matched values make long queries.
-const QUERY_SETTINGS: &str = "max_query_size=67108864";
+/// Queries longer than the server's default limit (256 KiB: long `IN` lists of matched
+/// values) raise it for themselves; shorter ones send no setting, so a read-only user can run
+/// them.
+const DEFAULT_QUERY_LIMIT: usize = 256 * 1024;
+const LONG_QUERY_LIMIT: &str = "67108864";
 
 impl Client {
     pub fn new(conn: Connection) -> Client {
@@ -121,7 +124,10 @@ impl Client {
     }
 
     fn post(&self, params: &[(&str, &str)], body: &[u8]) -> Result<String, ClickHouseError> {
-        let mut request = self.agent.post(&format!("{}/?{QUERY_SETTINGS}", self.conn.url));
+        let mut request = self.agent.post(&format!("{}/", self.conn.url));
+        if body.len() >= DEFAULT_QUERY_LIMIT && !params.iter().any(|(name, _)| *name == "query") {
+            request = request.query("max_query_size", LONG_QUERY_LIMIT);
+        }
         for (name, value) in params {
             request = request.query(*name, *value);
         }
