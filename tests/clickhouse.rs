@@ -7,73 +7,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use serde_json::Value;
-use support::clickhouse::{PASSWORD, TestClickHouse, start};
+use support::clickhouse::{PASSWORD, TestClickHouse, assert_same_report, ingest, prparser, start};
 use support::fleet::write_fleet;
-
-fn prparser(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prparser"));
-    cmd.args(args).env_remove("CLICKHOUSE_PASSWORD");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run prparser");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ingest(server: &TestClickHouse, database: &str, extra: &[&str], paths: &[&Path]) -> String {
-    let mut args = vec!["ingest", "--clickhouse", &server.url, "--database", database];
-    args.extend_from_slice(extra);
-    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    args.extend(paths.iter().map(String::as_str));
-    let (code, stdout, stderr) = prparser(&args, &[]);
-    assert_eq!(code, 0, "ingest failed: {stderr}");
-    stdout
-}
-
-fn json_report(args: &[String]) -> Value {
-    let mut all = vec!["report".to_string(), "--format".into(), "json".into()];
-    all.extend_from_slice(args);
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let (code, stdout, stderr) = prparser(&all, &[]);
-    assert_eq!(code, 0, "report {all:?} failed: {stderr}");
-    serde_json::from_str(&stdout).expect("one JSON object")
-}
-
-/// The local report on `paths` and the server's report, with the same `options`, compared
-/// field by field; the server's lists of malformed lines and warnings are empty.
-fn assert_same_report(server: &TestClickHouse, database: &str, paths: &[&Path], options: &[&str]) -> Value {
-    let options: Vec<String> = options.iter().map(|s| s.to_string()).collect();
-    let mut local_args = options.clone();
-    local_args.extend(paths.iter().map(|p| p.display().to_string()));
-    let local = json_report(&local_args);
-    let mut server_args = vec!["--clickhouse".to_string(), server.url.clone(), "--database".into(), database.into()];
-    server_args.extend(options);
-    let remote = json_report(&server_args);
-    let (Value::Object(local_fields), Value::Object(remote_fields)) = (&local, &remote) else {
-        panic!("reports are objects");
-    };
-    let names = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(names(local_fields), names(remote_fields));
-    for (name, value) in local_fields {
-        match name.as_str() {
-            "malformed_lines" | "warnings" => assert_eq!(remote[name], Value::Array(Vec::new()), "{name}"),
-            "stats" => {
-                for (view, entries) in value.as_object().expect("stats object") {
-                    assert_eq!(&remote["stats"][view], entries, "stats.{view} with {server_args:?}");
-                }
-            }
-            _ => assert_eq!(&remote[name], value, "{name} with {server_args:?}"),
-        }
-    }
-    local
-}
 
 fn count(server: &TestClickHouse, sql: &str) -> u64 {
     server.query(sql).trim().parse().expect("a number")

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde::Serialize;
 
-use super::client::{ClickHouseError, Client, number, quote, text};
+use super::client::{ClickHouseError, Client, number, text};
 use super::schema::{self, BLOCKS, FILES, PORTS};
 use crate::error::LogError;
 use crate::logs::ports::{LoadProgress, RowBlock};
@@ -445,15 +445,4 @@ fn block_row(out: &mut String, load: &FileLoad, block: &ProcessBlock) {
         out.push_str(&json);
         out.push('\n');
     }
-}
-
-/// The computers the database knows, from its ingested files.
-pub fn known_computers(client: &Client) -> Result<Vec<String>, ClickHouseError> {
-    let rows = client.select(&format!("SELECT DISTINCT computer FROM {FILES} ORDER BY computer"))?;
-    Ok(rows.iter().filter_map(|r| r.first()).map(|v| text(v).to_string()).collect())
-}
-
-/// `names` as a SQL list of literals.
-pub fn sql_list<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
-    names.into_iter().map(quote).collect::<Vec<_>>().join(", ")
 }

@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use super::client::{ClickHouseError, Client, number, quote, text};
-use super::ingest::{known_computers, sql_list};
 use super::schema::{self, BLOCKS, FILES, PORTS};
 use crate::analysis::aggregate::{CriterionCount, Flagged};
 use crate::analysis::criteria::{Compiled, CriteriaSet, Effect, Field, MatchKind};
@@ -178,6 +177,21 @@ fn parse_address(text: &str) -> Address {
         "*" => Address::Any,
         t => t.parse().map_or(Address::Empty, Address::Ip),
     }
+}
+
+/// The computers the database knows: those of its ingested files, and those of rows other
+/// loaders (a Vector pipeline) put in without files.
+fn known_computers(client: &Client) -> Result<Vec<String>, ClickHouseError> {
+    let rows = client.select(&format!(
+        "SELECT DISTINCT computer FROM (SELECT computer FROM {FILES} UNION ALL SELECT DISTINCT computer FROM {PORTS}) \
+         ORDER BY computer"
+    ))?;
+    Ok(rows.iter().filter_map(|r| r.first()).map(|v| text(v).to_string()).collect())
+}
+
+/// `names` as a SQL list of literals.
+fn sql_list<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
+    names.into_iter().map(quote).collect::<Vec<_>>().join(", ")
 }
 
 /// The database's computers that `wanted` names (all when none is named).
