@@ -20,6 +20,8 @@ pub struct TestClickHouse {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     pub http_port: u16,
+    /// The native protocol's port, for `clickhouse-client --port`.
+    pub tcp_port: u16,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -121,7 +123,7 @@ pub fn start() -> TestClickHouse {
         .stderr(Stdio::null())
         .spawn()
         .expect("start clickhouse-server");
-    let mut server = TestClickHouse { url: format!("http://127.0.0.1:{http_port}"), http_port, child, dir };
+    let mut server = TestClickHouse { url: format!("http://127.0.0.1:{http_port}"), http_port, tcp_port, child, dir };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(mut r) = ureq::get(&format!("{}/ping", server.url)).call()
