@@ -81,6 +81,7 @@ fn the_servers_report_equals_the_local_report() {
     assert!(whole["malformed"].as_u64().expect("malformed") > 100, "{}", whole["malformed"]);
     assert_eq!(whole["computers"].as_array().expect("computers").len(), 4);
     assert!(!whole["stats"]["svchost_enumeration"].as_array().expect("svchost").is_empty());
+    assert!(!whole["stats"]["beaconing"].as_array().expect("beaconing").is_empty());
 
     let criteria = criteria_file(dir.path());
     let criteria = criteria.display().to_string();

@@ -3,6 +3,7 @@
 //! views with GROUP BYs in the server ([`report`]). Talks to the server over its HTTP
 //! interface with JSON rows ([`client`]); the SQL stays within what ClickHouse 18.16 accepts.
 
+pub mod beaconing;
 pub mod client;
 pub mod command;
 pub mod ingest;

@@ -21,7 +21,7 @@ use crate::analysis::stats::{
 };
 use crate::analysis::time_range::{TimeRange, iso};
 use crate::model::Address;
-use crate::report::{ComputerEntry, RangeOut, Report, Stats};
+use crate::report::{ComputerEntry, MAX_LISTED_BEACONS, RangeOut, Report, Stats};
 
 /// What a server report is asked for beyond its criteria.
 #[derive(Debug, Clone, Default)]
@@ -120,6 +120,7 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
                 port_usage_by_hour: hours(&query)?,
                 svchost_enumeration: svchosts(&query, &of_computers)?,
                 masquerading: masquerading(&query, &of_computers)?,
+                beaconing: super::beaconing::beacons(client, &query.filter, MAX_LISTED_BEACONS)?,
             },
             flagged: flags.flagged(criteria, &counts),
             per_process_usage: None,
