@@ -48,8 +48,10 @@ pub struct Report {
     pub flagged: Flagged,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_process_usage: Option<PerProcess>,
-    /// What is new since the baseline (see [`crate::analysis::changes`]).
-    pub changes: Changes,
+    /// What is new since the baseline (see [`crate::analysis::changes`]). Absent from a report
+    /// computed by ClickHouse (`report --clickhouse`), which does not compute it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -220,7 +222,7 @@ impl Report {
             per_process_usage: process
                 .zip(found.per_process)
                 .map(|(p, users)| PerProcess { process: p.to_string(), users }),
-            changes,
+            changes: Some(changes),
         }
     }
 
@@ -335,7 +337,9 @@ impl Report {
             let allow = if c.effect.is_flag() { "" } else { " (allow: rows cleared)" };
             let _ = writeln!(out, "  {:>8}  {}{allow}", c.count, c.name);
         }
-        changes_text(&mut out, &self.changes, top);
+        if let Some(changes) = &self.changes {
+            changes_text(&mut out, changes, top);
+        }
         if let Some(p) = &self.per_process_usage {
             let _ = writeln!(out, "\n{} usage by user", p.process);
             for u in &p.users {

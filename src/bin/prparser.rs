@@ -35,7 +35,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Ingest { clickhouse, server, batch_rows, paths }) => {
             prparser::clickhouse::command::ingest(&clickhouse, &server, batch_rows as usize, &paths)
         }
-        Some(Command::Report { criteria, geoip, asn, process, computers, range, baseline, format, top, paths, .. }) => {
+        Some(Command::Report {
+            criteria, geoip, asn, process, computers, range, baseline, format, top, paths, ..
+        }) => {
             let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;
             let baseline = baseline_of(baseline)?;
             let options = prparser::report::Options { process, computers, geo, range: time_range(&range)?, baseline };

@@ -54,8 +54,9 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
         /// Report on what `prparser ingest` loaded into this ClickHouse server (its HTTP
-        /// interface, http://host:8123) instead of reading logs: every view is computed there.
-        #[arg(long, value_name = "URL", conflicts_with_all = ["geoip", "asn", "process", "paths"])]
+        /// interface, http://host:8123) instead of reading logs: every view but Changes is
+        /// computed there.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["geoip", "asn", "process", "paths", "baseline", "baseline_until"])]
         clickhouse: Option<String>,
         #[command(flatten)]
         server: ServerArgs,

@@ -124,6 +124,7 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
             },
             flagged: flags.flagged(criteria, &counts),
             per_process_usage: None,
+            changes: None,
         };
     if !options.range.is_all() {
         report.range = Some(RangeOut { from: options.range.from.map(iso), to: options.range.to.map(iso) });
