@@ -124,8 +124,9 @@ const ISO: &str = "%Y-%m-%dT%H:%M:%S";
 /// them, so every view (and `first`, `last`) is of the range; a range no row falls in gives an
 /// empty report. With `options.computers` named, only their logs are read, so every view is of
 /// those machines alone; a name the logs do not hold is an error naming those they do. The
-/// Changes view reads the same stream, one row after another, beside the other views (a
-/// baseline given as other logs is streamed first).
+/// Changes view reads the same stream beside the other views: its processes and endpoints
+/// counted on all cores as they are, its listeners one row after another (a baseline given as
+/// other logs is streamed first).
 pub fn run(
     paths: &[PathBuf],
     criteria: &CriteriaSet,
@@ -148,6 +149,7 @@ pub fn run(
     let needs_blocks = views.needs_blocks();
     let index = if needs_blocks { PidsIndex::build(&streaming.set) } else { PidsIndex::default() };
     let mut pieces = Pieces::new(|| Aggregator::new(&views));
+    let mut change_pieces = Pieces::new(|| changes.counter());
     let mut blocks: Vec<BlockId> = Vec::new();
     let mut in_range: Vec<u32> = Vec::new();
     streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
@@ -168,12 +170,14 @@ pub fn run(
                     pieces.add(batch.subset(Some(&in_range)));
                 }
             },
-            // Every row, in order: the baseline may lie outside the range.
-            || block.rows.iter().for_each(|e| changes.row(&tables, e)),
+            // Every row: the baseline may lie outside the range.
+            || changes.stream(&mut change_pieces, &tables, block.rows),
         );
     })?;
     let set = streaming.set;
-    let found = pieces.merged().finish(Tables::of(&set.ports));
+    let tables = Tables::of(&set.ports);
+    let (found, change_rows) = rayon::join(|| pieces.merged().finish(tables), || change_pieces.merged().finish(tables));
+    changes.absorb(change_rows, &tables);
     let changes = changes.finish(&set.ports.addrs);
     let mut report = Report::assemble(&set, found, options.process.as_deref(), changes);
     if !range.is_all() {

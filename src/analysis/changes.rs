@@ -32,7 +32,7 @@ use chrono::NaiveDateTime;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Serialize, Serializer};
 
-use crate::analysis::aggregate::Tables;
+use crate::analysis::aggregate::{Batch, Pieces, Tables, over_rows};
 use crate::analysis::time_range::{TimeRange, iso};
 use crate::error::LogError;
 use crate::intern::AddrTable;
@@ -41,11 +41,14 @@ use crate::logs::header;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::process_block::name_key;
 use crate::logs::set::{self, LogSet};
-use crate::model::{AddrId, PortEvent, PortField, PortMapping, ProcessBlock, Protocol, Symbol};
+use crate::model::{AddrId, PortEvent, PortMapping, ProcessBlock, Protocol, Symbol};
 
 pub mod listeners;
+mod rows;
 
 use listeners::{Pairing, RowKind, Socket};
+pub use rows::ChangeRows;
+use rows::{EndpointSeen, LogEndpoint, ProcessSeen, Sides};
 
 /// At most this many new remote endpoints are listed, those with most rows.
 pub const MAX_ENDPOINTS: usize = 1000;
@@ -214,21 +217,14 @@ struct EndpointKey {
     port: u16,
 }
 
-/// A remote endpoint of the loaded set's rows, by the set's address id (what came after is
-/// only ever of one set, whose ids stay valid while it is read).
+/// A remote endpoint of the loaded set's rows in the scanner's ids, but for the address: the
+/// set's id (what came after is only ever of one set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct RowEndpoint {
     computer: u32,
     name: u32,
     addr: u32,
     port: u16,
-}
-
-/// Kept small: a log can hold millions of endpoints.
-#[derive(Debug, Clone, Copy)]
-struct EndpointSeen {
-    first: NaiveDateTime,
-    rows: u32,
 }
 
 /// A listener's row or entry, on its way to its side.
@@ -251,13 +247,6 @@ struct Seen {
     rows: u64,
 }
 
-#[derive(Debug, Clone)]
-struct ProcessSeen {
-    first: NaiveDateTime,
-    rows: u64,
-    users: Vec<u32>,
-}
-
 /// What the baseline had.
 #[derive(Debug, Default)]
 struct Before {
@@ -273,7 +262,12 @@ struct Before {
 struct After {
     listeners: FxHashMap<ListenKey, Seen>,
     processes: FxHashMap<(u32, u32), ProcessSeen>,
-    endpoints: FxHashMap<RowEndpoint, EndpointSeen>,
+    /// By the loaded set's ids, as its rows were counted: there can be millions, so they are
+    /// not copied into the scanner's ids; [`After::names`] and [`After::computers`] map them.
+    endpoints: FxHashMap<LogEndpoint, EndpointSeen>,
+    /// The scanner's name id of each of the set's module ids (`UNSET`: none of its rows).
+    names: Vec<u32>,
+    computers: Vec<u32>,
 }
 
 /// The kept record of what was seen, apart from the pairing.
@@ -506,95 +500,146 @@ impl ChangeScanner {
         }
     }
 
-    /// Takes the current set's next PORTS row (rows in time order within each file;
-    /// `tables` the set's PORTS tables).
-    pub fn row(&mut self, tables: &Tables<'_>, e: &PortEvent) {
-        self.row_counted(tables, e, true);
+    /// Which of the current set's rows are the baseline and which came after.
+    fn sides(&self) -> Sides {
+        let until = match &self.baseline {
+            Baseline::Until(t) => Some(*t),
+            _ => None,
+        };
+        Sides { all_base: self.role == Role::Baseline, until, range: self.range }
     }
 
-    /// [`ChangeScanner::row`] for a row that may count as what came after only when
-    /// `counted`.
-    fn row_counted(&mut self, tables: &Tables<'_>, e: &PortEvent, counted: bool) {
+    /// An accumulator for the current set's processes and remote endpoints, to be fed every
+    /// PORTS row of the set (on any core, in any order) and given back to
+    /// [`ChangeScanner::absorb`].
+    pub fn counter(&self) -> ChangeRows {
+        ChangeRows::new(self.sides())
+    }
+
+    /// Takes the current set's next PORTS row for its listeners (rows in time order within
+    /// each file; `tables` the set's PORTS tables). Its processes and endpoints are counted
+    /// by a [`ChangeScanner::counter`].
+    pub fn pair(&mut self, tables: &Tables<'_>, e: &PortEvent) {
+        self.pair_counted(tables, e, true);
+    }
+
+    /// [`ChangeScanner::pair`] for a row that may count as what came after only when
+    /// `counted`. Only a listening-looking row costs more than its kind and a comparison of
+    /// times: the rest only move the pairing's clock or, for a connection, its second's list.
+    #[inline]
+    fn pair_counted(&mut self, tables: &Tables<'_>, e: &PortEvent, counted: bool) {
+        let kind = RowKind::of(e.protocol, tables.remote_ip(e), e.remote_port(), e.pid());
+        let computer = match kind {
+            RowKind::Other => 0,
+            _ => self.log_computer(tables, tables.computer(e).0),
+        };
+        let socket = Socket { computer, port: e.local_port, pid: e.pid };
+        let heard =
+            matches!(kind, RowKind::MaybeQuirk | RowKind::Listener).then(|| self.heard(tables, e, computer, counted));
+        let record = &mut self.record;
+        self.pairing.row_or_pass(e.time, socket, kind, heard, &mut |h| record.heard(h));
+    }
+
+    /// What a listening-looking row is to the record, should it turn out a listener.
+    fn heard(&mut self, tables: &Tables<'_>, e: &PortEvent, computer: u32, counted: bool) -> Heard {
         let side = match self.side(Some(e.time)) {
             Side::After if !counted => Side::Skip,
             side => side,
         };
-        let computer = self.row_computer(tables, e);
-        let name = self.row_name(tables, e);
-        let user = self.row_user(tables, e);
-        let kind = RowKind::of(e.protocol, tables.remote_ip(e), e.remote_port(), e.pid());
-        let socket = Socket { computer, port: e.local_port, pid: e.pid };
+        let name = self.log_name(tables, e.module.0);
+        let user = self.log_user(tables, e.user.0);
         let key = ListenKey { computer, protocol: e.protocol, port: e.local_port, name };
-        let heard = Heard { side, key, time: e.time, pid: e.pid(), user, rows: 1 };
-        let record = &mut self.record;
-        self.pairing.row(e.time, socket, kind, heard, &mut |h| record.heard(h));
-        match side {
-            Side::Base => {
-                self.record.before.processes.insert((computer, name));
-                self.record.before.computers.insert(computer);
-                if let Some(key) = endpoint(tables, e, computer, name) {
-                    self.record.before.endpoints.insert(key);
-                }
-            }
-            Side::After => {
-                let p = self.record.after.processes.entry((computer, name)).or_insert(ProcessSeen {
-                    first: e.time,
-                    rows: 0,
-                    users: Vec::new(),
-                });
-                p.rows += 1;
-                p.first = p.first.min(e.time);
-                if !e.user.is_empty() && !p.users.contains(&user) {
-                    p.users.push(user);
-                }
-                if let PortField::Num(port) = e.remote_port()
-                    && tables.remote_ip(e).ip().is_some_and(|ip| !ip.is_unspecified())
-                {
-                    let key = RowEndpoint { computer, name, addr: e.remote_ip.0, port };
-                    let seen =
-                        self.record.after.endpoints.entry(key).or_insert(EndpointSeen { first: e.time, rows: 0 });
-                    seen.first = seen.first.min(e.time);
-                    seen.rows = seen.rows.saturating_add(1);
-                }
-            }
-            Side::Skip => {}
-        }
+        Heard { side, key, time: e.time, pid: e.pid(), user, rows: 1 }
     }
 
-    fn row_computer(&mut self, tables: &Tables<'_>, e: &PortEvent) -> u32 {
-        let id = tables.computer(e).0 as usize;
-        if let Some(&c) = self.computer_ids.get(id)
+    /// Takes in what a [`ChangeScanner::counter`] counted of the current set (`tables` the
+    /// set's PORTS tables, as they are after its last row).
+    pub fn absorb(&mut self, rows: ChangeRows, tables: &Tables<'_>) {
+        for (c, m) in rows.base_processes {
+            let key = (self.log_computer(tables, c), self.log_name(tables, m));
+            self.record.before.processes.insert(key);
+        }
+        for c in rows.base_computers {
+            let c = self.log_computer(tables, c);
+            self.record.before.computers.insert(c);
+        }
+        for k in rows.base_endpoints {
+            let Some(ip) = tables.addrs.resolve(AddrId(k.addr)).ip() else { continue };
+            let key = EndpointKey {
+                computer: self.log_computer(tables, k.computer),
+                name: self.log_name(tables, k.module),
+                ip,
+                port: k.port,
+            };
+            self.record.before.endpoints.insert(key);
+        }
+        for ((c, m), mut p) in rows.processes {
+            p.users = p.users.iter().map(|&u| self.log_user(tables, u)).collect();
+            p.users.dedup();
+            let key = (self.log_computer(tables, c), self.log_name(tables, m));
+            match self.record.after.processes.get_mut(&key) {
+                Some(seen) => seen.merge(p),
+                None => _ = self.record.after.processes.insert(key, p),
+            }
+        }
+        let mut endpoints = rows.endpoints;
+        if endpoints.is_empty() {
+            return;
+        }
+        for k in endpoints.keys() {
+            self.log_computer(tables, k.computer);
+            self.log_name(tables, k.module);
+        }
+        let after = &mut self.record.after;
+        if endpoints.len() > after.endpoints.len() {
+            std::mem::swap(&mut endpoints, &mut after.endpoints);
+        }
+        for (k, seen) in endpoints {
+            after.endpoints.entry(k).and_modify(|mine| mine.merge(seen)).or_insert(seen);
+        }
+        after.names.clone_from(&self.module_ids);
+        after.computers.clone_from(&self.computer_ids);
+    }
+
+    /// The scanner's id of the set's computer `id`.
+    fn log_computer(&mut self, tables: &Tables<'_>, id: u32) -> u32 {
+        if let Some(&c) = self.computer_ids.get(id as usize)
             && c != UNSET
         {
             return c;
         }
-        let c = self.computer_id(tables.computers.name(Symbol(id as u32)));
-        cache(&mut self.computer_ids, id, c);
+        let c = self.computer_id(tables.computers.name(Symbol(id)));
+        cache(&mut self.computer_ids, id as usize, c);
         c
     }
 
-    fn row_name(&mut self, tables: &Tables<'_>, e: &PortEvent) -> u32 {
-        let id = e.module.0 as usize;
-        if let Some(&n) = self.module_ids.get(id)
+    /// The scanner's id of the set's module name `id`.
+    fn log_name(&mut self, tables: &Tables<'_>, id: u32) -> u32 {
+        if let Some(&n) = self.module_ids.get(id as usize)
             && n != UNSET
         {
             return n;
         }
-        let n = self.name_id(tables.module(e));
-        cache(&mut self.module_ids, id, n);
+        let n = self.name_id(tables.modules.resolve(Symbol(id)));
+        cache(&mut self.module_ids, id as usize, n);
         n
     }
 
-    fn row_user(&mut self, tables: &Tables<'_>, e: &PortEvent) -> u32 {
-        let id = e.user.0 as usize;
-        if let Some(&u) = self.user_ids.get(id)
+    fn log_user(&mut self, tables: &Tables<'_>, id: u32) -> u32 {
+        if let Some(&u) = self.user_ids.get(id as usize)
             && u != UNSET
         {
             return u;
         }
-        let u = self.user_id(tables.users.resolve(e.user));
-        cache(&mut self.user_ids, id, u);
+        let u = self.user_id(tables.users.resolve(Symbol(id)));
+        cache(&mut self.user_ids, id as usize, u);
         u
+    }
+
+    /// Reads a set's PORTS rows streamed block by block: processes and endpoints counted on
+    /// all cores, beside the listeners read in order.
+    pub fn stream(&mut self, pieces: &mut Pieces<ChangeRows>, tables: &Tables<'_>, rows: &[PortEvent]) {
+        rayon::join(|| pieces.add(Batch::new(*tables, rows)), || rows.iter().for_each(|e| self.pair(tables, e)));
     }
 
     /// Reads the logs of a [`Baseline::Paths`] as the baseline (nothing for the other
@@ -604,10 +649,11 @@ impl ChangeScanner {
         let mut streaming = set::open_streaming(paths, progress)?;
         self.begin(Role::Baseline);
         self.snapshots(&streaming.set);
+        let mut pieces = Pieces::new(|| self.counter());
         streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
-            let tables = Tables::of(&set.ports);
-            block.rows.iter().for_each(|e| self.row(&tables, e));
+            self.stream(&mut pieces, &Tables::of(&set.ports), block.rows);
         })?;
+        self.absorb(pieces.merged(), &Tables::of(&streaming.set.ports));
         self.begin(Role::Loaded);
         Ok(())
     }
@@ -620,8 +666,15 @@ impl ChangeScanner {
         self.snapshots(set);
         let tables = Tables::of(&set.ports);
         let events = &set.ports.events;
-        match counted {
-            None => events.iter().for_each(|e| self.row_counted(&tables, e, true)),
+        let rows = match counted {
+            None => {
+                let sides = self.sides();
+                rayon::join(
+                    || over_rows(Batch::new(tables, events), || ChangeRows::new(sides)),
+                    || events.iter().for_each(|e| self.pair(&tables, e)),
+                )
+                .0
+            }
             Some(rows) => {
                 let mut member = vec![0u64; events.len().div_ceil(64)];
                 for &i in rows {
@@ -629,12 +682,16 @@ impl ChangeScanner {
                         *word |= 1 << (i % 64);
                     }
                 }
+                let mut counter = self.counter();
                 for (i, e) in events.iter().enumerate() {
                     let counted = member.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
-                    self.row_counted(&tables, e, counted);
+                    counter.row(&tables, e, counted);
+                    self.pair_counted(&tables, e, counted);
                 }
+                counter
             }
-        }
+        };
+        self.absorb(rows, &tables);
     }
 
     /// The view; `addrs` is the loaded set's address table (what came after names its
@@ -723,37 +780,7 @@ impl ChangeScanner {
         new_processes
             .sort_by(|a, b| (a.first_seen, &a.computer, &a.process).cmp(&(b.first_seen, &b.computer, &b.process)));
 
-        let mut new_remote_endpoints: Vec<NewEndpoint> = after
-            .endpoints
-            .iter()
-            .filter_map(|(k, seen)| {
-                let ip = addrs.resolve(AddrId(k.addr)).ip()?;
-                let key = EndpointKey { computer: in_base(k.computer), name: k.name, ip, port: k.port };
-                (!before.endpoints.contains(&key)).then(|| NewEndpoint {
-                    computer: computer(k.computer),
-                    process: self.names.name(k.name).to_string(),
-                    remote_ip: ip,
-                    remote_port: k.port,
-                    first_seen: seen.first,
-                    rows: seen.rows.into(),
-                })
-            })
-            .collect();
-        let order = |a: &NewEndpoint, b: &NewEndpoint| {
-            (std::cmp::Reverse(a.rows), a.first_seen, &a.computer, &a.process, a.remote_ip, a.remote_port).cmp(&(
-                std::cmp::Reverse(b.rows),
-                b.first_seen,
-                &b.computer,
-                &b.process,
-                b.remote_ip,
-                b.remote_port,
-            ))
-        };
-        if new_remote_endpoints.len() > MAX_ENDPOINTS {
-            new_remote_endpoints.select_nth_unstable_by(MAX_ENDPOINTS - 1, order);
-            new_remote_endpoints.truncate(MAX_ENDPOINTS);
-        }
-        new_remote_endpoints.sort_by(order);
+        let new_remote_endpoints = self.new_endpoints(addrs, in_base, &computer);
 
         let baseline = match &self.baseline {
             Baseline::Initial => BaselineOut::Initial { files: self.initial_files.clone() },
@@ -763,6 +790,84 @@ impl ChangeScanner {
             Baseline::Until(t) => BaselineOut::Until { until: *t },
         };
         Changes { baseline, new_listeners, owner_changes, new_processes, new_remote_endpoints }
+    }
+
+    /// The [`MAX_ENDPOINTS`] new remote endpoints with most rows. There may be millions of
+    /// candidates, so they are ranked by ids and borrowed names, and only those listed are
+    /// written out.
+    fn new_endpoints(
+        &self,
+        addrs: &AddrTable,
+        in_base: impl Fn(u32) -> u32,
+        computer: &dyn Fn(u32) -> String,
+    ) -> Vec<NewEndpoint> {
+        let before = &self.record.before;
+        let after = &self.record.after;
+        let id = |ids: &[u32], i: u32| ids.get(i as usize).copied().unwrap_or(UNSET);
+        let scanner_key = |k: &LogEndpoint| RowEndpoint {
+            computer: id(&after.computers, k.computer),
+            name: id(&after.names, k.module),
+            addr: k.addr,
+            port: k.port,
+        };
+        // Names that differ only in case are one process: their endpoints are added up
+        // first (rare: only then is a second table built).
+        let one_to_one = |ids: &[u32]| {
+            let mut seen = FxHashSet::default();
+            ids.iter().filter(|&&i| i != UNSET).all(|&i| seen.insert(i))
+        };
+        let merged: Option<FxHashMap<RowEndpoint, EndpointSeen>> =
+            (!(one_to_one(&after.names) && one_to_one(&after.computers))).then(|| {
+                let mut merged: FxHashMap<RowEndpoint, EndpointSeen> = FxHashMap::default();
+                for (k, seen) in &after.endpoints {
+                    merged.entry(scanner_key(k)).and_modify(|mine| mine.merge(*seen)).or_insert(*seen);
+                }
+                merged
+            });
+        let entries: Box<dyn Iterator<Item = (RowEndpoint, EndpointSeen)>> = match &merged {
+            Some(m) => Box::new(m.iter().map(|(k, s)| (*k, *s))),
+            None => Box::new(after.endpoints.iter().map(|(k, s)| (scanner_key(k), *s))),
+        };
+        let mut best: std::collections::BinaryHeap<Ranked<'_>> = std::collections::BinaryHeap::new();
+        for (k, seen) in entries {
+            let Some(ip) = addrs.resolve(AddrId(k.addr)).ip() else { continue };
+            if !before.endpoints.is_empty()
+                && before.endpoints.contains(&EndpointKey {
+                    computer: in_base(k.computer),
+                    name: k.name,
+                    ip,
+                    port: k.port,
+                })
+            {
+                continue;
+            }
+            let ranked = Ranked {
+                rows: std::cmp::Reverse(seen.rows),
+                first: seen.first,
+                computer: self.computers.name(Symbol(k.computer)),
+                process: self.names.name(k.name),
+                ip,
+                port: k.port,
+                ids: (k.computer, k.name),
+            };
+            if best.len() < MAX_ENDPOINTS {
+                best.push(ranked);
+            } else if best.peek().is_some_and(|worst| ranked < *worst) {
+                best.pop();
+                best.push(ranked);
+            }
+        }
+        best.into_sorted_vec()
+            .into_iter()
+            .map(|r| NewEndpoint {
+                computer: computer(r.ids.0),
+                process: r.process.to_string(),
+                remote_ip: r.ip,
+                remote_port: r.port,
+                first_seen: r.first,
+                rows: r.rows.0.into(),
+            })
+            .collect()
     }
 
     /// The computer every loaded computer is compared with, when the baseline is another log
@@ -776,6 +881,20 @@ impl ChangeScanner {
     }
 }
 
+/// A new remote endpoint in the order the list has: most rows first, then first seen, then
+/// computer, process, address and port (the fields compare in this order).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Ranked<'a> {
+    rows: std::cmp::Reverse<u32>,
+    first: NaiveDateTime,
+    computer: &'a str,
+    process: &'a str,
+    ip: IpAddr,
+    port: u16,
+    /// Computer and name ids, equal whenever the names above are.
+    ids: (u32, u32),
+}
+
 fn cache(ids: &mut Vec<u32>, at: usize, id: u32) {
     if ids.len() <= at {
         ids.resize(at + 1, UNSET);
@@ -783,12 +902,6 @@ fn cache(ids: &mut Vec<u32>, at: usize, id: u32) {
     if let Some(slot) = ids.get_mut(at) {
         *slot = id;
     }
-}
-
-/// The row's remote endpoint key, when it has a real peer.
-fn endpoint(tables: &Tables<'_>, e: &PortEvent, computer: u32, name: u32) -> Option<EndpointKey> {
-    let ip = tables.remote_ip(e).ip().filter(|ip| !ip.is_unspecified())?;
-    Some(EndpointKey { computer, name, ip, port: e.remote_port().num()? })
 }
 
 /// The stamp in a log's file name.

@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 
 use chrono::{NaiveDateTime, TimeDelta};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::model::{Address, PortField, PortMapping, Protocol, TcpState};
 
@@ -84,19 +84,16 @@ pub struct Pairing<T> {
     waiting: FxHashMap<Socket, Vec<(NaiveDateTime, T)>>,
     /// Sockets in the order their rows started waiting, to let them go in time.
     order: VecDeque<(NaiveDateTime, Socket)>,
-    /// Connections of the second being read, for a quirk row written after its connection.
+    /// The time of the row read last.
     this_second: Option<NaiveDateTime>,
-    connected: FxHashSet<Socket>,
+    /// Connections of the second being read, for a quirk row written after its connection:
+    /// pushed for every connection row, searched only for the few quirk-like rows.
+    connected: Vec<Socket>,
 }
 
 impl<T> Default for Pairing<T> {
     fn default() -> Self {
-        Pairing {
-            waiting: FxHashMap::default(),
-            order: VecDeque::new(),
-            this_second: None,
-            connected: FxHashSet::default(),
-        }
+        Pairing { waiting: FxHashMap::default(), order: VecDeque::new(), this_second: None, connected: Vec::new() }
     }
 }
 
@@ -129,6 +126,21 @@ impl<T> Pairing<T> {
     /// Takes the next row (`kind` from [`RowKind::of`]); `listener` is what to hand back if
     /// it turns out a listener. Calls `done` with every waiting row now known to be one.
     pub fn row(&mut self, time: NaiveDateTime, socket: Socket, kind: RowKind, listener: T, done: &mut impl FnMut(T)) {
+        self.row_or_pass(time, socket, kind, Some(listener), done);
+    }
+
+    /// [`Pairing::row`], where `listener` may be `None` for a row that is no listener
+    /// ([`RowKind::Connection`], [`RowKind::Other`]): most rows, which then cost the caller
+    /// nothing to describe.
+    #[inline]
+    pub fn row_or_pass(
+        &mut self,
+        time: NaiveDateTime,
+        socket: Socket,
+        kind: RowKind,
+        listener: Option<T>,
+        done: &mut impl FnMut(T),
+    ) {
         if self.this_second.is_some_and(|last| time + TimeDelta::seconds(QUIRK_SECONDS) < last) {
             // Time went back: another computer's (or an older) file began, so no row of the
             // one before can come to pair with what waits.
@@ -137,19 +149,19 @@ impl<T> Pairing<T> {
         self.let_go(time, done);
         if self.this_second != Some(time) {
             self.this_second = Some(time);
-            if !self.connected.is_empty() {
-                self.connected.clear();
-            }
+            self.connected.clear();
         }
         match kind {
             RowKind::MaybeQuirk => {
-                if !self.connected.contains(&socket) {
+                if let Some(listener) = listener
+                    && !self.connected.contains(&socket)
+                {
                     self.waiting.entry(socket).or_default().push((time, listener));
                     self.order.push_back((time, socket));
                 }
             }
             RowKind::Connection => {
-                self.connected.insert(socket);
+                self.connected.push(socket);
                 if !self.waiting.is_empty()
                     && let Some(list) = self.waiting.get_mut(&socket)
                 {
@@ -159,7 +171,7 @@ impl<T> Pairing<T> {
                     }
                 }
             }
-            RowKind::Listener => done(listener),
+            RowKind::Listener => listener.into_iter().for_each(done),
             RowKind::Other => {}
         }
     }
