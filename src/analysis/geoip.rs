@@ -310,9 +310,17 @@ impl GeoIp {
     }
 
     /// Looks up every address of `ips` not asked before, on all cores; returns how many that
-    /// was.
+    /// was. Addresses are made canonical and deduplicated first, so two spellings of one
+    /// address (`::ffff:1.2.3.4`, `1.2.3.4`) are one look-up, not two racing threads.
     pub fn locate_all(&self, ips: &[IpAddr]) -> usize {
-        ips.par_iter().filter(|ip| self.known(**ip).is_none()).map(|ip| self.locate(*ip)).count()
+        let mut fresh: Vec<IpAddr> =
+            ips.iter().map(|&ip| canonical(ip)).filter(|&ip| self.known(ip).is_none()).collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        fresh.par_iter().for_each(|&ip| {
+            self.locate(ip);
+        });
+        fresh.len()
     }
 
     /// Addresses looked up so far.
