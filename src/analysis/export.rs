@@ -42,13 +42,19 @@ pub fn write_table_csv<W: Write>(w: W, header: &[&str], rows: impl IntoIterator<
     out.flush()
 }
 
-/// The grid's rows, in view order, as CSV with the grid's columns.
-pub fn write_rows_csv<W: Write>(w: W, log: &PortsLog, hosts: &dyn HostNames, rows: &[u32]) -> io::Result<()> {
-    let header: Vec<&str> = Column::ALL.iter().map(|c| c.title()).collect();
+/// The grid's rows, in view order, as CSV with the grid's `columns`.
+pub fn write_rows_csv<W: Write>(
+    w: W,
+    log: &PortsLog,
+    hosts: &dyn HostNames,
+    columns: &[Column],
+    rows: &[u32],
+) -> io::Result<()> {
+    let header: Vec<&str> = columns.iter().map(|c| c.title()).collect();
     let records = rows
         .iter()
         .filter_map(|&i| log.events.get(i as usize))
-        .map(|e| Column::ALL.iter().map(|c| cell_text(log, hosts, e, *c)).collect::<Vec<_>>());
+        .map(|e| columns.iter().map(|c| cell_text(log, hosts, e, *c)).collect::<Vec<_>>());
     write_table_csv(w, &header, records)
 }
 
@@ -94,6 +100,10 @@ struct ExportRow<'a> {
     #[serde(flatten)]
     row: JsonRow<'a>,
     host: Option<String>,
+    /// From the GeoIP databases open, when they know the remote address.
+    country: Option<String>,
+    asn: Option<u32>,
+    as_organization: Option<String>,
 }
 
 /// The grid's rows, in view order, as a JSON array (streamed; valid for any content).
@@ -104,8 +114,16 @@ pub fn write_rows_json<W: Write>(mut w: W, log: &PortsLog, hosts: &dyn HostNames
             w.write_all(b",")?;
         }
         w.write_all(b"\n  ")?;
-        let host = log.remote_ip(e).ip().and_then(|ip| hosts.host_name(ip));
-        let row = ExportRow { row: JsonRow::new(log, e), host };
+        let ip = log.remote_ip(e).ip();
+        let host = ip.and_then(|ip| hosts.host_name(ip));
+        let place = ip.and_then(|ip| hosts.place(ip)).unwrap_or_default();
+        let row = ExportRow {
+            row: JsonRow::new(log, e),
+            host,
+            country: place.country.map(|c| c.to_string()),
+            asn: place.network.as_ref().map(|n| n.number),
+            as_organization: place.network.map(|n| n.organization.to_string()),
+        };
         serde_json::to_writer(&mut w, &row).map_err(io::Error::other)?;
     }
     w.write_all(b"\n]\n")?;
@@ -142,7 +160,7 @@ mod tests {
     fn csv_export_round_trips_except_formulas() {
         let set = set_from(PORTS, None);
         let mut out = Vec::new();
-        write_rows_csv(&mut out, &set.ports, &NoHostNames, &[1, 0]).expect("write");
+        write_rows_csv(&mut out, &set.ports, &NoHostNames, &Column::ALL, &[1, 0]).expect("write");
         let mut reader = csv::Reader::from_reader(out.as_slice());
         let header: Vec<String> = reader.headers().expect("header").iter().map(String::from).collect();
         assert_eq!(
@@ -154,6 +172,8 @@ mod tests {
                 "Local IP:port",
                 "Remote IP:port",
                 "Remote host",
+                "Country",
+                "AS",
                 "PID",
                 "Module",
                 "User"
@@ -161,9 +181,12 @@ mod tests {
         );
         let rows: Vec<Vec<String>> =
             reader.records().map(|r| r.expect("record").iter().map(String::from).collect()).collect();
-        assert_eq!(rows[0], ["2008-06-30 10:00:01", "", "UDP", "[::1]:137", "*:*", "", "4", "a,b \"q\"\nline", ""]);
-        assert_eq!(rows[1][7], "'=cmd|' /C calc'!A0");
-        assert_eq!(rows[1][8], "NT AUTHORITY\\SYSTEM");
+        assert_eq!(
+            rows[0],
+            ["2008-06-30 10:00:01", "", "UDP", "[::1]:137", "*:*", "", "", "", "4", "a,b \"q\"\nline", ""]
+        );
+        assert_eq!(rows[1][9], "'=cmd|' /C calc'!A0");
+        assert_eq!(rows[1][10], "NT AUTHORITY\\SYSTEM");
     }
 
     #[test]

@@ -27,23 +27,35 @@ pub enum Column {
     Local,
     Remote,
     Host,
+    /// The remote address's country (ISO code), from the GeoIP database open.
+    Country,
+    /// The remote address's autonomous system (`AS13335 CLOUDFLARENET`), from the ASN database.
+    Asn,
     Pid,
     Module,
     User,
 }
 
 impl Column {
-    pub const ALL: [Column; 9] = [
+    pub const ALL: [Column; 11] = [
         Column::Time,
         Column::Computer,
         Column::Protocol,
         Column::Local,
         Column::Remote,
         Column::Host,
+        Column::Country,
+        Column::Asn,
         Column::Pid,
         Column::Module,
         Column::User,
     ];
+
+    /// The columns shown: Country and AS only while a GeoIP database is open (`places`), so
+    /// that a grid without one has no columns that can only be empty.
+    pub fn shown(places: bool) -> Vec<Column> {
+        Column::ALL.into_iter().filter(|c| places || !matches!(c, Column::Country | Column::Asn)).collect()
+    }
 
     pub fn title(self) -> &'static str {
         match self {
@@ -55,6 +67,8 @@ impl Column {
             // The remote address's DNS name: "Remote host", so that it is not taken for the
             // computer the row came from.
             Column::Host => "Remote host",
+            Column::Country => "Country",
+            Column::Asn => "AS",
             Column::Pid => "PID",
             Column::Module => "Module",
             Column::User => "User",
@@ -137,6 +151,10 @@ pub enum Drill {
         ip: std::net::IpAddr,
         port: u16,
     },
+    /// Rows whose remote address the GeoIP database places in this country.
+    Country(crate::analysis::geoip::Country),
+    /// Rows whose remote address is in this autonomous system.
+    Asn(u32),
 }
 
 impl Drill {
@@ -165,10 +183,31 @@ impl Drill {
             Drill::Endpoint { computer, process, ip, port } => {
                 format!("{process} to {}{}", std::net::SocketAddr::new(*ip, *port), on(computer))
             }
+            Drill::Country(c) => format!("remote country {c}"),
+            Drill::Asn(n) => format!("remote AS{n}"),
         }
     }
 
-    fn matches(&self, log: &PortsLog, e: &PortEvent) -> bool {
+    /// For drill-downs by where the remote address is: which address ids match, decided once
+    /// per address rather than once per row.
+    fn addr_marks(&self, log: &PortsLog, hosts: &dyn HostNames) -> Option<Vec<bool>> {
+        let placed = |a: Address| a.ip().and_then(|ip| hosts.place(ip));
+        match self {
+            Drill::Country(c) => {
+                Some(log.addrs.iter().map(|(_, a)| placed(a).and_then(|p| p.country) == Some(*c)).collect())
+            }
+            Drill::Asn(n) => Some(
+                log.addrs
+                    .iter()
+                    .map(|(_, a)| placed(a).and_then(|p| p.network).is_some_and(|net| net.number == *n))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Whether a row matches; `marks` are the drill's [`Drill::addr_marks`], when it has them.
+    fn matches(&self, log: &PortsLog, e: &PortEvent, marks: Option<&[bool]>) -> bool {
         use chrono::Timelike;
         match self {
             Drill::LocalTcpPort(p) => e.protocol == crate::model::Protocol::Tcp && e.local_port == *p,
@@ -204,6 +243,9 @@ impl Drill {
                     && log.module(e).eq_ignore_ascii_case(process)
                     && log.computer(e).eq_ignore_ascii_case(computer)
             }
+            Drill::Country(_) | Drill::Asn(_) => {
+                marks.and_then(|m| m.get(e.remote_ip.0 as usize)).copied().unwrap_or(false)
+            }
         }
     }
 }
@@ -234,10 +276,25 @@ pub fn cell_text(log: &PortsLog, hosts: &dyn HostNames, e: &PortEvent, column: C
         Column::Local => endpoint(log.local_ip(e), Some(e.local_port.to_string())),
         Column::Remote => endpoint(log.remote_ip(e), Some(e.remote_port().to_string())),
         Column::Host => log.remote_ip(e).ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default(),
+        Column::Country => place_text(hosts, log.remote_ip(e), Column::Country),
+        Column::Asn => place_text(hosts, log.remote_ip(e), Column::Asn),
         Column::Pid => e.pid().map(|p| p.to_string()).unwrap_or_default(),
         Column::Module => log.module(e).to_string(),
         Column::User => log.user(e).to_string(),
     }
+}
+
+/// The Country or AS cell of a remote address: empty when no database is open or it does not
+/// know the address (and, on the UI thread, until the address was looked up).
+fn place_text(hosts: &dyn HostNames, addr: Address, column: Column) -> String {
+    let Some(place) = addr.ip().and_then(|ip| hosts.place(ip)) else {
+        return String::new();
+    };
+    match column {
+        Column::Country => place.country.map(|c| c.to_string()),
+        _ => place.network.map(|n| n.to_string()),
+    }
+    .unwrap_or_default()
 }
 
 /// `YYYY-MM-DD HH:MM:SS` for years 0..=9999, written digit by digit: the quick filter writes
@@ -258,9 +315,9 @@ fn time_digits(t: &chrono::NaiveDateTime) -> Option<[u8; 19]> {
     Some(text)
 }
 
-/// A row as tab-separated text, for the clipboard.
-pub fn row_text(log: &PortsLog, hosts: &dyn HostNames, e: &PortEvent) -> String {
-    Column::ALL.iter().map(|c| cell_text(log, hosts, e, *c)).collect::<Vec<_>>().join("\t")
+/// A row's `columns` as tab-separated text, for the clipboard.
+pub fn row_text(log: &PortsLog, hosts: &dyn HostNames, columns: &[Column], e: &PortEvent) -> String {
+    columns.iter().map(|c| cell_text(log, hosts, e, *c)).collect::<Vec<_>>().join("\t")
 }
 
 /// Per-value answers to "does this value's text contain the needle?".
@@ -270,6 +327,9 @@ struct Matches {
     users: Vec<bool>,
     addrs: Vec<bool>,
     hosts: Vec<bool>,
+    /// By address id: whether its country, or its AS as the grid shows it, matches.
+    countries: Vec<bool>,
+    networks: Vec<bool>,
     /// By file: whether the file's computer matches.
     computers: Vec<bool>,
     /// By port number: formatting a number per row and per column is what made filtering slow.
@@ -291,6 +351,8 @@ impl Matches {
                 .iter()
                 .map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).is_some_and(|h| has(&h)))
                 .collect(),
+            countries: log.addrs.iter().map(|(_, a)| has(&place_text(hosts, a, Column::Country))).collect(),
+            networks: log.addrs.iter().map(|(_, a)| has(&place_text(hosts, a, Column::Asn))).collect(),
             computers: log.sources.iter().map(|s| has(log.computers.name(s.computer))).collect(),
             ports: (0..=u16::MAX).map(|p| has(&p.to_string())).collect(),
             protocols: [crate::model::Protocol::Tcp, crate::model::Protocol::Udp].map(|p| has(p.as_str())),
@@ -323,6 +385,8 @@ impl Matches {
                     || (self.needle.contains(':') && text_has(Column::Remote))
             }
             Column::Host => self.hosts[e.remote_ip.0 as usize],
+            Column::Country => self.countries[e.remote_ip.0 as usize],
+            Column::Asn => self.networks[e.remote_ip.0 as usize],
             Column::Pid => e.pid().is_some_and(|p| self.needle_in_number(p)),
             Column::Module => self.modules[e.module.0 as usize],
             Column::User => self.users[e.user.0 as usize],
@@ -525,10 +589,11 @@ fn filter_rows(
         .filter(|(_, t)| !t.trim().is_empty())
         .map(|(c, t)| (*c, Matches::new(log, hosts, t)))
         .collect();
+    let marks = filter.drill.as_ref().and_then(|d| d.addr_marks(log, hosts));
     check(cancel)?;
     let passes = |e: &PortEvent| {
         filter.range.contains(e.time)
-            && filter.drill.as_ref().is_none_or(|d| d.matches(log, e))
+            && filter.drill.as_ref().is_none_or(|d| d.matches(log, e, marks.as_deref()))
             && quick.as_ref().is_none_or(|m| Column::ALL.iter().any(|c| m.column(log, e, *c)))
             && per_column.iter().all(|(c, m)| m.column(log, e, *c))
     };
@@ -619,6 +684,9 @@ impl SortKeys {
                 rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.host_name(ip)).unwrap_or_default()))
             }
             Column::Computer => rank(log.sources.iter().map(|s| log.computers.name(s.computer).to_lowercase())),
+            Column::Country => rank(log.addrs.iter().map(|(_, a)| place_text(hosts, a, Column::Country))),
+            // By number; addresses no database places first.
+            Column::Asn => rank(log.addrs.iter().map(|(_, a)| a.ip().and_then(|ip| hosts.place(ip)?.network))),
             Column::Time | Column::Protocol | Column::Pid => Vec::new(),
         };
         SortKeys { column, ranks }
@@ -649,7 +717,7 @@ impl SortKeys {
             Column::Remote => {
                 (ranks[e.remote_ip.0 as usize] << 17) | e.remote_port().num().map_or(0, |p| u64::from(p) + 1)
             }
-            Column::Host => ranks[e.remote_ip.0 as usize],
+            Column::Host | Column::Country | Column::Asn => ranks[e.remote_ip.0 as usize],
             Column::Pid => e.pid().map_or(u64::MAX, u64::from),
             Column::Module => ranks[e.module.0 as usize],
             Column::User => ranks[e.user.0 as usize],
@@ -802,7 +870,7 @@ mod tests {
         assert_eq!(cell_text(log, &NoHostNames, udp, Column::Remote), "*:*");
         assert_eq!(cell_text(log, &NoHostNames, udp, Column::User), "");
         assert_eq!(
-            row_text(log, &NoHostNames, udp),
+            row_text(log, &NoHostNames, &Column::shown(false), udp),
             "2008-06-30 10:00:03\t\tUDP\t192.168.1.103:137\t*:*\t\t4\tSystem\t"
         );
     }

@@ -24,14 +24,14 @@ impl PrParserApp {
         let (Some(data), view) = (self.data.clone(), Arc::clone(&self.view)) else {
             return;
         };
-        let dns = Arc::clone(&self.dns);
+        let (hosts, columns) = (self.job_hosts(), self.shown_columns());
         let started = self.jobs.spawn("export", move || {
             let result = std::fs::File::create(&path).and_then(|f| {
                 let w = std::io::BufWriter::new(f);
                 if json {
-                    export::write_rows_json(w, &data.set.ports, &*dns, &view)
+                    export::write_rows_json(w, &data.set.ports, &hosts, &view)
                 } else {
-                    export::write_rows_csv(w, &data.set.ports, &*dns, &view)
+                    export::write_rows_csv(w, &data.set.ports, &hosts, &columns, &view)
                 }
             });
             Done::Exported { what: format!("{} rows", view.len()), path, result: result.map_err(ExportError::from) }
@@ -46,9 +46,9 @@ impl PrParserApp {
         let Some(bundle) = self.stats.clone() else {
             return;
         };
-        let (tab, list, dns) = (self.stats_state.tab, self.stats_state.changes.list, Arc::clone(&self.dns));
+        let (tab, list, hosts) = (self.stats_state.tab, self.stats_state.changes.list, self.job_hosts());
         let started = self.jobs.spawn("export-stats", move || {
-            let (header, rows) = stats_view::table_csv(tab, list, &bundle, &*dns);
+            let (header, rows) = stats_view::table_csv(tab, list, &bundle, &hosts);
             let result = std::fs::File::create(&path).and_then(|f| export::write_table_csv(f, &header, rows));
             Done::Exported {
                 what: format!("the {} table", tab.title()),
@@ -111,12 +111,9 @@ impl PrParserApp {
     pub(super) fn select(&mut self, row: u32) {
         let flagged = self.evaluation.flagged.get(row as usize).copied().unwrap_or(false);
         if flagged && let Some(data) = &self.data {
-            let ctx = criteria::Context {
-                set: &data.set,
-                index: &data.index,
-                row_blocks: &data.row_blocks,
-                hosts: &*self.dns,
-            };
+            let hosts = self.ui_hosts();
+            let ctx =
+                criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &hosts };
             let compiled = &self.evaluation.compiled;
             let verdict = criteria::explain_row(compiled, &ctx, row as usize);
             let hits = if verdict.flagged() { verdict.flagged_by } else { Vec::new() }
@@ -186,7 +183,7 @@ impl PrParserApp {
             && let (Some(data), Some(row)) = (&self.data, self.grid.selected)
             && let Some(e) = data.set.ports.events.get(row as usize)
         {
-            ctx.copy_text(view::row_text(&data.set.ports, &*self.dns, e));
+            ctx.copy_text(view::row_text(&data.set.ports, &self.ui_hosts(), &self.shown_columns(), e));
         }
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         if !dropped.is_empty() {

@@ -14,6 +14,7 @@
 use egui::{Color32, RichText, Ui};
 
 use crate::analysis::criteria::{CompiledSet, CriteriaSet, Criterion, Effect, Evaluation, Field, MatchKind};
+use crate::analysis::geoip::GeoIp;
 
 /// The height of one criterion's block in the list: every block has the same lines (name,
 /// pattern, error or list summary or blank, message), so the list can lay out only those in
@@ -40,8 +41,15 @@ pub struct EditorEvents {
 }
 
 /// Draws the list of criteria; edits `criteria` in place. `compiled` is the last compilation
-/// (possibly of an older version of the set).
-pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize], compiled: &CompiledSet) -> EditorEvents {
+/// (possibly of an older version of the set); `geo` the GeoIP databases open, which country
+/// and AS criteria need.
+pub fn editor_ui(
+    ui: &mut Ui,
+    criteria: &mut CriteriaSet,
+    counts: &[usize],
+    compiled: &CompiledSet,
+    geo: Option<&GeoIp>,
+) -> EditorEvents {
     let mut events = EditorEvents::default();
     ui.horizontal(|ui| {
         if ui.button("Add criterion").clicked() {
@@ -87,7 +95,7 @@ pub fn editor_ui(ui: &mut Ui, criteria: &mut CriteriaSet, counts: &[usize], comp
             let note = match (c.kind, compiled_now) {
                 (MatchKind::List, true) => list_summary(compiled, i),
                 (MatchKind::List, false) if c.enabled && error.is_none() => Some("Reading the list...".to_string()),
-                _ => None,
+                _ => missing_database(c.field, geo).map(str::to_string),
             };
             let size = egui::vec2(ui.available_width(), BLOCK_HEIGHT);
             ui.allocate_ui_with_layout(size, egui::Layout::top_down(egui::Align::Min), |ui| {
@@ -186,6 +194,16 @@ pub fn allowed_status(ui: &mut Ui, evaluation: &Evaluation, criteria: &CriteriaS
     let allowed = super::numbers::thousands(evaluation.allowed_rows as u64);
     ui.label(RichText::new(format!("Rows allowed: {allowed}")).color(ALLOWED))
         .on_hover_text("Rows a flag criterion matched that an allow criterion cleared");
+}
+
+/// What a country or AS criterion lacks while its database is not open (it matches nothing).
+fn missing_database(field: Field, geo: Option<&GeoIp>) -> Option<&'static str> {
+    let open = match field {
+        Field::Country => geo.is_some_and(|g| g.country_database().is_some()),
+        Field::Asn => geo.is_some_and(|g| g.network_database().is_some()),
+        _ => true,
+    };
+    (!open).then_some("Matches nothing until a database is open: View › GeoIP databases...")
 }
 
 /// How the effect toggle names an effect.

@@ -20,9 +20,20 @@ pub const ROW_HEIGHT: f32 = 20.0;
 const HEADER_HEIGHT: f32 = 24.0;
 const SCROLLBAR_WIDTH: f32 = 14.0;
 
-/// Initial widths of the columns but the last, in [`Column::ALL`] order; the last takes the
-/// room left, at least [`LAST_COLUMN_WIDTH`].
-const COLUMN_WIDTHS: [f32; 8] = [150.0, 110.0, 60.0, 170.0, 220.0, 160.0, 60.0, 150.0];
+/// Initial width of a column but the last shown, which takes the room left, at least
+/// [`LAST_COLUMN_WIDTH`].
+fn initial_width(column: Column) -> f32 {
+    match column {
+        Column::Time => 150.0,
+        Column::Computer => 110.0,
+        Column::Protocol | Column::Pid | Column::Country => 60.0,
+        Column::Local => 170.0,
+        Column::Remote => 220.0,
+        Column::Host => 160.0,
+        Column::Asn => 190.0,
+        Column::Module | Column::User => 150.0,
+    }
+}
 const LAST_COLUMN_WIDTH: f32 = 200.0;
 
 /// Text colour of rows that match a criterion.
@@ -76,6 +87,8 @@ impl GridState {
 pub struct GridInput<'a> {
     pub log: &'a PortsLog,
     pub hosts: &'a dyn HostNames,
+    /// The columns shown, in order.
+    pub columns: &'a [Column],
     pub view: &'a [u32],
     pub flagged: &'a [bool],
     pub sort: Option<Sort>,
@@ -143,8 +156,8 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
         .vscroll(false)
         .sense(Sense::click())
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center));
-    for width in COLUMN_WIDTHS {
-        table = table.column(TableColumn::initial(width).at_least(30.0).clip(true).resizable(true));
+    for &column in input.columns.iter().take(input.columns.len().saturating_sub(1)) {
+        table = table.column(TableColumn::initial(initial_width(column)).at_least(30.0).clip(true).resizable(true));
     }
     table = table.column(TableColumn::remainder().at_least(LAST_COLUMN_WIDTH).clip(true));
     // Where the columns before the last end: the width the columns need is that plus the
@@ -152,7 +165,7 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
     let mut fixed_right = content.min.x;
     table
         .header(HEADER_HEIGHT, |mut header| {
-            for column in Column::ALL {
+            for &column in input.columns {
                 let (rect, _) = header.col(|ui| {
                     let arrow = match input.sort {
                         Some(Sort { column: c, descending: false }) if c == column => " (asc)",
@@ -164,7 +177,7 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
                         events.sort = Some(column);
                     }
                 });
-                if Column::ALL.last() != Some(&column) {
+                if input.columns.last() != Some(&column) {
                     fixed_right = rect.max.x;
                 }
             }
@@ -181,7 +194,7 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
                 let flagged = input.flagged.get(ri as usize).copied().unwrap_or(false);
                 row.set_selected(state.selected == Some(ri));
                 let mut clicked = false;
-                for column in Column::ALL {
+                for &column in input.columns {
                     // The cell's own response takes clicks and the context menu: a label that
                     // senses nothing is the cheapest widget there is, and a frame paging a
                     // whole screen of rows lays out hundreds.
@@ -197,7 +210,8 @@ pub fn grid_ui(ui: &mut Ui, state: &mut GridState, input: &GridInput<'_>) -> Gri
                             ui.close();
                         }
                         if ui.button("Copy row").clicked() {
-                            events.copy = Some(crate::analysis::view::row_text(input.log, input.hosts, e));
+                            events.copy =
+                                Some(crate::analysis::view::row_text(input.log, input.hosts, input.columns, e));
                             ui.close();
                         }
                     });

@@ -206,11 +206,11 @@ impl PrParserApp {
             return;
         };
         let Ticket { generation, request, flag } = self.work.view.start(request);
-        let (filter, sort, dns, old) =
-            (self.filters.filter(), self.settings.sort, Arc::clone(&self.dns), Arc::clone(&self.view));
+        let (filter, sort, hosts, old) =
+            (self.filters.filter(), self.settings.sort, self.job_hosts(), Arc::clone(&self.view));
         let kept = self.timeline.passing.clone();
         let started = self.jobs.spawn("view", move || {
-            let job = ViewJob { log: &data.set.ports, hosts: &*dns, filter: &filter, sort, cancel: &flag };
+            let job = ViewJob { log: &data.set.ports, hosts: &hosts, filter: &filter, sort, cancel: &flag };
             Done::View { generation, result: job.run(request, &old, kept) }
         });
         if let Err(e) = started {
@@ -251,10 +251,10 @@ impl PrParserApp {
             FlagsRequest::All => FlagsJob::All(self.settings.criteria.clone()),
             FlagsRequest::Rows(rows) => FlagsJob::Rows(Arc::clone(&self.evaluation.compiled), rows),
         };
-        let dns = Arc::clone(&self.dns);
+        let hosts = self.job_hosts();
         let started = self.jobs.spawn("criteria", move || {
             let ctx =
-                criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &*dns };
+                criteria::Context { set: &data.set, index: &data.index, row_blocks: &data.row_blocks, hosts: &hosts };
             let evaluation = match job {
                 FlagsJob::All(set) => criteria::evaluate(&set, &ctx),
                 FlagsJob::Rows(compiled, rows) => criteria::evaluate_rows(compiled, &ctx, rows),
@@ -287,9 +287,17 @@ impl PrParserApp {
         let process = self.stats_state.process.clone();
         let baseline =
             (self.stats_state.tab == stats_view::StatsTab::Changes).then(|| self.stats_state.changes.baseline.clone());
+        let geo = self.geo.geo.clone();
         let started = self.jobs.spawn("stats", move || Done::Stats {
             generation,
-            bundle: Box::new(stats_view::compute(&data, &view, &process, &evaluation.flagged, baseline.as_ref())),
+            bundle: Box::new(stats_view::compute(
+                &data,
+                &view,
+                &process,
+                &evaluation.flagged,
+                baseline.as_ref(),
+                geo.as_ref(),
+            )),
         });
         if let Err(e) = started {
             self.work.stats.not_started();
@@ -392,6 +400,10 @@ impl PrParserApp {
                 Err(e) => self.error = Some(e.to_string()),
             },
             Done::ListsChecked { compiled, changed } => self.lists_checked(&compiled, changed),
+            Done::GeoIpOpened { generation, country, asn, result } => {
+                self.geoip_opened(generation, (country, asn), result);
+            }
+            Done::GeoIpLocated => self.geoip_located(),
             Done::Exported { what, path, result } => {
                 self.exports_pending = self.exports_pending.saturating_sub(1);
                 match result {
@@ -434,6 +446,7 @@ impl PrParserApp {
         self.refresh_view();
         self.refresh_flags();
         self.request_names();
+        self.locate_places();
     }
 
     /// The statistics tab asks for its figures once the grid's rows are settled.
@@ -476,6 +489,7 @@ impl PrParserApp {
                 self.stats_state.changes.baseline = Baseline::Paths(vec![first]);
                 self.refresh_stats();
             }
+            Pick::GeoIpCountry | Pick::GeoIpAsn => self.geoip_chosen(purpose, first),
         }
     }
 }

@@ -60,6 +60,15 @@ pub enum Done {
         compiled: Arc<crate::analysis::criteria::CompiledSet>,
         changed: bool,
     },
+    /// GeoIP databases opened (or why not), for the request of that generation.
+    GeoIpOpened {
+        generation: u64,
+        country: Option<PathBuf>,
+        asn: Option<PathBuf>,
+        result: Result<crate::analysis::geoip::GeoIp, crate::analysis::geoip::GeoIpError>,
+    },
+    /// The log's remote addresses were looked up in `geo`.
+    GeoIpLocated,
     /// A file was written (an export); `what` says what, for the status bar.
     Exported {
         what: String,
@@ -103,6 +112,10 @@ pub enum Pick {
     AddressList,
     /// Logs to compare with in the Changes tab.
     BaselineFolder,
+    /// A GeoIP country (or city) database.
+    GeoIpCountry,
+    /// A GeoIP ASN database.
+    GeoIpAsn,
 }
 
 /// How threads are started: by the OS, or (in the app's own tests) refused, to check that a

@@ -145,6 +145,7 @@ impl PrParserApp {
         if !added.is_empty() {
             self.request_view(ViewRequest::Extend(added));
             self.request_names();
+            self.locate_places();
         }
     }
 

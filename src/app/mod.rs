@@ -14,6 +14,7 @@ pub mod changes_view;
 pub mod criteria_editor;
 pub mod detail;
 pub mod file_dialog;
+mod geo;
 pub mod grid;
 mod handling;
 pub mod initial_view;
@@ -151,6 +152,7 @@ pub struct PrParserApp {
     dialogs: file_dialog::Dialogs,
     lists: lists::ListWatch,
     timeline: timeline::TimelineState,
+    geo: geo::GeoState,
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
@@ -219,9 +221,11 @@ impl PrParserApp {
             dialogs: file_dialog::Dialogs::new(file_dialog::portal::session_check()),
             lists: lists::ListWatch::default(),
             timeline: timeline::TimelineState::default(),
+            geo: geo::GeoState::default(),
             settings,
         };
         app.open(paths);
+        app.open_saved_geoip();
         app
     }
 
@@ -233,6 +237,7 @@ impl PrParserApp {
             && self.live.idle()
             && self.dialogs.is_idle()
             && self.timeline.is_idle()
+            && self.geo.is_idle()
             && !(self.tab == Tab::Statistics && self.stats_dirty)
     }
 

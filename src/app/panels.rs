@@ -88,7 +88,10 @@ impl PrParserApp {
         if self.filters.show_columns {
             let mut changed = false;
             ui.horizontal(|ui| {
-                for (c, text) in Column::ALL.iter().zip(self.filters.columns.iter_mut()) {
+                let shown = Column::shown(self.geo.geo.is_some());
+                for (c, text) in
+                    Column::ALL.iter().zip(self.filters.columns.iter_mut()).filter(|(c, _)| shown.contains(c))
+                {
                     changed |=
                         ui.add(egui::TextEdit::singleline(text).hint_text(c.title()).desired_width(110.0)).changed();
                 }
@@ -150,6 +153,9 @@ impl PrParserApp {
             .changed()
         {
             self.set_resolve_dns(resolve);
+        }
+        if ui.button("GeoIP databases...").clicked() {
+            self.geo.window = true;
         }
         if ui.button("DNS server...").clicked() {
             self.open.dns_server = true;
@@ -294,7 +300,8 @@ impl PrParserApp {
         self.stats_wanted();
         let bundle = self.stats.clone();
         let selected = self.grid.selected.is_some();
-        let events = stats_view::stats_ui(ui, &mut self.stats_state, bundle.as_deref(), &*self.dns, selected);
+        let hosts = self.ui_hosts();
+        let events = stats_view::stats_ui(ui, &mut self.stats_state, bundle.as_deref(), &hosts, selected);
         // The Changes tab reads every row, so its lists are computed only once it is shown.
         let changes_missing = bundle.as_ref().is_some_and(|b| b.changes.is_none());
         if events.process_changed
@@ -332,9 +339,11 @@ impl PrParserApp {
         if self.settings.show_timeline {
             self.timeline_ui(ui);
         }
+        let (hosts, columns) = (self.ui_hosts(), self.shown_columns());
         let input = grid::GridInput {
             log: &data.set.ports,
-            hosts: &*self.dns,
+            hosts: &hosts,
+            columns: &columns,
             view: &self.view,
             flagged: &self.evaluation.flagged,
             sort: self.settings.sort,

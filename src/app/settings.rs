@@ -32,6 +32,10 @@ pub struct Settings {
     /// The app's own file dialog even where the desktop has one (some portals cannot see
     /// hidden folders or network mounts).
     pub builtin_file_dialog: bool,
+    /// The GeoIP databases last opened (View › GeoIP databases...): a country (or city)
+    /// database and an ASN database, possibly one file for both.
+    pub geoip_country: Option<PathBuf>,
+    pub geoip_asn: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -48,6 +52,8 @@ impl Default for Settings {
             resolve_dns: false,
             dns_server: String::new(),
             builtin_file_dialog: false,
+            geoip_country: None,
+            geoip_asn: None,
         }
     }
 }

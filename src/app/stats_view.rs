@@ -9,9 +9,13 @@ use egui_plot::{Bar, BarChart, Plot};
 use super::changes_view::{self, BaselineChoice, ChangeList, ChangesState};
 use crate::analysis::changes::{Baseline, ChangeScanner, Changes, Role};
 use crate::analysis::dataset::Dataset;
+use std::sync::Arc;
+
 use crate::analysis::dns::HostNames;
+use crate::analysis::geoip::GeoIp;
 use crate::analysis::stats::beaconing::{self, Beacon};
 use crate::analysis::stats::computers::{self, ComputerUsage};
+use crate::analysis::stats::geo::RemotePlaces;
 use crate::analysis::stats::{self, Masquerade, RowStats, SvchostEntry, UserUsage};
 use crate::analysis::time_range::TimeRange;
 use crate::analysis::view::Drill;
@@ -31,17 +35,20 @@ pub struct StatsBundle {
     /// a baseline folder, so only then); an error when the baseline could not be read.
     pub changes: Option<Result<Changes, String>>,
     pub computers: Vec<ComputerUsage>,
+    /// Remote countries and ASNs, each present while its database is open.
+    pub places: RemotePlaces,
 }
 
-/// Computes the bundle over `view` (row indices), for per-process usage of `process`, and
-/// the Changes lists since `baseline` when one is given; `flagged[i]` tells whether row `i`
-/// stays flagged.
+/// Computes the bundle over `view` (row indices), for per-process usage of `process`, the
+/// Changes lists since `baseline` when one is given, and remote countries and ASNs from `geo`;
+/// `flagged[i]` tells whether row `i` stays flagged.
 pub fn compute(
     data: &Dataset,
     view: &[u32],
     process: &str,
     flagged: &[bool],
     baseline: Option<&Baseline>,
+    geo: Option<&Arc<GeoIp>>,
 ) -> StatsBundle {
     let log = &data.set.ports;
     let rows = stats::row_stats(log, Some(view));
@@ -52,6 +59,7 @@ pub fn compute(
         masquerading: stats::masquerading(&data.set),
         beaconing: beaconing::beaconing(log, Some(view)),
         computers: computers::computer_usage(log, Some(view), flagged),
+        places: geo.map(|g| stats::remote_places(log, Some(view), g)).unwrap_or_default(),
         rows,
         process,
         changes: baseline.map(|b| changes(data, view, b)),
@@ -92,10 +100,12 @@ pub enum StatsTab {
     Beaconing,
     /// What is new since a baseline: its own tables (`changes_view`).
     Changes,
+    RemoteCountries,
+    RemoteAsns,
 }
 
 impl StatsTab {
-    pub const ALL: [StatsTab; 11] = [
+    pub const ALL: [StatsTab; 13] = [
         StatsTab::LocalTcpPorts,
         StatsTab::Processes,
         StatsTab::RemoteIps,
@@ -107,6 +117,8 @@ impl StatsTab {
         StatsTab::Masquerading,
         StatsTab::Beaconing,
         StatsTab::Changes,
+        StatsTab::RemoteCountries,
+        StatsTab::RemoteAsns,
     ];
 
     pub fn title(self) -> &'static str {
@@ -122,6 +134,8 @@ impl StatsTab {
             StatsTab::Masquerading => "Masquerading",
             StatsTab::Beaconing => "Beaconing",
             StatsTab::Changes => "Changes",
+            StatsTab::RemoteCountries => "Remote countries",
+            StatsTab::RemoteAsns => "Remote ASNs",
         }
     }
 
@@ -150,6 +164,19 @@ impl StatsTab {
             },
             // Each of its lists has columns of its own (changes_view); the first is the process.
             StatsTab::Changes => Columns { key: "Process", count: None, percent: false, detail: None },
+            StatsTab::RemoteCountries => rows("Country", None),
+            StatsTab::RemoteAsns => rows("AS", Some("Organisation")),
+        }
+    }
+
+    /// Whether the tab has figures in `bundle`: the GeoIP views only while their database is
+    /// open.
+    fn present(self, bundle: Option<&StatsBundle>) -> bool {
+        let places = bundle.map(|b| &b.places);
+        match self {
+            StatsTab::RemoteCountries => places.is_some_and(|p| p.countries.is_some()),
+            StatsTab::RemoteAsns => places.is_some_and(|p| p.asns.is_some()),
+            _ => true,
         }
     }
 }
@@ -271,6 +298,22 @@ pub fn entries(tab: StatsTab, bundle: &StatsBundle, hosts: &dyn HostNames) -> Ve
                 counted(name, computer_detail(c), c.rows, pct, Drill::Computer(c.computer.clone()))
             })
             .collect(),
+        StatsTab::RemoteCountries => bundle
+            .places
+            .countries
+            .iter()
+            .flatten()
+            .map(|c| counted(c.country.to_string(), String::new(), c.count, Some(c.percent), Drill::Country(c.country)))
+            .collect(),
+        StatsTab::RemoteAsns => bundle
+            .places
+            .asns
+            .iter()
+            .flatten()
+            .map(|a| {
+                counted(format!("AS{}", a.asn), a.organization.clone(), a.count, Some(a.percent), Drill::Asn(a.asn))
+            })
+            .collect(),
         StatsTab::Beaconing => bundle.beaconing.iter().map(beacon_entry).collect(),
         // Its lists are tables of their own, with their own columns (changes_view).
         StatsTab::Changes => Vec::new(),
@@ -364,7 +407,7 @@ pub fn stats_ui(
 ) -> StatsEvents {
     let mut events = StatsEvents::default();
     ui.horizontal_wrapped(|ui| {
-        for tab in StatsTab::ALL {
+        for tab in StatsTab::ALL.into_iter().filter(|t| t.present(bundle)) {
             if ui.selectable_label(state.tab == tab, tab.title()).clicked() {
                 state.tab = tab;
                 state.sort = TableSort::Core;

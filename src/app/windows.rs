@@ -13,6 +13,7 @@ impl PrParserApp {
     pub(super) fn windows_ui(&mut self, ctx: &egui::Context) {
         self.criteria_ui(ctx);
         self.dns_settings_ui(ctx);
+        self.geoip_window(ctx);
         self.notification_ui(ctx);
         self.live_alert_ui(ctx);
     }
@@ -49,10 +50,11 @@ impl PrParserApp {
     fn criteria_ui(&mut self, ctx: &egui::Context) {
         let mut open = self.open.criteria;
         let evaluation = Arc::clone(&self.evaluation);
+        let geo = self.geo.geo.clone();
         let mut events = criteria_editor::EditorEvents::default();
         egui::Window::new("Criteria").open(&mut open).default_width(560.0).show(ctx, |ui| {
             let (counts, compiled) = (&evaluation.per_criterion, &evaluation.compiled);
-            events = criteria_editor::editor_ui(ui, &mut self.settings.criteria, counts, compiled);
+            events = criteria_editor::editor_ui(ui, &mut self.settings.criteria, counts, compiled, geo.as_deref());
         });
         self.open.criteria = open;
         if events.changed {

@@ -33,6 +33,7 @@ pub struct Spec {
 const LOGS: Filter = Filter { label: "Port Reporter logs", extensions: &["log", "txt", "csv"] };
 const JSON: Filter = Filter { label: "JSON", extensions: &["json"] };
 const CSV: Filter = Filter { label: "CSV", extensions: &["csv"] };
+const MMDB: Filter = Filter { label: "MaxMind databases", extensions: &["mmdb"] };
 const PNG: Filter = Filter { label: "PNG image", extensions: &["png"] };
 
 impl Pick {
@@ -51,6 +52,8 @@ impl Pick {
             // Lists come as .netset, .ipset, .txt or no extension at all: every file is shown.
             Pick::AddressList => ("Choose an address list", OpenFile, None),
             Pick::BaselineFolder => ("Choose the baseline's log folder", Folder, None),
+            Pick::GeoIpCountry => ("Choose a country database", OpenFile, Some(MMDB)),
+            Pick::GeoIpAsn => ("Choose an ASN database", OpenFile, Some(MMDB)),
         };
         Spec { title, mode, filter }
     }
