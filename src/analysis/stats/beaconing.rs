@@ -14,8 +14,10 @@
 //! numbered remote port are candidates; a candidate needs [`MIN_CONNECTIONS`] connections.
 //!
 //! Memory: per candidate, one (socket, first time, last time) run per connection; no rows.
-//! Runs split among accumulators (or rows out of time order) are joined when the view is
-//! finished, so the connections found do not depend on how the rows were split.
+//! Each row is pushed as a run of its own and a candidate's runs are joined whenever they
+//! have doubled since the last join (and when the view is finished), so what is kept stays
+//! within twice the connections, the connections found do not depend on how the rows were
+//! split or ordered, and a row costs one hash look-up and a push.
 
 use std::net::IpAddr;
 
@@ -72,19 +74,15 @@ struct Runs {
 }
 
 impl Runs {
-    /// Adds a run; returns where the run holding it is now. The runs of one connection (split
-    /// among accumulators, or started again for rows out of time order) are joined once the
-    /// runs have doubled since the last join, so what is kept stays within twice the
-    /// connections whatever the order of the rows.
-    fn push(&mut self, run: Run) -> usize {
+    /// Adds a run. The runs of one connection (a row each, split among accumulators, or out of
+    /// time order) are joined once the runs have doubled since the last join, so what is kept
+    /// stays within twice the connections whatever the order of the rows.
+    fn push(&mut self, run: Run) {
         self.runs.push(run);
-        if self.runs.len() < 2 * self.joined.max(1) {
-            return self.runs.len() - 1;
+        if self.runs.len() >= 2 * self.joined.max(1) {
+            self.runs = join(std::mem::take(&mut self.runs));
+            self.joined = self.runs.len();
         }
-        self.runs = join(std::mem::take(&mut self.runs));
-        self.joined = self.runs.len();
-        // Joined runs are ordered by socket and start: the last to start at or before it.
-        self.runs.partition_point(|r| (r.socket, r.start) <= (run.socket, run.start)).saturating_sub(1)
     }
 }
 
@@ -92,22 +90,12 @@ impl Runs {
 pub struct Beaconing {
     ids: FxHashMap<Candidate, u32>,
     candidates: Vec<(Candidate, Runs)>,
-    /// Where the run each (candidate, socket) last extended is: rows soon after extend it.
-    /// Runs that in-order rows can no longer reach are dropped from here now and then, and
-    /// joins move runs; a row whose run is not found starts a new one, which the next join (or
-    /// finishing) joins to it.
-    open: FxHashMap<(u32, u64), u32>,
-    /// Size of `open` at which it is next pruned.
-    prune_at: usize,
     /// Whether each address id (of the tables seen so far) is a specific address.
     specific: Vec<bool>,
     /// First and last row time per computer id: the observed span each computer is scored
     /// over.
     spans: Vec<(i64, i64)>,
 }
-
-/// `open` is first pruned at this size.
-const MIN_PRUNE: usize = 1 << 12;
 
 impl Beaconing {
     fn fit(&mut self, t: &Tables<'_>) {
@@ -124,22 +112,6 @@ impl Beaconing {
             candidates.push((key, Runs::default()));
             (candidates.len() - 1) as u32
         })
-    }
-
-    /// Drops open runs that ended more than the window before the latest row of their
-    /// computer (a dataset's computers are read one after another, each from its own start).
-    fn prune(&mut self) {
-        let (candidates, spans) = (&self.candidates, &self.spans);
-        self.open.retain(|(c, socket), r| {
-            let Some((key, runs)) = candidates.get(*c as usize) else {
-                return false;
-            };
-            let latest = spans.get(key.computer.0 as usize).map_or(i64::MIN, |s| s.1);
-            runs.runs
-                .get(*r as usize)
-                .is_some_and(|run| run.socket == *socket && run.end >= latest - STATE_CHANGE_WINDOW_S)
-        });
-        self.prune_at = (self.open.len() * 2).max(MIN_PRUNE);
     }
 }
 
@@ -164,26 +136,8 @@ impl Accumulate for Beaconing {
             }
             let c = self.candidate(Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port });
             let socket = u64::from(e.pid) | u64::from(e.local_port) << 32 | (e.protocol as u64) << 48;
-            let runs = &mut self.candidates[c as usize].1;
-            let open = self.open.get(&(c, socket)).and_then(|&r| runs.runs.get_mut(r as usize));
-            match open {
-                Some(run)
-                    if run.socket == socket
-                        && t >= run.start - STATE_CHANGE_WINDOW_S
-                        && t <= run.end + STATE_CHANGE_WINDOW_S =>
-                {
-                    run.start = run.start.min(t);
-                    run.end = run.end.max(t);
-                }
-                _ => {
-                    let at = runs.push(Run { socket, start: t, end: t });
-                    self.open.insert((c, socket), at as u32);
-                }
-            }
+            self.candidates[c as usize].1.push(Run { socket, start: t, end: t });
         });
-        if self.open.len() > self.prune_at.max(MIN_PRUNE) {
-            self.prune();
-        }
     }
 
     fn merge(&mut self, other: Beaconing) {
