@@ -21,9 +21,12 @@
 //! machine is new there even if another had it; process names compare without regard to case,
 //! as Windows does ([`name_key`]).
 //!
-//! The scanner reads rows one after another in time order (as the logs' files are written,
-//! or sorted), because the XP quirk pairs neighbouring rows ([`listeners`]); what it keeps is
-//! bounded by the distinct keys it reports and the rows of a few seconds.
+//! Processes and remote endpoints do not depend on the rows' order: they are counted on all
+//! cores by a [`ChangeRows`] accumulator, by the log's ids. Listeners are read one row after
+//! another in time order (as the logs' files are written, or sorted), because the XP quirk
+//! pairs neighbouring rows ([`listeners`]); that pass describes only the listening-looking
+//! rows, the others only move its clock. What is kept is bounded by the distinct keys reported
+//! and the rows of a few seconds.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
