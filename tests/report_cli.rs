@@ -189,3 +189,26 @@ fn text_output_has_every_view() {
         assert!(stdout.contains(heading), "missing {heading:?} in\n{stdout}");
     }
 }
+
+/// `--from`/`--to` (issue 13 §2): every view counts only the hour asked for (11 rows of the
+/// 2004 sample log fall in 09:00-10:00, as awk counts them), `first` and `last` fall inside it
+/// and the JSON names the range; a range holding no rows is a valid, empty report; a time that
+/// cannot be read, or one with an offset, is a one-line error naming the option.
+#[test]
+fn a_time_range_limits_every_view() {
+    let r = report_json(&["--from", "04/1/24 9:00:00", "--to", "2004-01-24T10:00:00", "sample-logs/xp-v1.0-2004"]);
+    assert_eq!(r["rows"], 11);
+    assert_eq!(r["range"], serde_json::json!({"from": "2004-01-24T09:00:00", "to": "2004-01-24T10:00:00"}));
+    assert_eq!((r["first"].as_str(), r["last"].as_str()), (Some("2004-01-24T09:02:30"), Some("2004-01-24T09:47:10")));
+    let by_process = r["stats"]["process_usage"].as_array().expect("a list");
+    assert_eq!(by_process.iter().filter_map(|p| p["count"].as_u64()).sum::<u64>(), 11);
+    assert!(report_json(&["sample-logs/xp-v1.0-2004"]).get("range").is_none(), "no range asked, none written");
+    let empty = report_json(&["--from", "2030-01-01", "sample-logs/xp-v1.0-2004"]);
+    assert_eq!((empty["rows"].as_u64(), empty["first"].is_null()), (Some(0), true));
+    let (code, _, stderr) = prparser(&["report", "--from", "garbage", "sample-logs"]);
+    assert_eq!((code, stderr.lines().count()), (1, 1), "{stderr}");
+    assert!(stderr.contains("--from") && stderr.contains("\"garbage\""), "{stderr}");
+    let (code, _, stderr) = prparser(&["report", "--to", "2008-06-30T10:00:00+02:00", "sample-logs"]);
+    assert_eq!((code, stderr.lines().count()), (1, 1), "{stderr}");
+    assert!(stderr.contains("--to") && stderr.contains("offset"), "{stderr}");
+}
