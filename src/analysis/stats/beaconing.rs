@@ -14,10 +14,11 @@
 //! numbered remote port are candidates; a candidate needs [`MIN_CONNECTIONS`] connections.
 //!
 //! Memory: per candidate, one (socket, first time, last time) run per connection; no rows.
-//! Each row is pushed as a run of its own and a candidate's runs are joined whenever they
-//! have doubled since the last join (and when the view is finished), so what is kept stays
-//! within twice the connections, the connections found do not depend on how the rows were
-//! split or ordered, and a row costs one hash look-up and a push.
+//! A batch's candidate rows are sorted (by candidate, socket and time), so each candidate is
+//! looked up once a batch and gets its rows as runs already joined within the batch; a
+//! candidate's runs are joined whenever they have doubled since the last join (and when the
+//! view is finished), so what is kept stays within twice the connections and the connections
+//! found do not depend on how the rows were split or ordered.
 
 use std::net::IpAddr;
 
@@ -74,17 +75,29 @@ struct Runs {
 }
 
 impl Runs {
-    /// Adds a run. The runs of one connection (a row each, split among accumulators, or out of
-    /// time order) are joined once the runs have doubled since the last join, so what is kept
-    /// stays within twice the connections whatever the order of the rows.
-    fn push(&mut self, run: Run) {
-        self.runs.push(run);
+    /// Adds one batch's rows of this candidate, sorted by socket and time: consecutive rows of
+    /// a socket within the window become one run. The runs of one connection (split among
+    /// batches or accumulators, or out of time order) are joined once the runs have doubled
+    /// since the last join, so what is kept stays within twice the connections whatever the
+    /// order of the rows.
+    fn push_sorted(&mut self, rows: &[Row]) {
+        let fresh = self.runs.len();
+        for &(_, socket, t) in rows {
+            let last = self.runs.len().checked_sub(1).filter(|&i| i >= fresh);
+            match last.map(|i| &mut self.runs[i]) {
+                Some(r) if r.socket == socket && t <= r.end + STATE_CHANGE_WINDOW_S => r.end = t,
+                _ => self.runs.push(Run { socket, start: t, end: t }),
+            }
+        }
         if self.runs.len() >= 2 * self.joined.max(1) {
-            self.runs = join(std::mem::take(&mut self.runs));
+            join(&mut self.runs);
             self.joined = self.runs.len();
         }
     }
 }
+
+/// A candidate row of the batch being added: its candidate, socket and time (seconds).
+type Row = (Candidate, u64, i64);
 
 #[derive(Debug, Clone, Default)]
 pub struct Beaconing {
@@ -95,6 +108,9 @@ pub struct Beaconing {
     /// First and last row time per computer id: the observed span each computer is scored
     /// over.
     spans: Vec<(i64, i64)>,
+    /// The candidate rows of the batch being added, sorted so that each candidate is looked up
+    /// once a batch and its rows arrive joined; kept between batches only for its allocation.
+    rows: Vec<Row>,
 }
 
 impl Beaconing {
@@ -121,6 +137,7 @@ impl Accumulate for Beaconing {
     fn add(&mut self, batch: &Batch<'_>) {
         let tables = batch.tables;
         self.fit(&tables);
+        let mut rows = std::mem::take(&mut self.rows);
         batch.for_each(|e| {
             let t = e.time.and_utc().timestamp();
             let computer = tables.computer(e);
@@ -134,10 +151,17 @@ impl Accumulate for Beaconing {
             if e.module.is_empty() || !self.specific.get(e.remote_ip.0 as usize).copied().unwrap_or(false) {
                 return;
             }
-            let c = self.candidate(Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port });
+            let key = Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port };
             let socket = u64::from(e.pid) | u64::from(e.local_port) << 32 | (e.protocol as u64) << 48;
-            self.candidates[c as usize].1.push(Run { socket, start: t, end: t });
+            rows.push((key, socket, t));
         });
+        rows.sort_unstable();
+        for group in rows.chunk_by(|a, b| a.0 == b.0) {
+            let c = self.candidate(group[0].0);
+            self.candidates[c as usize].1.push_sorted(group);
+        }
+        rows.clear();
+        self.rows = rows;
     }
 
     fn merge(&mut self, other: Beaconing) {
@@ -194,24 +218,23 @@ impl Accumulate for Beaconing {
 }
 
 /// Each socket's runs joined where one begins within the window after the one before it
-/// ends: one run per connection, ordered by socket and start.
-fn join(mut runs: Vec<Run>) -> Vec<Run> {
+/// ends: one run per connection, ordered by socket and start. In place, so that the room
+/// the runs had stays for those pushed before the next join.
+fn join(runs: &mut Vec<Run>) {
     runs.sort_unstable_by_key(|r| (r.socket, r.start));
-    let mut joined: Vec<Run> = Vec::with_capacity(runs.len());
-    for run in runs {
-        match joined.last_mut() {
-            Some(c) if c.socket == run.socket && run.start <= c.end + STATE_CHANGE_WINDOW_S => {
-                c.end = c.end.max(run.end)
-            }
-            _ => joined.push(run),
+    runs.dedup_by(|run, kept| {
+        let same = kept.socket == run.socket && run.start <= kept.end + STATE_CHANGE_WINDOW_S;
+        if same {
+            kept.end = kept.end.max(run.end);
         }
-    }
-    joined
+        same
+    });
 }
 
 /// The start of each connection, sorted.
-fn connection_times(runs: Vec<Run>) -> Vec<i64> {
-    let mut times: Vec<i64> = join(runs).into_iter().map(|r| r.start).collect();
+fn connection_times(mut runs: Vec<Run>) -> Vec<i64> {
+    join(&mut runs);
+    let mut times: Vec<i64> = runs.into_iter().map(|r| r.start).collect();
     times.sort_unstable();
     times
 }
