@@ -59,33 +59,39 @@ struct Candidate {
 }
 
 /// One connection's rows: the socket (PID, local port, protocol) and their first and last
-/// time, in seconds.
+/// time, in seconds since the Unix epoch: `u32` (16 bytes a run) for 1970 to 2106, `i64` for
+/// times outside it.
 #[derive(Debug, Clone, Copy)]
-struct Run {
+struct Run<T> {
     socket: u64,
-    start: i64,
-    end: i64,
+    start: T,
+    end: T,
 }
 
-/// A candidate's runs, and how many there were when they were last joined.
-#[derive(Debug, Clone, Default)]
-struct Runs {
-    runs: Vec<Run>,
+/// Runs kept, and how many there were when they were last joined.
+#[derive(Debug, Clone)]
+struct Joined<T> {
+    runs: Vec<Run<T>>,
     joined: usize,
 }
 
-impl Runs {
-    /// Adds one batch's rows of this candidate, sorted by socket and time: consecutive rows of
-    /// a socket within the window become one run. The runs of one connection (split among
-    /// batches or accumulators, or out of time order) are joined once the runs have doubled
-    /// since the last join, so what is kept stays within twice the connections whatever the
-    /// order of the rows.
-    fn push_sorted(&mut self, rows: &[Row]) {
+impl<T> Default for Joined<T> {
+    fn default() -> Self {
+        Joined { runs: Vec::new(), joined: 0 }
+    }
+}
+
+impl<T: Copy + Ord + Into<i64>> Joined<T> {
+    /// Adds rows sorted by socket and time: consecutive rows of a socket within the window
+    /// become one run. The runs of one connection (split among batches or accumulators, or out
+    /// of time order) are joined once the runs have doubled since the last join, so what is
+    /// kept stays within twice the connections whatever the order of the rows.
+    fn push_sorted(&mut self, rows: impl Iterator<Item = (u64, T)>) {
         let fresh = self.runs.len();
-        for &(_, socket, t) in rows {
+        for (socket, t) in rows {
             let last = self.runs.len().checked_sub(1).filter(|&i| i >= fresh);
             match last.map(|i| &mut self.runs[i]) {
-                Some(r) if r.socket == socket && t <= r.end + STATE_CHANGE_WINDOW_S => r.end = t,
+                Some(r) if r.socket == socket && t.into() <= r.end.into() + STATE_CHANGE_WINDOW_S => r.end = t,
                 _ => self.runs.push(Run { socket, start: t, end: t }),
             }
         }
@@ -93,6 +99,41 @@ impl Runs {
             join(&mut self.runs);
             self.joined = self.runs.len();
         }
+    }
+
+    fn extend(&mut self, other: Joined<T>) {
+        self.runs.extend(other.runs);
+        self.joined += other.joined;
+    }
+}
+
+/// A candidate's runs: those within 1970 to 2106, and those outside.
+#[derive(Debug, Clone, Default)]
+struct Runs {
+    narrow: Joined<u32>,
+    wide: Joined<i64>,
+}
+
+impl Runs {
+    /// Adds one batch's rows of this candidate, sorted by socket and time.
+    fn push_sorted(&mut self, rows: &[Row]) {
+        let narrow = |&(_, socket, t): &Row| Some((socket, u32::try_from(t).ok()?));
+        self.narrow.push_sorted(rows.iter().filter_map(narrow));
+        if rows.iter().any(|r| narrow(r).is_none()) {
+            let wide = rows.iter().filter(|r| narrow(r).is_none()).map(|&(_, socket, t)| (socket, t));
+            self.wide.push_sorted(wide);
+        }
+    }
+
+    /// The start of each connection, sorted.
+    fn connection_times(self) -> Vec<i64> {
+        let widen = |r: Run<u32>| Run { socket: r.socket, start: i64::from(r.start), end: i64::from(r.end) };
+        let mut runs: Vec<Run<i64>> = self.narrow.runs.into_iter().map(widen).collect();
+        runs.extend(self.wide.runs);
+        join(&mut runs);
+        let mut times: Vec<i64> = runs.into_iter().map(|r| r.start).collect();
+        times.sort_unstable();
+        times
     }
 }
 
@@ -168,8 +209,8 @@ impl Accumulate for Beaconing {
         for (key, runs) in other.candidates {
             let c = self.candidate(key);
             let mine = &mut self.candidates[c as usize].1;
-            mine.runs.extend(runs.runs);
-            mine.joined += runs.joined;
+            mine.narrow.extend(runs.narrow);
+            mine.wide.extend(runs.wide);
         }
         if self.spans.len() < other.spans.len() {
             self.spans.resize(other.spans.len(), (i64::MAX, i64::MIN));
@@ -187,7 +228,7 @@ impl Accumulate for Beaconing {
             .candidates
             .into_iter()
             .filter_map(|(key, runs)| {
-                let times = connection_times(runs.runs);
+                let times = runs.connection_times();
                 if times.len() < MIN_CONNECTIONS {
                     return None;
                 }
@@ -220,23 +261,15 @@ impl Accumulate for Beaconing {
 /// Each socket's runs joined where one begins within the window after the one before it
 /// ends: one run per connection, ordered by socket and start. In place, so that the room
 /// the runs had stays for those pushed before the next join.
-fn join(runs: &mut Vec<Run>) {
+fn join<T: Copy + Ord + Into<i64>>(runs: &mut Vec<Run<T>>) {
     runs.sort_unstable_by_key(|r| (r.socket, r.start));
     runs.dedup_by(|run, kept| {
-        let same = kept.socket == run.socket && run.start <= kept.end + STATE_CHANGE_WINDOW_S;
+        let same = kept.socket == run.socket && run.start.into() <= kept.end.into() + STATE_CHANGE_WINDOW_S;
         if same {
             kept.end = kept.end.max(run.end);
         }
         same
     });
-}
-
-/// The start of each connection, sorted.
-fn connection_times(mut runs: Vec<Run>) -> Vec<i64> {
-    join(&mut runs);
-    let mut times: Vec<i64> = runs.into_iter().map(|r| r.start).collect();
-    times.sort_unstable();
-    times
 }
 
 /// The Beaconing view over all rows of `log`, or a subset (row indices).

@@ -124,7 +124,7 @@ fn many_sockets_seen_twice_are_one_connection_each_and_keep_at_most_twice_their_
     for part in set.ports.events.chunks(100) {
         acc.add(&Batch::new(tables, part));
     }
-    let kept: usize = acc.candidates.iter().map(|(_, r)| r.runs.len()).sum();
+    let kept: usize = acc.candidates.iter().map(|(_, r)| r.narrow.runs.len() + r.wide.runs.len()).sum();
     assert!(kept <= 2 * 5006, "{kept} runs kept");
     let list = acc.finish(tables);
     assert_eq!(list.len(), 1);
@@ -142,8 +142,38 @@ fn rows_read_again_keep_no_more_than_twice_the_connections() {
     for _ in 0..10 {
         acc.add(&Batch::new(tables, &set.ports.events));
     }
-    let kept: usize = acc.candidates.iter().map(|(_, r)| r.runs.len()).sum();
+    let kept: usize = acc.candidates.iter().map(|(_, r)| r.narrow.runs.len() + r.wide.runs.len()).sum();
     // beacon.exe 7, poller.exe 6, chatty.exe 5 connections.
     assert!(kept <= 2 * 18, "{kept} runs kept");
     assert_eq!(acc.finish(tables), once);
+}
+
+#[test]
+fn times_before_1970_and_after_2106_are_kept_exactly() {
+    // A socket whose rows straddle 1970-01-01 (one connection) and 2106-02-07 (two), then six
+    // connections an hour apart in 2200: 1 + 2 + 6 connections on one candidate.
+    let line = |date: &str, time: &str, port: u16| {
+        format!("{date},{time},TCP,{port},192.168.1.103,443,198.51.100.7,500,edge.exe,<PC\\u>\n")
+    };
+    let mut text = line("1969/12/31", "23:58:0", 7000);
+    text += &line("1970/1/1", "0:3:0", 7000);
+    text += &line("2106/2/7", "6:20:0", 7001);
+    text += &line("2106/2/7", "6:29:0", 7001);
+    text += &line("2106/2/7", "6:40:0", 7001);
+    for h in 0..6 {
+        text += &line("2200/1/1", &format!("{h}:0:0"), 7002 + h as u16);
+        text += &line("2200/1/1", &format!("{h}:5:0"), 7002 + h as u16);
+    }
+    let set = set_from(&text, None);
+    let tables = Tables::of(&set.ports);
+    let whole = beaconing(&set.ports, None);
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].connections, 9);
+    for size in [1, 2, 5] {
+        let mut acc = Beaconing::default();
+        for part in set.ports.events.chunks(size).rev() {
+            acc.add(&Batch::new(tables, part));
+        }
+        assert_eq!(acc.finish(tables), whole, "parts of {size} rows, last first");
+    }
 }
