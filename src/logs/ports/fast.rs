@@ -345,43 +345,45 @@ impl<'a> ChunkTables<'a> {
             }
             _ => PortField::Num(u16::try_from(c.number(b',')?).ok()?),
         };
-        let remote = match short_field(buf, c.at) {
+        // A remote address that runs to the line end ends a Windows 2000 row (seven fields: no
+        // PID, module or user): such logs hold nothing else, so they would all go through the
+        // general path; `w2k_end` is then where the next line starts.
+        let (remote, w2k_end) = match short_field(buf, c.at) {
             Some((key, len)) => {
                 let text = &buf[c.at..c.at + len];
                 c.at += len + 1;
-                self.find_short(known, key, text)?
+                (self.find_short(known, key, text)?, None)
             }
             None => {
                 let end = c.field_end()?;
                 if buf[end] == b'\n' {
-                    let remote = (c.at, end);
-                    return self.w2k_row(
-                        known,
-                        buf,
-                        (time, protocol, local_port, local, local_key, remote_port),
-                        remote,
-                        sink,
-                        number,
-                    );
+                    (self.find_last(known, trim_cr(&buf[c.at..end]))?, Some(end + 1))
+                } else {
+                    (self.find_long(known, c.field()?)?, None)
                 }
-                self.find_long(known, c.field()?)?
             }
         };
-        let tail_start = c.at;
-        let slot = word(buf, c.at).map(|w| (w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % TAIL_SLOTS);
-        let cached = match slot {
-            Some(i) => match self.tails[i] {
-                Some(t) => match buf.get(tail_start..tail_start + t.text.len()) {
-                    Some(here) if same_bytes(here, t.text) => Some(t),
-                    _ => None,
-                },
-                None => None,
-            },
-            None => None,
-        };
-        let tail = match cached {
-            Some(t) => t,
-            None => self.new_tail(known, buf, tail_start, slot)?,
+        let (pid, module, user, shape, next) = match w2k_end {
+            Some(next) => (None, Symbol::EMPTY, Symbol::EMPTY, RowShape::W2k, next),
+            None => {
+                let tail_start = c.at;
+                let slot = word(buf, c.at).map(|w| (w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % TAIL_SLOTS);
+                let cached = match slot {
+                    Some(i) => match self.tails[i] {
+                        Some(t) => match buf.get(tail_start..tail_start + t.text.len()) {
+                            Some(here) if same_bytes(here, t.text) => Some(t),
+                            _ => None,
+                        },
+                        None => None,
+                    },
+                    None => None,
+                };
+                let tail = match cached {
+                    Some(t) => t,
+                    None => self.new_tail(known, buf, tail_start, slot)?,
+                };
+                (Some(tail.pid), tail.module, tail.user, tail.shape, tail_start + tail.text.len())
+            }
         };
         // The row is read (the tail last): from here on nothing refuses it.
         let local_ip = self.commit(local)?;
@@ -389,60 +391,19 @@ impl<'a> ChunkTables<'a> {
             self.last_local_key = Some((key, local_ip));
         }
         let remote_ip = self.commit(remote)?;
-        let row = PortEvent::new(
-            time,
-            protocol,
-            local_port,
-            local_ip,
-            remote_port,
-            remote_ip,
-            Some(tail.pid),
-            tail.module,
-            tail.user,
-            tail.shape,
-        );
+        let row =
+            PortEvent::new(time, protocol, local_port, local_ip, remote_port, remote_ip, pid, module, user, shape);
         sink.push(row, number);
-        Some(tail_start + tail.text.len())
+        Some(next)
     }
 
-    /// Ends a Windows 2000 row (seven fields: no PID, module or user), whose remote address
-    /// runs to the line end at `remote.1`; such logs hold nothing else, so without this every
-    /// row of them went through the general path.
+    /// What [`ChunkTables::addr`] would give for the last field of a row, which no comma ends.
     #[inline(never)]
-    fn w2k_row(
-        &mut self,
-        known: &Known,
-        buf: &'a [u8],
-        head: (chrono::NaiveDateTime, Protocol, u16, Found<'a>, Option<ShortKey>, PortField),
-        remote: (usize, usize),
-        sink: &mut Sink<'_>,
-        number: u32,
-    ) -> Option<usize> {
-        let (time, protocol, local_port, local, local_key, remote_port) = head;
-        let text = trim_cr(&buf[remote.0..remote.1]);
-        let remote_found = match short_key(text) {
-            Some(key) => self.find_short(known, key, text)?,
-            None => self.find_long(known, text)?,
-        };
-        let local_ip = self.commit(local)?;
-        if let Some(key) = local_key {
-            self.last_local_key = Some((key, local_ip));
+    fn find_last(&self, known: &Known, text: &'a [u8]) -> Option<Found<'a>> {
+        match short_key(text) {
+            Some(key) => self.find_short(known, key, text),
+            None => self.find_long(known, text),
         }
-        let remote_ip = self.commit(remote_found)?;
-        let row = PortEvent::new(
-            time,
-            protocol,
-            local_port,
-            local_ip,
-            remote_port,
-            remote_ip,
-            None,
-            Symbol::EMPTY,
-            Symbol::EMPTY,
-            RowShape::W2k,
-        );
-        sink.push(row, number);
-        Some(remote.1 + 1)
     }
 
     /// Reads a row tail from its PID on and keeps it in the cache's `slot`.
