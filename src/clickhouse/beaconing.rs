@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use super::client::{ClickHouseError, Client, number, text};
 use super::schema::PORTS;
-use crate::analysis::stats::beaconing::{Beacon, MIN_CONNECTIONS, STATE_CHANGE_WINDOW_S, score};
+use crate::analysis::stats::beaconing::{Beacon, MIN_CONNECTIONS, STATE_CHANGE_WINDOW_S, rank};
 
 /// The scored candidates of the rows `filter` selects, best first, at most `limit`.
 pub fn beacons(client: &Client, filter: &str, limit: usize) -> Result<Vec<Beacon>, ClickHouseError> {
@@ -45,27 +45,11 @@ pub fn beacons(client: &Client, filter: &str, limit: usize) -> Result<Vec<Beacon
             let computer = text(&r[0]).to_string();
             let times: Vec<i64> = r[4].as_array()?.iter().map(signed).collect();
             let span = spans.get(&computer).copied().unwrap_or(0).max(0);
-            let scored = score::score(&times, span);
-            Some(Beacon {
-                computer,
-                process: text(&r[1]).to_string(),
-                remote_ip: text(&r[2]).parse::<IpAddr>().ok()?,
-                remote_port: text(&r[3]).parse().ok()?,
-                connections: times.len() as u64,
-                median_interval_s: scored.median_interval_s,
-                score: scored.score,
-            })
+            let remote = (text(&r[2]).parse::<IpAddr>().ok()?, text(&r[3]).parse().ok()?);
+            Some(Beacon::scored(computer, text(&r[1]).to_string(), remote, &times, span))
         })
         .collect();
-    list.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(b.connections.cmp(&a.connections))
-            .then_with(|| a.computer.cmp(&b.computer))
-            .then_with(|| a.process.cmp(&b.process))
-            .then(a.remote_ip.cmp(&b.remote_ip))
-            .then(a.remote_port.cmp(&b.remote_port))
-    });
+    rank(&mut list);
     list.truncate(limit);
     Ok(list)
 }

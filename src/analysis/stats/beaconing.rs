@@ -49,6 +49,37 @@ pub struct Beacon {
     pub score: f64,
 }
 
+impl Beacon {
+    /// A candidate scored from its connections' start times (sorted) over the observed span of
+    /// its computer, in seconds.
+    pub fn scored(computer: String, process: String, remote: (IpAddr, u16), times: &[i64], span: i64) -> Beacon {
+        let scored = score::score(times, span);
+        Beacon {
+            computer,
+            process,
+            remote_ip: remote.0,
+            remote_port: remote.1,
+            connections: times.len() as u64,
+            median_interval_s: scored.median_interval_s,
+            score: scored.score,
+        }
+    }
+}
+
+/// Orders beacons as the view lists them: by score descending, then connections descending,
+/// then computer, process, address and port.
+pub fn rank(list: &mut [Beacon]) {
+    list.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.connections.cmp(&a.connections))
+            .then_with(|| a.computer.cmp(&b.computer))
+            .then_with(|| a.process.cmp(&b.process))
+            .then(a.remote_ip.cmp(&b.remote_ip))
+            .then(a.remote_port.cmp(&b.remote_port))
+    });
+}
+
 /// What a candidate is keyed by: ids of the log's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Candidate {
@@ -233,27 +264,16 @@ impl Accumulate for Beaconing {
                     return None;
                 }
                 let span = spans.get(key.computer.0 as usize).map_or(0, |(lo, hi)| (hi - lo).max(0));
-                let scored = score::score(&times, span);
-                Some(Beacon {
-                    computer: tables.computers.name(key.computer).to_string(),
-                    process: tables.modules.resolve(key.module).to_string(),
-                    remote_ip: tables.addrs.resolve(key.remote_ip).ip()?,
-                    remote_port: key.remote_port,
-                    connections: times.len() as u64,
-                    median_interval_s: scored.median_interval_s,
-                    score: scored.score,
-                })
+                Some(Beacon::scored(
+                    tables.computers.name(key.computer).to_string(),
+                    tables.modules.resolve(key.module).to_string(),
+                    (tables.addrs.resolve(key.remote_ip).ip()?, key.remote_port),
+                    &times,
+                    span,
+                ))
             })
             .collect();
-        list.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(b.connections.cmp(&a.connections))
-                .then_with(|| a.computer.cmp(&b.computer))
-                .then_with(|| a.process.cmp(&b.process))
-                .then(a.remote_ip.cmp(&b.remote_ip))
-                .then(a.remote_port.cmp(&b.remote_port))
-        });
+        rank(&mut list);
         list
     }
 }
