@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::clickhouse_ui::{Cut, ServerLoad};
 use super::jobs::{Done, Pick, Request, Slot, SpawnError, Ticket};
 use super::{PrParserApp, Tab, stats_view};
 use crate::analysis::changes::Baseline;
@@ -18,10 +19,11 @@ use crate::analysis::view;
 use crate::error::LogError;
 use crate::logs::ports::LoadProgress;
 
-/// Open these paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LoadRequest {
-    pub paths: Vec<PathBuf>,
+/// Open these paths, or this part of a ClickHouse database.
+#[derive(Clone)]
+pub(super) enum LoadRequest {
+    Files(Vec<PathBuf>),
+    ClickHouse(Arc<ServerLoad>),
 }
 
 impl Request for LoadRequest {
@@ -164,9 +166,14 @@ impl Work {
 impl PrParserApp {
     /// Starts loading `paths` in the background (a running load is cancelled first).
     pub fn open(&mut self, paths: Vec<PathBuf>) {
+        self.load_from(LoadRequest::Files(paths));
+    }
+
+    /// Starts a load of files or from a server (a running load is cancelled first).
+    pub(super) fn load_from(&mut self, request: LoadRequest) {
         self.live.stop();
         self.error = None;
-        if let Some(request) = self.work.load.ask(LoadRequest { paths }) {
+        if let Some(request) = self.work.load.ask(request) {
             self.start_load(request);
         }
     }
@@ -178,10 +185,17 @@ impl PrParserApp {
 
     fn start_load(&mut self, request: LoadRequest) {
         let Ticket { generation, request, flag } = self.work.load.start(request);
-        let started = self.jobs.spawn("load", move || Done::Loaded {
-            generation,
-            result: Dataset::open(&request.paths, &flag).map(Arc::new),
-        });
+        let started = match request {
+            LoadRequest::Files(paths) => self
+                .jobs
+                .spawn("load", move || Done::Loaded { generation, result: Dataset::open(&paths, &flag).map(Arc::new) }),
+            LoadRequest::ClickHouse(server) => self.jobs.spawn("clickhouse-load", move || {
+                let client = crate::clickhouse::client::Client::new(server.connection.clone());
+                let result = crate::clickhouse::load::load(&client, &server.request, &flag)
+                    .map(|loaded| (Arc::new(loaded.dataset), loaded.matching));
+                Done::FromClickHouse { generation, result }
+            }),
+        };
         if let Err(e) = started {
             self.work.load.not_started();
             self.error = Some(format!("Could not open: {e}"));
@@ -317,19 +331,50 @@ impl PrParserApp {
                     return;
                 };
                 if finished.current {
-                    match result {
-                        Ok(data) => {
-                            self.settings.remember(&finished.request.paths);
+                    match (result, &finished.request) {
+                        (Ok(data), LoadRequest::Files(paths)) => {
+                            self.settings.remember(paths);
+                            let title = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+                            self.set_title(&title);
                             self.show_data(data);
                         }
-                        Err(LogError::Cancelled) => {}
-                        Err(e) => self.error = Some(format!("Could not open: {e}")),
+                        (Err(LogError::Cancelled), _) => {}
+                        (Err(e), _) => self.error = Some(format!("Could not open: {e}")),
+                        (Ok(_), LoadRequest::ClickHouse(_)) => {}
                     }
                 }
                 if let Some(next) = finished.next {
                     self.start_load(next);
                 }
             }
+            Done::FromClickHouse { generation, result } => {
+                let Some(finished) = self.work.load.finish(generation) else {
+                    return;
+                };
+                if finished.current
+                    && let LoadRequest::ClickHouse(server) = &finished.request
+                {
+                    match result {
+                        Ok((data, matching)) => {
+                            self.clickhouse_opened(server);
+                            let source = server.source();
+                            self.set_title(&source);
+                            let rows = data.set.ports.events.len() as u64;
+                            self.show_data(data);
+                            self.source = Some((source, Cut { rows, matching }));
+                        }
+                        Err(crate::clickhouse::load::LoadError::Cancelled) => {}
+                        Err(e) => {
+                            self.clickhouse.problem = Some(e.to_string());
+                            self.error = Some(format!("Could not open: {e}"));
+                        }
+                    }
+                }
+                if let Some(next) = finished.next {
+                    self.start_load(next);
+                }
+            }
+            Done::ClickHouseComputers { result } => self.computers_fetched(result),
             Done::View { generation, result } => {
                 let Some(finished) = self.work.view.finish(generation) else {
                     return;
@@ -428,10 +473,16 @@ impl PrParserApp {
         }
     }
 
+    /// The window's title: the app's name and what it shows.
+    fn set_title(&self, what: &str) {
+        self.jobs.context().send_viewport_cmd(egui::ViewportCommand::Title(format!("Port Reporter Parser - {what}")));
+    }
+
     /// Shows a new dataset from scratch: view, flags and names computed anew.
     pub(super) fn show_data(&mut self, data: Arc<Dataset>) {
         self.work.cancel_dataset_jobs();
         self.data = Some(data);
+        self.source = None;
         self.grid = super::grid::GridState::default();
         self.shown_row = None;
         self.notification = None;

@@ -39,6 +39,16 @@ pub enum Done {
         generation: u64,
         bundle: Box<crate::app::stats_view::StatsBundle>,
     },
+    /// A load from ClickHouse ended: the dataset and how many rows matched (more than it
+    /// holds when the row cap cut it).
+    FromClickHouse {
+        generation: u64,
+        result: Result<(Arc<Dataset>, u64), crate::clickhouse::load::LoadError>,
+    },
+    /// The computers a ClickHouse database holds.
+    ClickHouseComputers {
+        result: Result<Vec<String>, crate::clickhouse::load::LoadError>,
+    },
     /// The timeline's counts.
     Timeline(crate::app::timeline::TimelineDone),
     /// How the desktop's file dialog ended, and what it was for.

@@ -6,11 +6,12 @@
 //! [`handling`] starts the background jobs and takes in their results; `panels` draws the
 //! menu bar, status bar, side panels and tabs; `windows` the floating windows (criteria, DNS
 //! server, notification); `actions` what the keyboard and pickers do; `names` the reverse
-//! DNS; `live_ui` live capture; [`file_dialog`] which file dialog a pick uses, and the
+//! DNS; `live_ui` live capture; `clickhouse_ui` File › Open from ClickHouse; [`file_dialog`] which file dialog a pick uses, and the
 //! built-in one; `numbers` how counts are written.
 
 mod actions;
 pub mod changes_view;
+mod clickhouse_ui;
 pub mod criteria_editor;
 pub mod detail;
 pub mod file_dialog;
@@ -153,6 +154,10 @@ pub struct PrParserApp {
     lists: lists::ListWatch,
     timeline: timeline::TimelineState,
     geo: geo::GeoState,
+    clickhouse: clickhouse_ui::ClickHouseForm,
+    /// Where the data on screen came from, when it is a ClickHouse database, and how much of
+    /// what matched it holds.
+    source: Option<(String, clickhouse_ui::Cut)>,
 }
 
 /// The bundled sample logs: beside the working directory when run with `cargo run`, else
@@ -222,6 +227,8 @@ impl PrParserApp {
             lists: lists::ListWatch::default(),
             timeline: timeline::TimelineState::default(),
             geo: geo::GeoState::default(),
+            clickhouse: clickhouse_ui::ClickHouseForm::default(),
+            source: None,
             settings,
         };
         app.open(paths);
@@ -238,6 +245,7 @@ impl PrParserApp {
             && self.dialogs.is_idle()
             && self.timeline.is_idle()
             && self.geo.is_idle()
+            && self.clickhouse.is_idle()
             && !(self.tab == Tab::Statistics && self.stats_dirty)
     }
 

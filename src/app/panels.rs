@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use egui::RichText;
 
 use super::actions::OPEN;
+use super::handling::LoadRequest;
 use super::jobs::Pick;
 use super::numbers::thousands;
 use super::{PrParserApp, Tab, criteria_editor, default_paths, detail, grid, initial_view, stats_view};
@@ -109,6 +110,9 @@ impl PrParserApp {
         if ui.button("Open folder...").clicked() {
             self.pick(Pick::OpenFolder);
         }
+        if ui.button("Open from ClickHouse...").clicked() {
+            self.show_clickhouse_window();
+        }
         if ui.button("Open sample logs").clicked() {
             self.open(default_paths());
         }
@@ -179,6 +183,7 @@ impl PrParserApp {
             };
             let log = &data.set.ports;
             ui.label(format!("Rows loaded: {}", thousands(log.events.len() as u64)));
+            self.clickhouse_status(ui);
             ui.separator();
             ui.label(format!("Rows shown: {}", thousands(self.view.len() as u64)));
             ui.separator();
@@ -222,7 +227,14 @@ impl PrParserApp {
 
     /// The progress of a load, with Cancel; false when nothing is loading.
     fn loading_ui(&mut self, ui: &mut egui::Ui) -> bool {
-        if let Some((_, p)) = self.work.load.current() {
+        if let Some((LoadRequest::ClickHouse(server), p)) = self.work.load.current() {
+            let expected = p.rows_expected.load(Ordering::Relaxed);
+            let rows = p.rows.load(Ordering::Relaxed);
+            ui.spinner();
+            ui.add(egui::ProgressBar::new((rows as f32 / expected.max(1) as f32).min(1.0)).desired_width(240.0).text(
+                format!("Loading from {}: {} of {} rows", server.source(), thousands(rows), thousands(expected)),
+            ));
+        } else if let Some((_, p)) = self.work.load.current() {
             let total = p.bytes_total.load(Ordering::Relaxed).max(1);
             let done = p.bytes_done.load(Ordering::Relaxed);
             let rows = p.rows.load(Ordering::Relaxed);

@@ -36,6 +36,11 @@ pub struct Settings {
     /// database and an ASN database, possibly one file for both.
     pub geoip_country: Option<PathBuf>,
     pub geoip_asn: Option<PathBuf>,
+    /// The ClickHouse server, database and user last loaded from (File › Open from
+    /// ClickHouse...). Never its password: that is kept for the session only.
+    pub clickhouse_url: String,
+    pub clickhouse_database: String,
+    pub clickhouse_user: String,
 }
 
 impl Default for Settings {
@@ -54,6 +59,9 @@ impl Default for Settings {
             builtin_file_dialog: false,
             geoip_country: None,
             geoip_asn: None,
+            clickhouse_url: "http://127.0.0.1:8123".into(),
+            clickhouse_database: "prparser".into(),
+            clickhouse_user: String::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ impl PrParserApp {
         self.criteria_ui(ctx);
         self.dns_settings_ui(ctx);
         self.geoip_window(ctx);
+        self.clickhouse_window(ctx);
         self.notification_ui(ctx);
         self.live_alert_ui(ctx);
     }

@@ -123,7 +123,37 @@ impl Client {
         self.post(&[("database", &self.conn.database), ("query", &query)], rows).map(|_| ())
     }
 
+    /// Runs a query (its `FORMAT` included) and hands back its answer as a reader over the
+    /// bytes as they arrive, for answers too large to hold whole (a load of millions of
+    /// rows). A server that fails after it started answering writes its exception into the
+    /// body: the reader's user must take a line it cannot read for the server's message.
+    pub fn stream(&self, sql: &str) -> Result<impl std::io::BufRead + use<>, ClickHouseError> {
+        let response = self.send(&[("database", &self.conn.database)], sql.as_bytes())?;
+        if response.status().is_success() {
+            return Ok(std::io::BufReader::with_capacity(1 << 20, response.into_body().into_reader()));
+        }
+        let text = response
+            .into_body()
+            .into_with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .map_err(|e| self.error(format!("answer cut off: {e}")))?;
+        Err(self.error(first_line(&text)))
+    }
+
     fn post(&self, params: &[(&str, &str)], body: &[u8]) -> Result<String, ClickHouseError> {
+        let mut response = self.send(params, body)?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .map_err(|e| self.error(format!("answer cut off: {e}")))?;
+        if status.is_success() { Ok(text) } else { Err(self.error(first_line(&text))) }
+    }
+
+    fn send(&self, params: &[(&str, &str)], body: &[u8]) -> Result<ureq::http::Response<ureq::Body>, ClickHouseError> {
         let mut request = self.agent.post(&format!("{}/", self.conn.url));
         if body.len() >= DEFAULT_QUERY_LIMIT && !params.iter().any(|(name, _)| *name == "query") {
             request = request.query("max_query_size", LONG_QUERY_LIMIT);
@@ -137,17 +167,9 @@ impl Client {
         if let Some(password) = &self.conn.password {
             request = request.header("X-ClickHouse-Key", password);
         }
-        let mut response = request
+        request
             .send(body)
-            .map_err(|e| ClickHouseError::Unreachable { server: self.conn.url.clone(), message: e.to_string() })?;
-        let status = response.status();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_string()
-            .map_err(|e| self.error(format!("answer cut off: {e}")))?;
-        if status.is_success() { Ok(text) } else { Err(self.error(first_line(&text))) }
+            .map_err(|e| ClickHouseError::Unreachable { server: self.conn.url.clone(), message: e.to_string() })
     }
 
     fn error(&self, message: String) -> ClickHouseError {
@@ -156,7 +178,7 @@ impl Client {
 }
 
 /// The server's message without its stack trace and exception class noise.
-fn first_line(text: &str) -> String {
+pub fn first_line(text: &str) -> String {
     let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no message)").trim();
     let line = line.rsplit("DB::Exception: ").next().unwrap_or(line);
     let line = line.split(", e.what()").next().unwrap_or(line);

@@ -7,5 +7,6 @@ pub mod beaconing;
 pub mod client;
 pub mod command;
 pub mod ingest;
+pub mod load;
 pub mod report;
 pub mod schema;

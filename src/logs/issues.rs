@@ -33,6 +33,18 @@ impl KeptIssues {
         self.add_with(|| issue);
     }
 
+    /// Counts `count` issues known only by their number (a ClickHouse database keeps how
+    /// many lines of a file were malformed, not their text), kept as the one `summary`.
+    pub fn add_counted(&mut self, summary: LineIssue, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.count = self.count.saturating_add(count);
+        if self.kept.len() < MAX_KEPT_ISSUES {
+            self.kept.push(summary);
+        }
+    }
+
     /// Takes in another list's issues after this one's (its count whole, its issues while
     /// there is room).
     pub fn append(&mut self, other: KeptIssues) {

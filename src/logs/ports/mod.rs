@@ -188,6 +188,9 @@ pub struct LoadProgress {
     pub bytes_total: std::sync::atomic::AtomicU64,
     pub bytes_done: std::sync::atomic::AtomicU64,
     pub rows: std::sync::atomic::AtomicU64,
+    /// Rows a source announced before sending them (a ClickHouse load), 0 when it did not:
+    /// progress is then told in bytes.
+    pub rows_expected: std::sync::atomic::AtomicU64,
     pub cancel: std::sync::atomic::AtomicBool,
 }
 
