@@ -23,12 +23,13 @@
 //!
 //! The SQL stays within what ClickHouse 18.16 accepts.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
@@ -191,85 +192,138 @@ fn file_path(computer: &str, file: &str) -> PathBuf {
 /// One line of the rows answer, its text fields unescaped.
 #[derive(Debug, Clone, PartialEq)]
 struct Row<'a> {
-    computer: &'a str,
+    computer: Cow<'a, str>,
     time: NaiveDateTime,
     protocol: Protocol,
-    local_ip: &'a str,
+    local_ip: Cow<'a, str>,
     local_port: u16,
-    remote_ip: &'a str,
+    remote_ip: Cow<'a, str>,
     remote_port: PortField,
     pid: Option<u32>,
-    module: &'a str,
-    user: &'a str,
-    file: &'a str,
+    module: Cow<'a, str>,
+    user: Cow<'a, str>,
+    file: Cow<'a, str>,
     line: u32,
 }
 
-/// Splits a `TabSeparated` line into its fields, unescaped into `fields` (cleared first);
-/// `None` stands for `\N` (NULL).
-fn split_fields(line: &[u8], fields: &mut Vec<Option<String>>) {
-    fields.clear();
-    for raw in line.split(|&b| b == b'\t') {
-        if raw == b"\\N" {
-            fields.push(None);
-            continue;
-        }
-        let mut out = Vec::with_capacity(raw.len());
-        let mut bytes = raw.iter();
-        while let Some(&b) = bytes.next() {
-            if b != b'\\' {
-                out.push(b);
-                continue;
+/// The fields of one `TabSeparated` line, unescaped into buffers reused from line to line
+/// (ten million rows are not a hundred million allocations).
+#[derive(Debug, Default)]
+struct Fields {
+    bufs: Vec<Vec<u8>>,
+    /// `\N`: NULL.
+    null: Vec<bool>,
+    len: usize,
+}
+
+impl Fields {
+    fn split(&mut self, line: &[u8]) {
+        self.len = 0;
+        for raw in line.split(|&b| b == b'\t') {
+            if self.bufs.len() == self.len {
+                self.bufs.push(Vec::new());
+                self.null.push(false);
             }
-            match bytes.next() {
-                Some(b'n') => out.push(b'\n'),
-                Some(b't') => out.push(b'\t'),
-                Some(b'r') => out.push(b'\r'),
-                Some(b'0') => out.push(0),
-                Some(b'b') => out.push(8),
-                Some(b'f') => out.push(12),
-                Some(&other) => out.push(other),
-                None => out.push(b'\\'),
+            let buf = &mut self.bufs[self.len];
+            buf.clear();
+            self.null[self.len] = raw == b"\\N";
+            if !self.null[self.len] {
+                unescape(raw, buf);
             }
+            self.len += 1;
         }
-        fields
-            .push(Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())));
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Field `i`; `None` for NULL or past the end.
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        (i < self.len && !self.null[i]).then(|| self.bufs[i].as_slice())
+    }
+
+    /// Field `i` as text (NULL: empty); bytes that are not UTF-8 are replaced, not refused.
+    fn text(&self, i: usize) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.get(i).unwrap_or_default())
     }
 }
 
+/// Undoes `TabSeparated`'s escapes (`\t`, `\n`, `\\`, ...).
+fn unescape(raw: &[u8], out: &mut Vec<u8>) {
+    if !raw.contains(&b'\\') {
+        out.extend_from_slice(raw);
+        return;
+    }
+    let mut bytes = raw.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b'n') => out.push(b'\n'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'r') => out.push(b'\r'),
+            Some(b'0') => out.push(0),
+            Some(b'b') => out.push(8),
+            Some(b'f') => out.push(12),
+            Some(&other) => out.push(other),
+            None => out.push(b'\\'),
+        }
+    }
+}
+
+/// `YYYY-MM-DD hh:mm:ss`, as ClickHouse writes a `DateTime`, read without a format string
+/// (chrono's parser costs more than the rest of a row).
+fn parse_datetime(text: &[u8]) -> Option<NaiveDateTime> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b' ', h0, h1, b':', i0, i1, b':', s0, s1] = *text else {
+        return None;
+    };
+    let n = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(n(&[y0, y1, y2, y3])? as i32, n(&[m0, m1])?, n(&[d0, d1])?)?;
+    date.and_hms_opt(n(&[h0, h1])?, n(&[i0, i1])?, n(&[s0, s1])?)
+}
+
+/// Field `i` as a number, or why not.
+fn field_number<T: std::str::FromStr>(fields: &Fields, i: usize, what: &str) -> Result<T, String> {
+    let text = fields.text(i);
+    text.parse().map_err(|_| format!("unreadable {what} {text:?}"))
+}
+
 /// Reads one line of the rows answer; why not, when it is not a row.
-fn decode<'a>(fields: &'a [Option<String>]) -> Result<Row<'a>, String> {
+fn decode(fields: &Fields) -> Result<Row<'_>, String> {
     if fields.len() != 12 {
         return Err(format!("{} fields where a row has 12", fields.len()));
     }
-    let field = |i: usize| fields[i].as_deref().unwrap_or("");
-    let time = NaiveDateTime::parse_from_str(field(1), "%Y-%m-%d %H:%M:%S")
-        .map_err(|_| format!("unreadable time {:?}", field(1)))?;
-    let protocol = Protocol::parse(field(2).as_bytes()).ok_or_else(|| format!("unknown protocol {:?}", field(2)))?;
-    let local_port = field(4).parse().map_err(|_| format!("unreadable local port {:?}", field(4)))?;
-    let remote_port = match field(6) {
-        "" => PortField::Empty,
-        "*" => PortField::Any,
-        p => PortField::Num(p.parse().map_err(|_| format!("unreadable remote port {p:?}"))?),
+    let time = parse_datetime(fields.get(1).unwrap_or_default())
+        .ok_or_else(|| format!("unreadable time {:?}", fields.text(1)))?;
+    let protocol = Protocol::parse(fields.get(2).unwrap_or_default())
+        .ok_or_else(|| format!("unknown protocol {:?}", fields.text(2)))?;
+    let remote_port = match fields.get(6).unwrap_or_default() {
+        b"" => PortField::Empty,
+        b"*" => PortField::Any,
+        _ => PortField::Num(field_number(fields, 6, "remote port")?),
     };
-    let pid = match &fields[7] {
+    let pid = match fields.get(7) {
         None => None,
-        Some(p) => Some(p.parse().map_err(|_| format!("unreadable PID {p:?}"))?),
+        Some(_) => Some(field_number(fields, 7, "PID")?),
     };
-    let line = field(11).parse().map_err(|_| format!("unreadable line number {:?}", field(11)))?;
     Ok(Row {
-        computer: field(0),
+        computer: fields.text(0),
         time,
         protocol,
-        local_ip: field(3),
-        local_port,
-        remote_ip: field(5),
+        local_ip: fields.text(3),
+        local_port: field_number(fields, 4, "local port")?,
+        remote_ip: fields.text(5),
         remote_port,
         pid,
-        module: field(8),
-        user: field(9),
-        file: field(10),
-        line,
+        module: fields.text(8),
+        user: fields.text(9),
+        file: fields.text(10),
+        line: field_number(fields, 11, "line number")?,
     })
 }
 
@@ -296,7 +350,7 @@ impl RowBuilder {
     /// Reads the rows answer to its end; returns the rows read.
     fn read(&mut self, mut answer: impl BufRead, progress: &LoadProgress) -> Result<u64, LoadError> {
         let mut line = Vec::new();
-        let mut fields = Vec::new();
+        let mut fields = Fields::default();
         let mut received = 0u64;
         loop {
             line.clear();
@@ -307,12 +361,13 @@ impl RowBuilder {
             if line.last() == Some(&b'\n') {
                 line.pop();
             }
-            split_fields(&line, &mut fields);
+            fields.split(&line);
             match decode(&fields) {
                 Ok(row) => self.push(&row)?,
-                // A server that fails mid-answer writes its exception where rows were.
-                Err(_) if line.starts_with(b"Code:") => {
-                    return Err(self.error(first_line(&String::from_utf8_lossy(&line))));
+                // A server that fails mid-answer writes its exception where rows were, at
+                // the start of a line or after the part of a row it had sent.
+                Err(_) if let Some(at) = line.windows(6).position(|w| w == b"Code: ") => {
+                    return Err(self.error(first_line(&String::from_utf8_lossy(&line[at..]))));
                 }
                 Err(why) => return Err(self.error(format!("row {} of the answer: {why}", received + 1))),
             }
@@ -329,14 +384,14 @@ impl RowBuilder {
     }
 
     fn push(&mut self, row: &Row<'_>) -> Result<(), LoadError> {
-        let source = self.source(row.computer, row.file)?;
-        let local_ip = self.addr(row.local_ip);
-        let remote_ip = self.addr(row.remote_ip);
+        let source = self.source(&row.computer, &row.file)?;
+        let local_ip = self.addr(&row.local_ip);
+        let remote_ip = self.addr(&row.remote_ip);
         let log = &mut self.log;
-        let shape = match (row.pid, row.user) {
-            (None, _) => RowShape::W2k,
-            (Some(_), "") => RowShape::NoUser,
-            _ => RowShape::Full,
+        let shape = match row.pid {
+            None => RowShape::W2k,
+            Some(_) if row.user.is_empty() => RowShape::NoUser,
+            Some(_) => RowShape::Full,
         };
         let mut e = PortEvent::new(
             row.time,
@@ -346,8 +401,8 @@ impl RowBuilder {
             row.remote_port,
             remote_ip,
             row.pid,
-            log.modules.intern(row.module),
-            log.users.intern(row.user),
+            log.modules.intern(&row.module),
+            log.users.intern(&row.user),
             shape,
         );
         e.line = row.line;
@@ -465,7 +520,7 @@ fn read_blocks(client: &Client, of_computers: &str, set: &mut LogSet) -> Result<
         }
         let row: BlockRow = match serde_json::from_str(&line) {
             Ok(row) => row,
-            Err(_) if line.starts_with("Code:") => return Err(unreadable(first_line(&line))),
+            Err(_) if let Some(at) = line.find("Code: ") => return Err(unreadable(first_line(&line[at..]))),
             Err(e) => return Err(unreadable(format!("unreadable process block: {e}"))),
         };
         let key = (row.computer.clone(), row.kind.clone(), row.file.clone());
@@ -543,10 +598,14 @@ mod tests {
     use super::*;
     use crate::analysis::time_range::parse_time;
 
-    fn fields(line: &str) -> Vec<Option<String>> {
-        let mut out = Vec::new();
-        split_fields(line.as_bytes(), &mut out);
+    fn fields(line: &str) -> Fields {
+        let mut out = Fields::default();
+        out.split(line.as_bytes());
         out
+    }
+
+    fn texts(f: &Fields) -> Vec<Option<String>> {
+        (0..f.len()).map(|i| f.get(i).map(|b| String::from_utf8_lossy(b).into_owned())).collect()
     }
 
     #[test]
@@ -575,9 +634,28 @@ mod tests {
     #[test]
     fn tab_separated_fields_are_unescaped_and_null_is_none() {
         assert_eq!(
-            fields("a\\tb\tc\\\\d\\ne\t\\N\t\t\\'x"),
+            texts(&fields("a\\tb\tc\\\\d\\ne\t\\N\t\t\\'x")),
             vec![Some("a\tb".into()), Some("c\\d\ne".into()), None, Some(String::new()), Some("'x".into())]
         );
+    }
+
+    #[test]
+    fn fields_reuse_their_buffers_and_replace_bytes_that_are_not_utf8() {
+        let mut f = fields("a\tbb\tccc");
+        f.split(b"x\t\xffy");
+        assert_eq!(texts(&f), vec![Some("x".to_string()), Some("\u{fffd}y".to_string())]);
+        assert_eq!(f.get(2), None, "past the end");
+    }
+
+    #[test]
+    fn datetimes_read_in_their_one_format() {
+        assert_eq!(parse_datetime(b"2008-06-30 10:00:09").map(|t| t.to_string()), Some("2008-06-30 10:00:09".into()));
+        assert_eq!(parse_datetime(b"1970-01-01 00:00:00").map(|t| t.to_string()), Some("1970-01-01 00:00:00".into()));
+        for bad in
+            [&b"2008-02-30 10:00:00"[..], b"2008-06-30 24:00:00", b"2008-06-30T10:00:00", b"2008-6-30 10:00:00", b"x"]
+        {
+            assert_eq!(parse_datetime(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
@@ -587,16 +665,16 @@ mod tests {
         );
         let row = decode(&f).expect("a row");
         assert_eq!(
-            (row.computer, row.time.to_string(), row.protocol, row.local_port, row.remote_port, row.pid),
+            (&*row.computer, row.time.to_string(), row.protocol, row.local_port, row.remote_port, row.pid),
             ("ALPHA", "2008-06-30 10:00:10".to_string(), Protocol::Tcp, 1025, PortField::Num(443), Some(1234))
         );
         assert_eq!(
-            (row.module, row.user, row.file, row.line),
+            (&*row.module, &*row.user, &*row.file, row.line),
             ("app.exe", "ALPHA\\ann", "PR-PORTS-08-06-30-10-0-0.log", 5)
         );
         let w2k = fields("W2K\t2005-07-06 13:44:04\tUDP\t0.0.0.0\t137\t*\t*\t\\N\t\t\tPR-PORTS-05-07-6-13-44-4.log\t9");
         let row = decode(&w2k).expect("a row");
-        assert_eq!((row.pid, row.remote_port, row.remote_ip), (None, PortField::Any, "*"));
+        assert_eq!((row.pid, row.remote_port, &*row.remote_ip), (None, PortField::Any, "*"));
         let bad = fields("ALPHA\t2008-06-30 10:00:10\tICMP\t10.0.0.1\t1\t\t\t1\tx\t\tf\t1");
         assert_eq!(decode(&bad), Err("unknown protocol \"ICMP\"".to_string()));
         assert_eq!(
@@ -624,7 +702,7 @@ mod tests {
         assert_eq!(log.events[2].shape(), RowShape::W2k);
 
         let failing = "A\t2008-06-30 10:00:00\tTCP\t10.0.0.1\t1\t192.0.2.1\t80\t7\tx.exe\tu\tf\t5\n\
-                       Code: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded, e.what() = DB::Exception\n";
+                       A\t2008-06-30 10:00:01\tTCP\tCode: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded, e.what() = DB::Exception\n";
         let mut builder = RowBuilder::new("http://127.0.0.1:1", ComputerTable::default());
         let err = builder.read(failing.as_bytes(), &progress).expect_err("the server's exception");
         assert_eq!(err.to_string(), "ClickHouse at http://127.0.0.1:1: Memory limit (for query) exceeded");
