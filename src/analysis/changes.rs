@@ -51,7 +51,7 @@ mod rows;
 
 use listeners::{Pairing, RowKind, Socket};
 pub use rows::ChangeRows;
-use rows::{EndpointSeen, LogEndpoint, ProcessSeen, Sides};
+use rows::{EndpointSeen, Endpoints, ProcessSeen, Sides, endpoint_ids, merge_endpoints, process_ids};
 
 /// At most this many new remote endpoints are listed, those with most rows.
 pub const MAX_ENDPOINTS: usize = 1000;
@@ -265,9 +265,10 @@ struct Before {
 struct After {
     listeners: FxHashMap<ListenKey, Seen>,
     processes: FxHashMap<(u32, u32), ProcessSeen>,
-    /// By the loaded set's ids, as its rows were counted: there can be millions, so they are
-    /// not copied into the scanner's ids; [`After::names`] and [`After::computers`] map them.
-    endpoints: FxHashMap<LogEndpoint, EndpointSeen>,
+    /// By the loaded set's ids, as its rows were counted (per process, by
+    /// [`rows::process_key`]): there can be millions, so they are not copied into the
+    /// scanner's ids; [`After::names`] and [`After::computers`] map them.
+    endpoints: FxHashMap<u64, Endpoints>,
     /// The scanner's name id of each of the set's module ids (`UNSET`: none of its rows).
     names: Vec<u32>,
     computers: Vec<u32>,
@@ -558,48 +559,36 @@ impl ChangeScanner {
     /// Takes in what a [`ChangeScanner::counter`] counted of the current set (`tables` the
     /// set's PORTS tables, as they are after its last row).
     pub fn absorb(&mut self, rows: ChangeRows, tables: &Tables<'_>) {
-        for (c, m) in rows.base_processes {
-            let key = (self.log_computer(tables, c), self.log_name(tables, m));
-            self.record.before.processes.insert(key);
-        }
-        for c in rows.base_computers {
-            let c = self.log_computer(tables, c);
-            self.record.before.computers.insert(c);
-        }
-        for k in rows.base_endpoints {
-            let Some(ip) = tables.addrs.resolve(AddrId(k.addr)).ip() else { continue };
-            let key = EndpointKey {
-                computer: self.log_computer(tables, k.computer),
-                name: self.log_name(tables, k.module),
-                ip,
-                port: k.port,
-            };
-            self.record.before.endpoints.insert(key);
-        }
-        for ((c, m), mut p) in rows.processes {
-            p.users = p.users.iter().map(|&u| self.log_user(tables, u)).collect();
-            p.users.dedup();
-            let key = (self.log_computer(tables, c), self.log_name(tables, m));
-            match self.record.after.processes.get_mut(&key) {
-                Some(seen) => seen.merge(p),
-                None => _ = self.record.after.processes.insert(key, p),
+        for (k, endpoints) in rows.base {
+            let (c, m) = process_ids(k);
+            let (computer, name) = (self.log_computer(tables, c), self.log_name(tables, m));
+            self.record.before.processes.insert((computer, name));
+            self.record.before.computers.insert(computer);
+            for e in endpoints {
+                let (addr, port) = endpoint_ids(e);
+                let Some(ip) = tables.addrs.resolve(AddrId(addr)).ip() else { continue };
+                self.record.before.endpoints.insert(EndpointKey { computer, name, ip, port });
             }
         }
-        let mut endpoints = rows.endpoints;
-        if endpoints.is_empty() {
+        if rows.after.is_empty() {
             return;
         }
-        for k in endpoints.keys() {
-            self.log_computer(tables, k.computer);
-            self.log_name(tables, k.module);
+        for (k, p) in rows.after {
+            let (c, m) = process_ids(k);
+            let mut seen = p.seen;
+            seen.users = seen.users.iter().map(|&u| self.log_user(tables, u)).collect();
+            seen.users.dedup();
+            let key = (self.log_computer(tables, c), self.log_name(tables, m));
+            match self.record.after.processes.get_mut(&key) {
+                Some(mine) => mine.merge(seen),
+                None => _ = self.record.after.processes.insert(key, seen),
+            }
+            match self.record.after.endpoints.get_mut(&k) {
+                Some(mine) => merge_endpoints(mine, p.endpoints),
+                None => _ = self.record.after.endpoints.insert(k, p.endpoints),
+            }
         }
         let after = &mut self.record.after;
-        if endpoints.len() > after.endpoints.len() {
-            std::mem::swap(&mut endpoints, &mut after.endpoints);
-        }
-        for (k, seen) in endpoints {
-            after.endpoints.entry(k).and_modify(|mine| mine.merge(seen)).or_insert(seen);
-        }
         after.names.clone_from(&self.module_ids);
         after.computers.clone_from(&self.computer_ids);
     }
@@ -807,11 +796,10 @@ impl ChangeScanner {
         let before = &self.record.before;
         let after = &self.record.after;
         let id = |ids: &[u32], i: u32| ids.get(i as usize).copied().unwrap_or(UNSET);
-        let scanner_key = |k: &LogEndpoint| RowEndpoint {
-            computer: id(&after.computers, k.computer),
-            name: id(&after.names, k.module),
-            addr: k.addr,
-            port: k.port,
+        let scanner_key = |process: u64, endpoint: u64| {
+            let (c, m) = process_ids(process);
+            let (addr, port) = endpoint_ids(endpoint);
+            RowEndpoint { computer: id(&after.computers, c), name: id(&after.names, m), addr, port }
         };
         // Names that differ only in case are one process: their endpoints are added up
         // first (rare: only then is a second table built).
@@ -819,17 +807,19 @@ impl ChangeScanner {
             let mut seen = FxHashSet::default();
             ids.iter().filter(|&&i| i != UNSET).all(|&i| seen.insert(i))
         };
+        let all =
+            || after.endpoints.iter().flat_map(move |(&p, endpoints)| endpoints.iter().map(move |(&e, s)| (p, e, *s)));
         let merged: Option<FxHashMap<RowEndpoint, EndpointSeen>> =
             (!(one_to_one(&after.names) && one_to_one(&after.computers))).then(|| {
                 let mut merged: FxHashMap<RowEndpoint, EndpointSeen> = FxHashMap::default();
-                for (k, seen) in &after.endpoints {
-                    merged.entry(scanner_key(k)).and_modify(|mine| mine.merge(*seen)).or_insert(*seen);
+                for (p, e, seen) in all() {
+                    merged.entry(scanner_key(p, e)).and_modify(|mine| mine.merge(seen)).or_insert(seen);
                 }
                 merged
             });
         let entries: Box<dyn Iterator<Item = (RowEndpoint, EndpointSeen)>> = match &merged {
             Some(m) => Box::new(m.iter().map(|(k, s)| (*k, *s))),
-            None => Box::new(after.endpoints.iter().map(|(k, s)| (scanner_key(k), *s))),
+            None => Box::new(all().map(|(p, e, s)| (scanner_key(p, e), s))),
         };
         let mut best: std::collections::BinaryHeap<Ranked<'_>> = std::collections::BinaryHeap::new();
         for (k, seen) in entries {

@@ -141,7 +141,9 @@ impl<T> Pairing<T> {
         listener: Option<T>,
         done: &mut impl FnMut(T),
     ) {
-        if self.this_second.is_some_and(|last| time + TimeDelta::seconds(QUIRK_SECONDS) < last) {
+        // Time arithmetic only when time went back at all (rare): most rows compare equal or
+        // later, and adding seconds to a date-time costs more than the rest of a row here.
+        if self.this_second.is_some_and(|last| time < last && time + TimeDelta::seconds(QUIRK_SECONDS) < last) {
             // Time went back: another computer's (or an older) file began, so no row of the
             // one before can come to pair with what waits.
             self.release_all(done);

@@ -4,8 +4,8 @@
 //! other views' accumulators) and the pieces merged; only the listeners, whose XP quirk pairs
 //! neighbouring rows, are read in order ([`super::ChangeScanner::pair`]).
 //!
-//! Keys are the log's own ids (computer, module name, user, remote address), so a row costs a
-//! hash of a few integers and no string; [`super::ChangeScanner::absorb`] turns them into the
+//! Keys are the log's own ids (computer, module name, user, remote address) packed into integers,
+//! so a row costs the hash of a word or two and no string; [`super::ChangeScanner::absorb`] turns them into the
 //! scanner's ids (names compared without regard to case) once the set is read.
 
 use chrono::NaiveDateTime;
@@ -17,13 +17,38 @@ use crate::model::{PortEvent, PortField};
 
 use super::Side;
 
-/// A (computer, module, remote address, remote port) by the log's ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct LogEndpoint {
-    pub computer: u32,
-    pub module: u32,
-    pub addr: u32,
-    pub port: u16,
+/// A (computer, module) by the log's ids, in one integer: the computer in the high half.
+pub(super) fn process_key(computer: u32, module: u32) -> u64 {
+    (u64::from(computer) << 32) | u64::from(module)
+}
+
+/// The (computer, module) of a [`process_key`].
+pub(super) fn process_ids(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
+}
+
+/// A process's remote endpoint (remote address id, remote port) in one integer: a row costs
+/// the hash of one word, and an entry of the endpoint table 24 bytes.
+pub(super) fn endpoint_key(addr: u32, port: u16) -> u64 {
+    (u64::from(addr) << 16) | u64::from(port)
+}
+
+/// The (remote address id, remote port) of an [`endpoint_key`].
+pub(super) fn endpoint_ids(key: u64) -> (u32, u16) {
+    ((key >> 16) as u32, key as u16)
+}
+
+/// One process's remote endpoints after the baseline, by [`endpoint_key`].
+pub(super) type Endpoints = FxHashMap<u64, EndpointSeen>;
+
+/// Adds `other`'s endpoints to `mine`, walking the smaller table.
+pub(super) fn merge_endpoints(mine: &mut Endpoints, mut other: Endpoints) {
+    if other.len() > mine.len() {
+        std::mem::swap(mine, &mut other);
+    }
+    for (k, seen) in other {
+        mine.entry(k).and_modify(|m| m.merge(seen)).or_insert(seen);
+    }
 }
 
 /// Kept small: a log can hold millions of endpoints.
@@ -84,27 +109,35 @@ impl Sides {
     }
 }
 
+/// A process after the baseline and its remote endpoints: a row finds both with one lookup
+/// of its process (few, so in cache) and one of its endpoint.
+#[derive(Debug, Clone)]
+pub(super) struct ProcessRows {
+    pub seen: ProcessSeen,
+    pub endpoints: Endpoints,
+}
+
+impl ProcessRows {
+    fn merge(&mut self, other: ProcessRows) {
+        self.seen.merge(other.seen);
+        merge_endpoints(&mut self.endpoints, other.endpoints);
+    }
+}
+
 /// The processes and remote endpoints of one log set's PORTS rows, by the set's ids.
 #[derive(Debug, Clone)]
 pub struct ChangeRows {
     sides: Sides,
-    pub(super) base_processes: FxHashSet<(u32, u32)>,
-    pub(super) base_endpoints: FxHashSet<LogEndpoint>,
-    pub(super) base_computers: FxHashSet<u32>,
-    pub(super) processes: FxHashMap<(u32, u32), ProcessSeen>,
-    pub(super) endpoints: FxHashMap<LogEndpoint, EndpointSeen>,
+    /// The baseline's processes by [`process_key`] (their computers are the baseline's
+    /// computers), each with its remote endpoints by [`endpoint_key`].
+    pub(super) base: FxHashMap<u64, FxHashSet<u64>>,
+    /// What came after, by [`process_key`].
+    pub(super) after: FxHashMap<u64, ProcessRows>,
 }
 
 impl ChangeRows {
     pub(super) fn new(sides: Sides) -> ChangeRows {
-        ChangeRows {
-            sides,
-            base_processes: FxHashSet::default(),
-            base_endpoints: FxHashSet::default(),
-            base_computers: FxHashSet::default(),
-            processes: FxHashMap::default(),
-            endpoints: FxHashMap::default(),
-        }
+        ChangeRows { sides, base: FxHashMap::default(), after: FxHashMap::default() }
     }
 
     /// Takes one row; a row not `counted` is never what came after (it may be the baseline).
@@ -115,37 +148,32 @@ impl ChangeRows {
             Side::Skip => return,
             side => side,
         };
-        let computer = tables.computer(e).0;
-        let module = e.module.0;
+        let process = process_key(tables.computer(e).0, e.module.0);
         let endpoint = match e.remote_port() {
-            PortField::Num(port) if tables.remote_ip(e).ip().is_some_and(|ip| !ip.is_unspecified()) => {
-                Some(LogEndpoint { computer, module, addr: e.remote_ip.0, port })
-            }
+            PortField::Num(port) if tables.remote_ip(e).is_specific() => Some(endpoint_key(e.remote_ip.0, port)),
             _ => None,
         };
         if side == Side::Base {
-            self.base_processes.insert((computer, module));
-            self.base_computers.insert(computer);
+            let endpoints = self.base.entry(process).or_default();
             if let Some(key) = endpoint {
-                self.base_endpoints.insert(key);
+                endpoints.insert(key);
             }
             return;
         }
-        let p = self.processes.entry((computer, module)).or_insert(ProcessSeen {
-            first: e.time,
-            rows: 0,
-            users: Vec::new(),
+        let p = self.after.entry(process).or_insert_with(|| ProcessRows {
+            seen: ProcessSeen { first: e.time, rows: 0, users: Vec::new() },
+            endpoints: Endpoints::default(),
         });
-        p.rows += 1;
-        p.first = p.first.min(e.time);
-        if !e.user.is_empty() && !p.users.contains(&e.user.0) {
-            p.users.push(e.user.0);
+        p.seen.rows += 1;
+        p.seen.first = p.seen.first.min(e.time);
+        if !e.user.is_empty() && !p.seen.users.contains(&e.user.0) {
+            p.seen.users.push(e.user.0);
         }
         if let Some(key) = endpoint {
-            self.endpoints
+            p.endpoints
                 .entry(key)
-                .or_insert(EndpointSeen { first: e.time, rows: 0 })
-                .merge(EndpointSeen { first: e.time, rows: 1 });
+                .and_modify(|seen| seen.merge(EndpointSeen { first: e.time, rows: 1 }))
+                .or_insert(EndpointSeen { first: e.time, rows: 1 });
         }
     }
 }
@@ -160,21 +188,17 @@ impl Accumulate for ChangeRows {
     }
 
     fn merge(&mut self, other: ChangeRows) {
-        self.base_processes.extend(other.base_processes);
-        self.base_endpoints.extend(other.base_endpoints);
-        self.base_computers.extend(other.base_computers);
-        for (k, p) in other.processes {
-            match self.processes.get_mut(&k) {
-                Some(mine) => mine.merge(p),
-                None => _ = self.processes.insert(k, p),
+        for (k, endpoints) in other.base {
+            match self.base.get_mut(&k) {
+                Some(mine) => mine.extend(endpoints),
+                None => _ = self.base.insert(k, endpoints),
             }
         }
-        let mut other_endpoints = other.endpoints;
-        if other_endpoints.len() > self.endpoints.len() {
-            std::mem::swap(&mut self.endpoints, &mut other_endpoints);
-        }
-        for (k, seen) in other_endpoints {
-            self.endpoints.entry(k).and_modify(|mine| mine.merge(seen)).or_insert(seen);
+        for (k, p) in other.after {
+            match self.after.get_mut(&k) {
+                Some(mine) => mine.merge(p),
+                None => _ = self.after.insert(k, p),
+            }
         }
     }
 
@@ -182,3 +206,6 @@ impl Accumulate for ChangeRows {
         self
     }
 }
+
+#[cfg(test)]
+mod tests;
