@@ -8,6 +8,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+use support::changes::{write_first_day, write_second_day};
 use support::clickhouse::{PASSWORD, TestClickHouse, assert_same_report, ingest, prparser, start};
 use support::fleet::write_fleet;
 
@@ -110,6 +112,91 @@ fn the_servers_report_equals_the_local_report() {
     assert!(said.starts_with("0 rows and 0 process blocks loaded from 0 files"), "{said}");
     assert_eq!(count(&server, "SELECT count() FROM db1.ports"), before);
     assert_eq!(count(&server, "SELECT count() FROM db1.process_blocks"), blocks);
+}
+
+/// `(process, port)` of each new listener of `changes`.
+fn listeners(changes: &Value) -> Vec<(String, u64)> {
+    changes["new_listeners"]
+        .as_array()
+        .expect("new listeners")
+        .iter()
+        .map(|l| (l["process"].as_str().expect("process").to_string(), l["port"].as_u64().expect("port")))
+        .collect()
+}
+
+/// The Changes view from the server equals the local one: on the sample logs (the KB's XP
+/// quirk rows among them) with PC1's case (a listener, a squatted port, quirk rows in one
+/// second and across the midnight rotation, a name in capitals), and on a generated fleet of
+/// three computers; for the default baseline, `--baseline-until` (with and without a range
+/// that cuts the rotation) and one computer.
+#[test]
+fn the_servers_changes_equal_the_local_changes() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pc1 = dir.path().join("pc1");
+    write_first_day(&pc1);
+    write_second_day(&pc1);
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let cases = [samples.as_path(), pc1.as_path()];
+    ingest(&server, "cases", &[], &cases);
+    let fleet = dir.path().join("fleet");
+    let (code, _, stderr) = prparser(
+        &["generate", "--rows", "4000", "--seed", "5", "--computers", "3", "--out", &fleet.display().to_string()],
+        &[],
+    );
+    assert_eq!(code, 0, "generate: {stderr}");
+    ingest(&server, "fleet", &[], &[&fleet]);
+
+    let whole = assert_same_report(&server, "cases", &cases, &[]);
+    let changes = &whole["changes"];
+    assert_eq!(changes["baseline"]["files"].as_array().expect("files").len(), 4, "one PR-INITIAL per computer");
+    let found = listeners(changes);
+    assert!(found.contains(&("nc.exe".to_string(), 4444)) && found.contains(&("evil.exe".to_string(), 445)));
+    // The quirk rows of the KB sample (iexplore.exe, 0.0.0.0:45070 beside its connection) and
+    // of PC1's browser are no listeners.
+    assert!(!found.contains(&("iexplore.exe".to_string(), 4873)), "{found:?}");
+    assert!(!found.iter().any(|(p, port)| p == "iexplore.exe" && (*port == 1500 || *port == 1501)), "{found:?}");
+    assert_same_report(&server, "cases", &cases, &["--baseline-until", "2008-06-30T23:00:00"]);
+    assert_same_report(&server, "cases", &cases, &["--baseline-until", "2004-01-24T08:52:21"]);
+    let pc1_only = assert_same_report(&server, "cases", &cases, &["--computer", "PC1"]);
+    assert_eq!(listeners(&pc1_only["changes"]), [("nc.exe".to_string(), 4444), ("evil.exe".to_string(), 445)]);
+    let owner = &pc1_only["changes"]["owner_changes"][0];
+    assert_eq!(
+        (owner["process"].as_str(), owner["baseline_processes"][0].as_str()),
+        (Some("evil.exe"), Some("System"))
+    );
+    let cut = assert_same_report(
+        &server,
+        "cases",
+        &cases,
+        &[
+            "--baseline-until",
+            "2008-06-30T22:05:00",
+            "--from",
+            "2008-06-30T23:00:00",
+            "--to",
+            "2008-07-01T00:00:05",
+            "--computer",
+            "PC1",
+        ],
+    );
+    assert_eq!(listeners(&cut["changes"]), [("nc.exe".to_string(), 4444)]);
+
+    let generated = assert_same_report(&server, "fleet", &[&fleet], &[]);
+    let counts: Vec<usize> = ["new_listeners", "owner_changes", "new_processes", "new_remote_endpoints"]
+        .iter()
+        .map(|l| generated["changes"][l].as_array().expect("list").len())
+        .collect();
+    // The generated PR-INITIAL names every process the rows use; over a thousand new
+    // endpoints are cut to the first thousand.
+    assert!(counts[0] > 0 && counts[2] == 0 && counts[3] == 1000, "{counts:?}");
+    assert_same_report(&server, "fleet", &[&fleet], &["--baseline-until", "2008-06-30T12:00:00"]);
+    assert_same_report(
+        &server,
+        "fleet",
+        &[&fleet],
+        &["--baseline-until", "2008-06-30T06:00:00", "--from", "2008-06-30T09:00:00", "--to", "2008-06-30T18:00:00"],
+    );
 }
 
 /// A PORTS log loaded, then grown: the second load sends its new rows only.

@@ -156,6 +156,53 @@ pub struct Changes {
     pub new_remote_endpoints: Vec<NewEndpoint>,
 }
 
+impl Changes {
+    /// The view from its entries in any order: each list put in the view's order, and only
+    /// the [`MAX_ENDPOINTS`] endpoints with most rows kept. The local scanner and the
+    /// ClickHouse report both finish through it, so their lists are ordered alike.
+    pub fn ordered(
+        baseline: BaselineOut,
+        mut new_listeners: Vec<NewListener>,
+        mut owner_changes: Vec<OwnerChange>,
+        mut new_processes: Vec<NewProcess>,
+        mut new_remote_endpoints: Vec<NewEndpoint>,
+    ) -> Changes {
+        new_listeners.sort_by(|a, b| {
+            (a.first_seen, &a.computer, a.protocol, a.port, &a.process).cmp(&(
+                b.first_seen,
+                &b.computer,
+                b.protocol,
+                b.port,
+                &b.process,
+            ))
+        });
+        owner_changes.sort_by(|a, b| {
+            (a.first_seen, &a.computer, a.protocol, a.port, &a.process).cmp(&(
+                b.first_seen,
+                &b.computer,
+                b.protocol,
+                b.port,
+                &b.process,
+            ))
+        });
+        new_processes
+            .sort_by(|a, b| (a.first_seen, &a.computer, &a.process).cmp(&(b.first_seen, &b.computer, &b.process)));
+        // As [`Ranked`] orders them.
+        new_remote_endpoints.sort_by(|a, b| {
+            (std::cmp::Reverse(a.rows), a.first_seen, &a.computer, &a.process, a.remote_ip, a.remote_port).cmp(&(
+                std::cmp::Reverse(b.rows),
+                b.first_seen,
+                &b.computer,
+                &b.process,
+                b.remote_ip,
+                b.remote_port,
+            ))
+        });
+        new_remote_endpoints.truncate(MAX_ENDPOINTS);
+        Changes { baseline, new_listeners, owner_changes, new_processes, new_remote_endpoints }
+    }
+}
+
 /// `TCP`/`UDP`, as the logs and exported rows write it.
 fn protocol<S: Serializer>(p: &Protocol, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.as_str())
@@ -696,7 +743,7 @@ impl ChangeScanner {
         let computer = |c: u32| self.computers.name(Symbol(c)).to_string();
         let in_base = |c: u32| base_of.unwrap_or(c);
 
-        let mut new_listeners: Vec<NewListener> = after
+        let new_listeners: Vec<NewListener> = after
             .listeners
             .iter()
             .filter(|(k, _)| !before.listeners.contains(&ListenKey { computer: in_base(k.computer), ..**k }))
@@ -711,17 +758,8 @@ impl ChangeScanner {
                 rows: s.rows,
             })
             .collect();
-        new_listeners.sort_by(|a, b| {
-            (a.first_seen, &a.computer, a.protocol, a.port, &a.process).cmp(&(
-                b.first_seen,
-                &b.computer,
-                b.protocol,
-                b.port,
-                &b.process,
-            ))
-        });
 
-        let mut owner_changes: Vec<OwnerChange> = after
+        let owner_changes: Vec<OwnerChange> = after
             .listeners
             .iter()
             .filter_map(|(k, s)| {
@@ -743,17 +781,8 @@ impl ChangeScanner {
                 })
             })
             .collect();
-        owner_changes.sort_by(|a, b| {
-            (a.first_seen, &a.computer, a.protocol, a.port, &a.process).cmp(&(
-                b.first_seen,
-                &b.computer,
-                b.protocol,
-                b.port,
-                &b.process,
-            ))
-        });
 
-        let mut new_processes: Vec<NewProcess> = after
+        let new_processes: Vec<NewProcess> = after
             .processes
             .iter()
             .filter(|((c, n), _)| !self.names.name(*n).is_empty() && !before.processes.contains(&(in_base(*c), *n)))
@@ -769,8 +798,6 @@ impl ChangeScanner {
                 }
             })
             .collect();
-        new_processes
-            .sort_by(|a, b| (a.first_seen, &a.computer, &a.process).cmp(&(b.first_seen, &b.computer, &b.process)));
 
         let new_remote_endpoints = self.new_endpoints(addrs, in_base, &computer);
 
@@ -781,7 +808,7 @@ impl ChangeScanner {
             }
             Baseline::Until(t) => BaselineOut::Until { until: *t },
         };
-        Changes { baseline, new_listeners, owner_changes, new_processes, new_remote_endpoints }
+        Changes::ordered(baseline, new_listeners, owner_changes, new_processes, new_remote_endpoints)
     }
 
     /// The [`MAX_ENDPOINTS`] new remote endpoints with most rows. There may be millions of

@@ -13,6 +13,7 @@ use prparser::analysis::criteria::{CompiledSet, CriteriaSet, Field};
 use prparser::analysis::geoip::GeoIp;
 use prparser::analysis::time_range::{TimeRange, parse_time};
 use prparser::cli::prparser::{BaselineArgs, Cli, Command, FollowFormat, Format, RangeArgs};
+use prparser::clickhouse::changes::ServerBaseline;
 use prparser::logs::ports::LoadProgress;
 
 fn main() -> ExitCode {
@@ -27,9 +28,23 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Report { clickhouse: Some(url), server, criteria, computers, range, format, top, .. }) => {
+        Some(Command::Report {
+            clickhouse: Some(url),
+            server,
+            criteria,
+            computers,
+            range,
+            baseline,
+            format,
+            top,
+            ..
+        }) => {
             let (criteria, _lists) = load_criteria(criteria, None)?;
-            let options = prparser::clickhouse::report::Options { computers, range: time_range(&range)? };
+            let baseline = match baseline_of(baseline)? {
+                Baseline::Until(until) => ServerBaseline::Until(until),
+                _ => ServerBaseline::Initial,
+            };
+            let options = prparser::clickhouse::report::Options { computers, range: time_range(&range)?, baseline };
             prparser::clickhouse::command::report(&url, &server, &criteria, &options, format, top)
         }
         Some(Command::Ingest { clickhouse, server, batch_rows, paths }) => {

@@ -54,9 +54,10 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
         /// Report on what `prparser ingest` loaded into this ClickHouse server (its HTTP
-        /// interface, http://host:8123) instead of reading logs: every view but Changes is
-        /// computed there.
-        #[arg(long, value_name = "URL", conflicts_with_all = ["geoip", "asn", "process", "paths", "baseline", "baseline_until"])]
+        /// interface, http://host:8123) instead of reading logs: every view is computed there.
+        /// Changes compares with the default baseline or --baseline-until; --baseline PATH
+        /// (logs on this machine) is not offered with it.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["geoip", "asn", "process", "paths", "baseline"])]
         clickhouse: Option<String>,
         #[command(flatten)]
         server: ServerArgs,

@@ -23,7 +23,8 @@ use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde::Serialize;
 
 use super::client::{ClickHouseError, Client, number, text};
-use super::schema::{self, BLOCKS, FILES, PORTS};
+use super::port_tables;
+use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS};
 use crate::error::LogError;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::set::{self, LogSet};
@@ -63,8 +64,11 @@ struct FileLoad {
     kind: &'static str,
     length: u64,
     hash: String,
-    /// The last line of the file the server holds (0: none).
+    /// The last line of the file the server holds (0: none): of its rows for a PORTS log, of
+    /// its process blocks for a PIDS or INITIAL log.
     loaded_through: u32,
+    /// The last line of the file the port-tables table holds (0: none).
+    tables_through: u32,
 }
 
 /// Loads the logs `paths` name into the database of `client`, creating its tables when
@@ -81,6 +85,7 @@ pub fn run(
     let known = known_files(client)?;
     let landed_rows = last_lines(client, PORTS)?;
     let landed_blocks = last_lines(client, BLOCKS)?;
+    let landed_tables = last_lines(client, PORT_TABLES)?;
     let mut summary = Summary::default();
     let mut loads: HashMap<PathBuf, FileLoad> = HashMap::new();
     let computers = plan.computers.clone();
@@ -93,10 +98,18 @@ pub fn run(
             let key = (computer.clone(), name.clone());
             let landed = if kind == "PORTS" { &landed_rows } else { &landed_blocks };
             let loaded_through = landed.get(&key).copied().unwrap_or(0);
+            let tables_through = landed_tables.get(&key).copied().unwrap_or(0);
             let hash = match known.get(&key) {
                 None => hash_prefix(&path, length)?,
                 Some((old_len, old_hash)) if *old_len <= length && hash_prefix(&path, *old_len)? == *old_hash => {
-                    if *old_len == length {
+                    // A PIDS or INITIAL log loaded by a prparser that wrote no port tables is
+                    // read again for them (its blocks are not sent again).
+                    let tables_behind = match kind {
+                        "PIDS" => tables_through < loaded_through,
+                        "INITIAL" => tables_through < port_tables::INITIAL_TABLE_LINE,
+                        _ => false,
+                    };
+                    if *old_len == length && !tables_behind {
                         summary.files_unchanged += 1;
                         continue;
                     }
@@ -107,7 +120,7 @@ pub fn run(
                     continue;
                 }
             };
-            loads.insert(path.clone(), FileLoad { computer, name, kind, length, hash, loaded_through });
+            loads.insert(path.clone(), FileLoad { computer, name, kind, length, hash, loaded_through, tables_through });
             keep.push(path);
         }
         *list = keep;
@@ -117,6 +130,7 @@ pub fn run(
         return Ok(summary);
     }
     let mut streaming = set::stream_plan(plan, progress)?;
+    replace_unfinished(client, &streaming.set, &mut loads)?;
     summary.blocks = send_blocks(client, &streaming.set, &loads, batch_rows, &mut summary.out_of_range)?;
     let mut sender = RowSender::new(client, &loads, batch_rows);
     let streamed = streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
@@ -360,8 +374,42 @@ impl<'a> RowSender<'a> {
     }
 }
 
+/// Rows of one table gathered into batches and sent as they fill.
+struct Batches<'a> {
+    client: &'a Client,
+    table: &'a str,
+    buf: String,
+    pending: usize,
+    batch_rows: usize,
+    sent: u64,
+}
+
+impl<'a> Batches<'a> {
+    fn new(client: &'a Client, table: &'a str, batch_rows: usize) -> Batches<'a> {
+        Batches { client, table, buf: String::new(), pending: 0, batch_rows, sent: 0 }
+    }
+
+    /// Counts the row just appended to `buf`; sends the batch once full.
+    fn added(&mut self) -> Result<(), ClickHouseError> {
+        self.pending += 1;
+        if self.pending >= self.batch_rows { self.flush() } else { Ok(()) }
+    }
+
+    fn flush(&mut self) -> Result<(), ClickHouseError> {
+        if self.pending > 0 {
+            self.client.insert(self.table, self.buf.as_bytes())?;
+            self.sent += self.pending as u64;
+            self.buf.clear();
+            self.pending = 0;
+        }
+        Ok(())
+    }
+}
+
 /// Sends the process blocks of the PIDS and INITIAL logs being loaded, after the last line
-/// the server holds of each; returns how many were sent.
+/// the server holds of each, and their port tables likewise (the tables are sent after the
+/// blocks, each table keyed by its own last line, so a retry completes either); returns how
+/// many blocks were sent.
 fn send_blocks(
     client: &Client,
     set: &LogSet,
@@ -370,30 +418,148 @@ fn send_blocks(
     out_of_range: &mut u64,
 ) -> Result<u64, ClickHouseError> {
     let logs = set.pids.iter().map(|l| (&l.path, &l.blocks)).chain(set.initials.iter().map(|l| (&l.path, &l.blocks)));
-    let mut buf = String::new();
-    let (mut pending, mut sent) = (0usize, 0u64);
-    for (path, blocks) in logs {
+    let mut blocks = Batches::new(client, BLOCKS, batch_rows);
+    for (path, list) in logs {
         let Some(load) = loads.get(path.as_ref()) else { continue };
-        for block in blocks.iter().filter(|b| b.line > load.loaded_through) {
+        for block in list.iter().filter(|b| b.line > load.loaded_through) {
             if block.recorded_at.is_some_and(|t| !in_datetime_range(&t)) {
                 *out_of_range += 1;
                 continue;
             }
-            block_row(&mut buf, load, block);
-            pending += 1;
-            if pending >= batch_rows {
-                client.insert(BLOCKS, buf.as_bytes())?;
-                sent += pending as u64;
-                buf.clear();
-                pending = 0;
+            block_row(&mut blocks.buf, load, block);
+            blocks.added()?;
+        }
+    }
+    blocks.flush()?;
+    let mut tables = Batches::new(client, PORT_TABLES, batch_rows);
+    for log in &set.initials {
+        let Some(load) = loads.get(log.path.as_ref()) else { continue };
+        let time = port_tables::initial_time(log);
+        if load.tables_through < port_tables::INITIAL_TABLE_LINE && time.is_none_or(|t| in_datetime_range(&t)) {
+            port_tables::push_initial(&mut tables.buf, &load.computer, &load.name, log);
+            tables.added()?;
+        }
+    }
+    for log in &set.pids {
+        let Some(load) = loads.get(log.path.as_ref()) else { continue };
+        for block in log.blocks.iter().filter(|b| b.line > load.tables_through) {
+            if block.recorded_at.is_none_or(|t| in_datetime_range(&t)) {
+                port_tables::push_block(&mut tables.buf, &load.computer, &load.name, block);
+                tables.added()?;
             }
         }
     }
-    if pending > 0 {
-        client.insert(BLOCKS, buf.as_bytes())?;
-        sent += pending as u64;
+    tables.flush()?;
+    Ok(blocks.sent)
+}
+
+/// The columns of a process-block row that a block written further changes, as the server
+/// gives them back (its time as text).
+const BLOCK_CONTENT: [&str; 11] = [
+    "time",
+    "timed",
+    "pid",
+    "process",
+    "user",
+    "system_process",
+    "services",
+    "modules",
+    "image_path",
+    "has_image",
+    "port_table",
+];
+
+/// A PIDS or INITIAL log's last block that the server holds may have been read while the
+/// collector was still writing it. When the log is loaded again (it grew), that block is read
+/// again and compared with the server's copy; if they differ, the server's copy and its port
+/// table are deleted (a mutation, waited for) and the whole block is sent with the rest. The
+/// delete comes first, so a run stopped between the two leaves the server as if the block had
+/// never been sent, and the next run sends it.
+fn replace_unfinished(
+    client: &Client,
+    set: &LogSet,
+    loads: &mut HashMap<PathBuf, FileLoad>,
+) -> Result<(), ClickHouseError> {
+    let logs = set.pids.iter().map(|l| (&l.path, &l.blocks)).chain(set.initials.iter().map(|l| (&l.path, &l.blocks)));
+    for (path, blocks) in logs {
+        let Some(load) = loads.get_mut(path.as_ref()) else { continue };
+        let last = load.loaded_through;
+        if last == 0 {
+            continue;
+        }
+        let file = format!(
+            "computer = {} AND file = {}",
+            super::client::quote(&load.computer),
+            super::client::quote(&load.name)
+        );
+        let stored = client.select(&format!(
+            "SELECT {} FROM {BLOCKS} WHERE {file} AND line = {last}",
+            BLOCK_CONTENT.map(|c| if c == "time" { "toString(time)" } else { c }).join(", ")
+        ))?;
+        let mut now = String::new();
+        if let Some(block) = blocks.iter().find(|b| b.line == last) {
+            block_row(&mut now, load, block);
+        }
+        let now: Option<serde_json::Value> = serde_json::from_str(now.trim()).ok();
+        let unchanged = match (stored.as_slice(), &now) {
+            ([row], Some(now)) => {
+                BLOCK_CONTENT.iter().zip(row).all(|(column, old)| now.get(*column).is_some_and(|new| same(old, new)))
+            }
+            _ => false,
+        };
+        if unchanged {
+            continue;
+        }
+        for table in [BLOCKS, PORT_TABLES] {
+            delete_where(client, table, &format!("{file} AND line >= {last}"))?;
+        }
+        load.loaded_through = last - 1;
+        load.tables_through = load.tables_through.min(last - 1);
     }
-    Ok(sent)
+    Ok(())
+}
+
+/// Whether a value the server gave back is the one sent (numbers may come back as text).
+fn same(old: &serde_json::Value, new: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
+        (Value::String(a), Value::String(b)) => a == b,
+        (Value::Number(_) | Value::String(_), Value::Number(_)) => number(old) == number(new),
+        _ => false,
+    }
+}
+
+/// How long a delete may take before the ingest gives up on it.
+const MUTATION_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes `table`'s rows that meet `condition` and waits until the server has (18.16
+/// applies a delete in the background and has no setting to wait for it).
+fn delete_where(client: &Client, table: &str, condition: &str) -> Result<(), ClickHouseError> {
+    let database = client.database();
+    client.execute(&format!("ALTER TABLE {database}.{table} DELETE WHERE {condition}"))?;
+    let pending = format!(
+        "SELECT count() FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0",
+        super::client::quote(database),
+        super::client::quote(table)
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let rows = client.select(&pending)?;
+        if rows.first().and_then(|r| r.first()).map_or(0, number) == 0 {
+            return Ok(());
+        }
+        if started.elapsed() > MUTATION_WAIT {
+            return Err(ClickHouseError::Server {
+                server: client.server().to_string(),
+                message: format!(
+                    "the delete of a half-written block from {database}.{table} is not done after {} s; run the ingest again once it is",
+                    MUTATION_WAIT.as_secs()
+                ),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 fn block_row(out: &mut String, load: &FileLoad, block: &ProcessBlock) {

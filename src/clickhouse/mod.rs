@@ -4,9 +4,11 @@
 //! interface with JSON rows ([`client`]); the SQL stays within what ClickHouse 18.16 accepts.
 
 pub mod beaconing;
+pub mod changes;
 pub mod client;
 pub mod command;
 pub mod ingest;
 pub mod load;
+pub mod port_tables;
 pub mod report;
 pub mod schema;

@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
+use super::changes::ServerBaseline;
 use super::client::{ClickHouseError, Client, number, quote, text};
-use super::schema::{self, BLOCKS, FILES, PORTS};
+use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS};
 use crate::analysis::aggregate::{CriterionCount, Flagged};
 use crate::analysis::criteria::{Compiled, CriteriaSet, Effect, Field, MatchKind};
 use crate::analysis::stats::{
@@ -29,6 +30,8 @@ pub struct Options {
     /// Only these computers (without regard to case); none: every computer.
     pub computers: Vec<String>,
     pub range: TimeRange,
+    /// What the Changes view compares with.
+    pub baseline: ServerBaseline,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,10 @@ pub enum ReportError {
     NoSuchComputer { name: String, database: String, known: String },
     #[error("ClickHouse at {server}: database {database} holds no prparser tables (run prparser ingest first)")]
     NotIngested { server: String, database: String },
+    #[error(
+        "ClickHouse at {server}: database {database} has no {PORT_TABLES} table, which the Changes view reads (it was loaded by an older prparser): run prparser ingest on the same logs again to add it"
+    )]
+    NoPortTables { server: String, database: String },
 }
 
 const ISO_SQL: &str = "%Y-%m-%dT%H:%M:%S";
@@ -50,6 +57,12 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
     let predicates = criteria_predicates(criteria)?;
     if !schema::exists(client)? {
         return Err(ReportError::NotIngested {
+            server: client.server().to_string(),
+            database: client.database().to_string(),
+        });
+    }
+    if !schema::holds(client, PORT_TABLES)? {
+        return Err(ReportError::NoPortTables {
             server: client.server().to_string(),
             database: client.database().to_string(),
         });
@@ -124,7 +137,7 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
             },
             flagged: flags.flagged(criteria, &counts),
             per_process_usage: None,
-            changes: None,
+            changes: Some(super::changes::changes(client, &of_computers, &options.range, options.baseline)?),
         };
     if !options.range.is_all() {
         report.range = Some(RangeOut { from: options.range.from.map(iso), to: options.range.to.map(iso) });

@@ -13,8 +13,13 @@ pub const PORTS: &str = "ports";
 pub const BLOCKS: &str = "process_blocks";
 /// One row per file and load: how much of it is in, and its malformed lines.
 pub const FILES: &str = "ingested_files";
+/// The port tables the Changes view reads: one row per PR-INITIAL log (its mapping table at
+/// service start) and per PIDS block, the table's entries as parallel arrays, each entry's
+/// process and user named as the local view names them, and whether it is a listener (decided
+/// within its table at ingest: the XP quirk's entry stands beside its connection there).
+pub const PORT_TABLES: &str = "port_tables";
 
-const TABLES: [(&str, &str); 3] = [
+const TABLES: [(&str, &str); 4] = [
     (
         PORTS,
         "computer String, time DateTime('UTC'), protocol String, \
@@ -26,6 +31,13 @@ const TABLES: [(&str, &str); 3] = [
         "computer String, time DateTime('UTC'), timed UInt8, kind String, pid UInt32, process String, \
          user String, system_process UInt8, services Array(String), modules Array(String), \
          image_path String, has_image UInt8, port_table String, file String, line UInt32",
+    ),
+    (
+        PORT_TABLES,
+        "computer String, time DateTime('UTC'), timed UInt8, kind String, file String, line UInt32, \
+         processes Array(String), pid Array(UInt32), process Array(String), user Array(String), \
+         protocol Array(String), local_port Array(UInt16), remote_ip Array(String), remote_port Array(String), \
+         listener Array(UInt8)",
     ),
     (
         FILES,
@@ -67,4 +79,16 @@ pub fn exists(client: &Client) -> Result<bool, ClickHouseError> {
     );
     let rows = client.select(&sql)?;
     Ok(rows.first().and_then(|r| r.first()).map(super::client::number) == Some(3))
+}
+
+/// Whether the database holds `table` (one the ingest added later than the others: a
+/// database loaded by an older prparser lacks it until the next ingest).
+pub fn holds(client: &Client, table: &str) -> Result<bool, ClickHouseError> {
+    let sql = format!(
+        "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
+        super::client::quote(client.database()),
+        super::client::quote(table)
+    );
+    let rows = client.select(&sql)?;
+    Ok(rows.first().and_then(|r| r.first()).map(super::client::number) == Some(1))
 }
