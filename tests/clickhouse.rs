@@ -245,6 +245,65 @@ fn a_grown_file_adds_its_new_rows_only() {
     assert_eq!(count(&server, "SELECT count() FROM grown.ports"), 3000);
 }
 
+/// A PIDS log read while its last block was half-written (cut in the middle of a module's
+/// line): the block goes in as it was; once the rest is written, loading again replaces it
+/// with the whole block, once, and its port table likewise.
+#[test]
+fn a_pids_block_half_written_at_the_first_load_is_completed_by_the_next() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    generate(&logs, 500, 13, &[]);
+    let pids_name = std::fs::read_dir(&logs)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("PR-PIDS"))
+        .expect("a PIDS log");
+    let pids = logs.join(&pids_name);
+    let text = std::fs::read_to_string(&pids).expect("read");
+    let blocks = text.matches("Log entry below recorded at:").count() as u64;
+    let last = text.rfind("Log entry below recorded at:").expect("a block");
+    let listed = last + text[last..].find("Loaded modules:\r\n").expect("a module list") + "Loaded modules:\r\n".len();
+    let modules: Vec<String> = text[listed..]
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.rsplit_once(" (0x").expect("a module line").0.to_string())
+        .collect();
+    assert!(modules.len() > 4, "{modules:?}");
+    let third = listed + text[listed..].match_indices("\r\n").nth(2).expect("three modules").0 + 2;
+    let cut = third + 12;
+    std::fs::write(&pids, &text.as_bytes()[..cut]).expect("cut");
+
+    ingest(&server, "half", &[], &[&logs]);
+    let of_file = format!("file = '{pids_name}'");
+    let kept = |sql: &str| server.query(&sql.replace("{file}", &of_file)).trim().to_string();
+    assert_eq!(kept("SELECT count() FROM half.process_blocks WHERE {file}"), blocks.to_string());
+    let first = kept("SELECT length(modules) FROM half.process_blocks WHERE {file} ORDER BY line DESC LIMIT 1");
+    assert!(first.parse::<usize>().expect("a count") < modules.len(), "{first}");
+
+    std::fs::write(&pids, &text).expect("the rest");
+    let said = ingest(&server, "half", &[], &[&logs]);
+    assert!(said.starts_with("0 rows and 1 process blocks loaded from 1 files"), "{said}");
+    assert_eq!(
+        kept("SELECT count(), uniqExact(line) FROM half.process_blocks WHERE {file}"),
+        format!("{blocks}\t{blocks}")
+    );
+    assert_eq!(
+        kept("SELECT count(), uniqExact(line) FROM half.port_tables WHERE {file}"),
+        format!("{blocks}\t{blocks}")
+    );
+    let row: Value = serde_json::from_str(&kept(
+        "SELECT modules FROM half.process_blocks WHERE {file} ORDER BY line DESC LIMIT 1 FORMAT JSONEachRow",
+    ))
+    .expect("a JSON row");
+    let stored: Vec<String> = serde_json::from_value(row["modules"].clone()).expect("a list of modules");
+    assert_eq!(stored, modules);
+    assert_same_report(&server, "half", &[&logs], &[]);
+
+    let said = ingest(&server, "half", &[], &[&logs]);
+    assert!(said.starts_with("0 rows and 0 process blocks loaded from 0 files"), "{said}");
+}
+
 /// Inserts fail once the server holds rows past line 1500 of the log (a materialized view
 /// that throws): the load stops with one line naming the server; the same command, run again
 /// once the server accepts rows, completes it without a duplicate.
