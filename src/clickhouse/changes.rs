@@ -366,14 +366,14 @@ fn row_listeners(
                FROM (SELECT computer, protocol, local_port, module, user, ifNull(toInt64(pid), -1) AS p, \
                      toInt64(toUInt32(time)) AS t, {side} AS side, \
                      (toUInt64(toUInt32(time)) + 1) * 4294967296 + line AS ord, ({quirk}) AS maybe_quirk \
-                     FROM {PORTS} WHERE {of_computers} AND ({LISTENING})) \
+                     FROM {PORTS} WHERE {of_computers} AND ({LISTENING})) AS listening \
                ANY LEFT JOIN \
                (SELECT DISTINCT computer, local_port, ifNull(toInt64(pid), -1) AS p, \
                 toInt64(toUInt32(time)) - arrayJoin([{seconds}]) AS t, toUInt8(1) AS paired \
                 FROM {PORTS} WHERE {of_computers} AND {connection} \
                 AND (computer, local_port, ifNull(toInt64(pid), -1)) IN \
                     (SELECT computer, local_port, ifNull(toInt64(pid), -1) FROM {PORTS} WHERE {of_computers} AND {quirk})) \
-               USING (computer, local_port, p, t) \
+               AS connections USING (computer, local_port, p, t) \
                WHERE side != 2 AND NOT (maybe_quirk AND paired = 1)) \
          GROUP BY computer, protocol, local_port, name, side",
         name = names.key("module"),
