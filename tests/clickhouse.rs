@@ -304,6 +304,43 @@ fn a_pids_block_half_written_at_the_first_load_is_completed_by_the_next() {
     assert!(said.starts_with("0 rows and 0 process blocks loaded from 0 files"), "{said}");
 }
 
+/// A database loaded before the port-tables table existed: the report refuses it in one line
+/// naming the table, and the next ingest of the same logs reads the PIDS and INITIAL logs
+/// again for their port tables only (no block or row twice), after which the Changes view
+/// equals the local one.
+#[test]
+fn a_database_without_port_tables_gets_them_at_the_next_ingest() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pc1 = dir.path().join("pc1");
+    write_first_day(&pc1);
+    write_second_day(&pc1);
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs").join("xp-v1.01-2008");
+    let logs = [samples.as_path(), pc1.as_path()];
+    ingest(&server, "old", &[], &logs);
+    let blocks = count(&server, "SELECT count() FROM old.process_blocks");
+    server.query("DROP TABLE old.port_tables");
+    let url = server.url.clone();
+    let (code, _, stderr) = prparser(&["report", "--clickhouse", &url, "--database", "old"], &[]);
+    assert_ne!(code, 0);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("has no port_tables table"), "{stderr}");
+
+    let said = ingest(&server, "old", &[], &logs);
+    // The 2008 sample's PR-INITIAL and two PIDS logs, PC1's PR-INITIAL (its PIDS logs hold no
+    // block, so nothing of them is behind).
+    assert!(said.starts_with("0 rows and 0 process blocks loaded from 4 files"), "{said}");
+    assert_eq!(count(&server, "SELECT count() FROM old.process_blocks"), blocks);
+    assert_eq!(count(&server, "SELECT count() FROM old.port_tables WHERE kind = 'INITIAL'"), 2);
+    assert_eq!(
+        count(&server, "SELECT count() FROM old.port_tables WHERE kind = 'PIDS'"),
+        count(&server, "SELECT count() FROM old.process_blocks WHERE kind = 'PIDS'")
+    );
+    assert_same_report(&server, "old", &logs, &[]);
+    let said = ingest(&server, "old", &[], &logs);
+    assert!(said.starts_with("0 rows and 0 process blocks loaded from 0 files"), "{said}");
+}
+
 /// Inserts fail once the server holds rows past line 1500 of the log (a materialized view
 /// that throws): the load stops with one line naming the server; the same command, run again
 /// once the server accepts rows, completes it without a duplicate.

@@ -454,7 +454,7 @@ fn send_blocks(
 }
 
 /// The columns of a process-block row that a block written further changes, as the server
-/// gives them back (its time as text).
+/// gives them back (its time as seconds).
 const BLOCK_CONTENT: [&str; 11] = [
     "time",
     "timed",
@@ -494,13 +494,19 @@ fn replace_unfinished(
         );
         let stored = client.select(&format!(
             "SELECT {} FROM {BLOCKS} WHERE {file} AND line = {last}",
-            BLOCK_CONTENT.map(|c| if c == "time" { "toString(time)" } else { c }).join(", ")
+            BLOCK_CONTENT.map(|c| if c == "time" { "toUInt32(time)" } else { c }).join(", ")
         ))?;
         let mut now = String::new();
         if let Some(block) = blocks.iter().find(|b| b.line == last) {
             block_row(&mut now, load, block);
         }
-        let now: Option<serde_json::Value> = serde_json::from_str(now.trim()).ok();
+        let mut now: Option<serde_json::Value> = serde_json::from_str(now.trim()).ok();
+        // Compared as seconds: 18.16 writes the zero time as `0000-00-00 00:00:00`.
+        if let Some(time) = now.as_mut().and_then(|n| n.get_mut("time")) {
+            let seconds = NaiveDateTime::parse_from_str(time.as_str().unwrap_or(""), "%Y-%m-%d %H:%M:%S")
+                .map_or(0, |t| t.and_utc().timestamp());
+            *time = serde_json::Value::from(seconds);
+        }
         let unchanged = match (stored.as_slice(), &now) {
             ([row], Some(now)) => {
                 BLOCK_CONTENT.iter().zip(row).all(|(column, old)| now.get(*column).is_some_and(|new| same(old, new)))
