@@ -430,6 +430,16 @@ fn processes(
         .collect())
 }
 
+/// `(rows, first time)` of the candidate at `max`, when candidates tied with it may lie past the
+/// `over` fetched (ordered by rows descending, then first time): the last fetched ties with it.
+fn tied_past(keys: &[(u64, u64)], max: usize, over: usize) -> Option<(u64, u64)> {
+    if keys.len() < over || max == 0 {
+        return None;
+    }
+    let cut = *keys.get(max - 1)?;
+    (keys.last() == Some(&cut)).then_some(cut)
+}
+
 /// The new remote endpoints with most rows: the server leaves out those the baseline had and
 /// gives the first [`MAX_ENDPOINTS`] by rows and first time, and any that tie with the last.
 fn endpoints(
@@ -459,16 +469,16 @@ fn endpoints(
         name = names.key("module"),
         side = sides.rows,
     );
-    let cut = client.select(&format!(
-        "SELECT n, first FROM ({candidates}) ORDER BY n DESC, first LIMIT {}, 1",
-        MAX_ENDPOINTS - 1
-    ))?;
-    let within = match cut.first().filter(|r| r.len() == 2) {
-        Some(r) => format!(" WHERE n > {n} OR (n = {n} AND first <= {f})", n = number(&r[0]), f = number(&r[1])),
-        None => String::new(),
-    };
-    Ok(client
-        .select(&format!("SELECT * FROM ({candidates}){within}"))?
+    // Most often the first twice as many hold every candidate tied with the last one listed:
+    // one pass. Else a second pass fetches up to that one's rows and first time.
+    let over = 2 * MAX_ENDPOINTS;
+    let mut rows = client.select(&format!("SELECT * FROM ({candidates}) ORDER BY n DESC, first LIMIT {over}"))?;
+    let keys: Vec<(u64, u64)> = rows.iter().map(|r| (r.get(5).map_or(0, number), r.get(4).map_or(0, number))).collect();
+    if let Some((n, first)) = tied_past(&keys, MAX_ENDPOINTS, over) {
+        rows =
+            client.select(&format!("SELECT * FROM ({candidates}) WHERE n > {n} OR (n = {n} AND first <= {first})"))?;
+    }
+    Ok(rows
         .iter()
         .filter(|r| r.len() == 6)
         .filter_map(|r| {
@@ -482,4 +492,20 @@ fn endpoints(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tied_past;
+
+    #[test]
+    fn a_second_pass_only_when_the_last_fetched_ties_with_the_cut() {
+        // Fewer than fetched: every candidate is in.
+        assert_eq!(tied_past(&[(5, 1), (4, 1), (4, 2)], 2, 4), None);
+        // All fetched past the cut differ from it: its ties are in.
+        assert_eq!(tied_past(&[(5, 1), (4, 1), (4, 1), (3, 9)], 2, 4), None);
+        // The last fetched ties with the cut: more may follow.
+        assert_eq!(tied_past(&[(5, 1), (4, 1), (4, 1), (4, 1)], 2, 4), Some((4, 1)));
+        assert_eq!(tied_past(&[(4, 1), (4, 1)], 1, 2), Some((4, 1)));
+    }
 }
