@@ -275,8 +275,12 @@ fn unescape(raw: &[u8], out: &mut Vec<u8>) {
 }
 
 /// `YYYY-MM-DD hh:mm:ss`, as ClickHouse writes a `DateTime`, read without a format string
-/// (chrono's parser costs more than the rest of a row).
+/// (chrono's parser costs more than the rest of a row). 18.16 writes the first second of 1970
+/// (0 seconds) as `0000-00-00 00:00:00`.
 fn parse_datetime(text: &[u8]) -> Option<NaiveDateTime> {
+    if text == b"0000-00-00 00:00:00" {
+        return Some(chrono::DateTime::UNIX_EPOCH.naive_utc());
+    }
     let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b' ', h0, h1, b':', i0, i1, b':', s0, s1] = *text else {
         return None;
     };
@@ -554,6 +558,11 @@ fn new_block_log(set: &mut LogSet, row: &BlockRow) -> Result<(), &'static str> {
     };
     if row.kind == "INITIAL" {
         u16::try_from(set.initials.len()).map_err(|_| "INITIAL")?;
+        // Said where the INITIAL tab's empty table would otherwise read as "no mappings".
+        set.problems.push(LineIssue::file_level(
+            &path,
+            "its start-up port table is not loaded from ClickHouse (the INITIAL tab lists none); its process blocks are",
+        ));
         set.initials.push(InitialLog {
             path,
             header,
@@ -651,6 +660,11 @@ mod tests {
     fn datetimes_read_in_their_one_format() {
         assert_eq!(parse_datetime(b"2008-06-30 10:00:09").map(|t| t.to_string()), Some("2008-06-30 10:00:09".into()));
         assert_eq!(parse_datetime(b"1970-01-01 00:00:00").map(|t| t.to_string()), Some("1970-01-01 00:00:00".into()));
+        assert_eq!(
+            parse_datetime(b"0000-00-00 00:00:00").map(|t| t.to_string()),
+            Some("1970-01-01 00:00:00".into()),
+            "18.16's zero"
+        );
         for bad in
             [&b"2008-02-30 10:00:00"[..], b"2008-06-30 24:00:00", b"2008-06-30T10:00:00", b"2008-6-30 10:00:00", b"x"]
         {
