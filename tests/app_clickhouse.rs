@@ -2,7 +2,8 @@
 //! (Debian's 18.16, started on loopback): the sample logs and a case folder of three machines
 //! are ingested, then loaded back through the window. The grid holds what a local load of the
 //! same logs holds; computers, a time range and the row cap narrow it to exact numbers;
-//! drill-down finds each row's own computer's block; a wrong password, a database without
+//! drill-down finds each row's own computer's block, and rows link to the blocks they link to
+//! from the files (an INITIAL log dated by its header, not its name); a wrong password, a database without
 //! tables and a refused URL give one line naming the server; the settings saved hold the
 //! server, database and user but never the password.
 
@@ -72,6 +73,41 @@ impl eframe::Storage for SavedStorage {
     }
 
     fn flush(&mut self) {}
+}
+
+/// A set whose PR-INITIAL is named an hour before the `System Date` its header gives: its
+/// block describes PID 50's row from 10:00 on, not the row at 09:30.
+fn initial_named_early(dir: &Path) -> PathBuf {
+    let case = dir.join("case");
+    std::fs::create_dir_all(&case).expect("folder");
+    std::fs::write(
+        case.join("PR-INITIAL-08-06-30-9-0-0.log"),
+        "Port Reporter version 1.01 Log File\r\nService initialization log\r\nSystem Date: Mon Jun 30 10:00:00 2008\r\n\
+         Local computer name:\r\n PC9\r\nOperating System: windows xp\r\n\
+         TCP/UDP Port to Process Mappings at service start-up\r\n1 mappings found\r\n\r\n\
+         PID:Process      Port      Local IP      State      Remote IP:Port\r\n\
+         50:early.exe     TCP 1050    0.0.0.0      LISTENING   0.0.0.0\r\n\
+         =============================================================================\r\n\
+         Process ID: 50 (early.exe)\r\nUser context: PC9\\ann\r\nProcess doesn't appear to be a service\r\n\
+         Loaded modules:\r\nC:\\tools\\early.exe (0x00400000)\r\n",
+    )
+    .expect("write");
+    std::fs::write(
+        case.join("PR-PORTS-08-06-30-10-0-0.log"),
+        "Port Reporter Version 1.01 Log File - Port usage log\r\nCheck PR-PIDS-08-06-30-10-0-0.log for corresponding \
+         process data\r\n\r\ndate,time,protocol,local port,local IP address,remote port,remote IP address,PID,module,\
+         user context\r\n08/6/30,9:30:0,TCP,1050,0.0.0.0,0,0.0.0.0,50,early.exe,<PC9\\ann>\r\n\
+         08/6/30,10:5:0,TCP,1051,10.0.0.9,443,192.0.2.9,50,early.exe,<PC9\\ann>\r\n",
+    )
+    .expect("write");
+    case
+}
+
+/// The rows of a dataset with whether each has a process block.
+fn linked(data: &prparser::analysis::dataset::Dataset) -> Vec<(String, bool)> {
+    (0..data.set.ports.events.len())
+        .map(|i| (data.set.ports.events[i].time.to_string(), data.block_of_row(i).is_some()))
+        .collect()
 }
 
 fn local_rows(paths: &[PathBuf]) -> usize {
@@ -160,6 +196,34 @@ fn a_database_opens_as_the_same_dataset_and_narrows_by_computer_time_and_cap() {
     let data = harness.state().dataset().expect("a dataset");
     let times: Vec<_> = data.set.ports.events.iter().map(|e| e.time).collect();
     assert_eq!(times, earliest, "the earliest 100 rows, in time order");
+}
+
+/// Rows link to the blocks they link to from the files, an INITIAL log dated by its header's
+/// `System Date` (kept by ingest), not by its file name.
+#[test]
+fn rows_link_to_the_blocks_they_link_to_from_the_files() {
+    let server = start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let case = initial_named_early(dir.path());
+    ingest(&server, "db3", &[], &[case.as_path()]);
+    let progress = prparser::logs::ports::LoadProgress::default();
+    let local = prparser::analysis::dataset::Dataset::open(std::slice::from_ref(&case), &progress).expect("local");
+    let expected = vec![("2008-06-30 09:30:00".to_string(), false), ("2008-06-30 10:05:00".to_string(), true)];
+    assert_eq!(linked(&local), expected);
+    let connection = prparser::clickhouse::client::Connection::new(&server.url, "db3", None, None).expect("url");
+    let client = prparser::clickhouse::client::Client::new(connection);
+    let request = prparser::clickhouse::load::Request {
+        computers: Vec::new(),
+        range: prparser::analysis::time_range::TimeRange::ALL,
+        cap: prparser::clickhouse::load::DEFAULT_CAP,
+    };
+    let loaded = prparser::clickhouse::load::load(&client, &request, &progress).expect("load");
+    assert_eq!(linked(&loaded.dataset), expected);
+    let (_, block) = loaded.dataset.block_of_row(1).expect("a block");
+    assert_eq!(
+        (block.pid, block.process.as_str(), block.image_path()),
+        (50, "early.exe", Some("C:\\tools\\early.exe"))
+    );
 }
 
 #[test]

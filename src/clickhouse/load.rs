@@ -13,8 +13,9 @@
 //!   and name (two machines' logs share names), so it appears as `COMPUTER/PR-PORTS-....log`.
 //! - Process blocks: every block of the chosen computers, whatever the time range (a row links
 //!   to the latest block of its PID at or before it, however old), as `JSONEachRow`. A PIDS or
-//!   INITIAL log is dated by the stamp of its file name (the `System Date` its header gave is
-//!   not in the schema; Port Reporter names a set by the time it started, which is that date).
+//!   INITIAL log is dated by the `System Date` of its header where ingest kept it (with the
+//!   INITIAL start-up table, in `port_tables`), else by the stamp of its file name (Port
+//!   Reporter names a set by the time it started, which is that date).
 //!   The schema keeps services by name, modules by path and a block's port table, but not
 //!   services' display names, modules' base addresses, a block's port statistics, or whether
 //!   a block said its modules could not be read: the detail view shows what there is.
@@ -34,7 +35,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::client::{ClickHouseError, Client, first_line, number, quote, text};
-use super::schema::{self, BLOCKS, FILES, PORTS};
+use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::time_range::TimeRange;
 use crate::logs::computers::ComputerTable;
@@ -122,6 +123,7 @@ pub fn load(client: &Client, request: &Request, progress: &LoadProgress) -> Resu
     progress.rows_expected.store(expected, Ordering::Relaxed);
     let mut set = LogSet::default();
     read_blocks(client, &of_computers, &mut set)?;
+    date_initials(client, &of_computers, &mut set)?;
     check(progress)?;
     let mut rows = RowBuilder::new(client.server(), std::mem::take(&mut set.ports.computers));
     let answer = client.stream(&rows_sql(&filter, cap))?;
@@ -575,6 +577,28 @@ fn new_block_log(set: &mut LogSet, row: &BlockRow) -> Result<(), &'static str> {
     } else {
         u16::try_from(set.pids.len()).map_err(|_| "PIDS")?;
         set.pids.push(PidsLog { path, header, blocks: Vec::new(), warnings: Vec::new(), mappings_available: true });
+    }
+    Ok(())
+}
+
+/// Dates INITIAL logs by the `System Date` of their header where the database has it (ingest
+/// keeps it with the log's start-up table in `port_tables`; a database ingested before that
+/// table existed does not), rather than by their file name's stamp: INITIAL blocks describe
+/// rows from that time on.
+fn date_initials(client: &Client, of_computers: &str, set: &mut LogSet) -> Result<(), LoadError> {
+    if set.initials.is_empty() || !schema::holds(client, PORT_TABLES)? {
+        return Ok(());
+    }
+    let rows = client.select(&format!(
+        "SELECT computer, file, toString(time) FROM {PORT_TABLES} \
+         WHERE kind = 'INITIAL' AND timed = 1 AND {of_computers}"
+    ))?;
+    for r in rows.iter().filter(|r| r.len() == 3) {
+        let path = file_path(text(&r[0]), text(&r[1]));
+        let date = parse_datetime(text(&r[2]).as_bytes());
+        if let (Some(log), Some(date)) = (set.initials.iter_mut().find(|l| *l.path == *path), date) {
+            log.header.system_date = Some(date);
+        }
     }
     Ok(())
 }
