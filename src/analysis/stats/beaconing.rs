@@ -14,8 +14,8 @@
 //! numbered remote port are candidates; a candidate needs [`MIN_CONNECTIONS`] connections.
 //!
 //! Memory: one (candidate, socket, first time, last time) run per connection, 20 bytes each,
-//! in one arena per accumulator ([`runs`]); no rows. A row is looked up by its candidate's key
-//! once and pushed as a run; the arena is joined whenever it has doubled since the last join
+//! in a few arenas per accumulator ([`runs`]); no rows. A row is looked up by its candidate's
+//! key and pushed as a run; an arena is joined whenever it has doubled since its last join
 //! (and when the view is finished), so what is kept stays within twice the connections and the
 //! connections found do not depend on how the rows were split or ordered.
 
@@ -31,7 +31,7 @@ use crate::model::{AddrId, PortField, Symbol};
 mod runs;
 pub mod score;
 
-use runs::{Arena, Run};
+use runs::{Run, Runs};
 
 /// Rows of one socket this close together (seconds) are one connection's state changes.
 pub const STATE_CHANGE_WINDOW_S: i64 = 10 * 60;
@@ -97,8 +97,8 @@ pub struct Beaconing {
     /// Each candidate id's key.
     keys: Vec<Candidate>,
     /// Runs timed within 1970 to 2106, and those outside (joined with them at the end).
-    narrow: Arena<u32>,
-    wide: Arena<i64>,
+    narrow: Runs<u32>,
+    wide: Runs<i64>,
     /// Whether each address id (of the tables seen so far) is a specific address.
     specific: Vec<bool>,
     /// First and last row time per computer id: the observed span each computer is scored
@@ -173,26 +173,23 @@ impl Accumulate for Beaconing {
     /// then computer, process, address and port.
     fn finish(self, tables: Tables<'_>) -> Vec<Beacon> {
         let Beaconing { keys, narrow, mut wide, spans, .. } = self;
-        let mut list = Vec::new();
         let score = |c: u32, times: &[i64]| {
             let key = keys[c as usize];
             let span = spans.get(key.computer.0 as usize).map_or(0, |(lo, hi)| (hi - lo).max(0));
-            if let Some(ip) = tables.addrs.resolve(key.remote_ip).ip() {
-                list.push(Beacon::scored(
-                    tables.computers.name(key.computer).to_string(),
-                    tables.modules.resolve(key.module).to_string(),
-                    (ip, key.remote_port),
-                    times,
-                    span,
-                ));
-            }
+            Some(Beacon::scored(
+                tables.computers.name(key.computer).to_string(),
+                tables.modules.resolve(key.module).to_string(),
+                (tables.addrs.resolve(key.remote_ip).ip()?, key.remote_port),
+                times,
+                span,
+            ))
         };
-        if wide.is_empty() {
-            narrow.connections(keys.len(), MIN_CONNECTIONS, score);
+        let mut list = if wide.is_empty() {
+            narrow.connections(keys.len(), MIN_CONNECTIONS, score)
         } else {
             wide.widen(narrow);
-            wide.connections(keys.len(), MIN_CONNECTIONS, score);
-        }
+            wide.connections(keys.len(), MIN_CONNECTIONS, score)
+        };
         rank(&mut list);
         list
     }

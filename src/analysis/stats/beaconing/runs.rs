@@ -1,15 +1,21 @@
-//! The connections the Beaconing view keeps: one arena of runs per accumulator, every
-//! candidate's in one vector, rather than a vector per candidate (a log has as many
-//! candidates as remote addresses, most of them seen once).
+//! The connections the Beaconing view keeps: every candidate's runs in a few arenas per
+//! accumulator rather than a vector per candidate (a log has about as many candidates as
+//! remote addresses, most of them seen once).
 //!
 //! Runs are pushed one a row and joined (a socket's runs within [`STATE_CHANGE_WINDOW_S`] of
 //! each other become one) whenever they have doubled since the last join, so what is kept stays
 //! within twice the connections whatever the order of the rows, and the work of joining stays
-//! within twice that of one join of everything. A join groups the runs by candidate in place and
-//! in linear time (candidate ids are dense), then sorts each candidate's runs alone: small sorts
-//! that stay in cache.
+//! within twice that of one join of everything. A join groups an arena's runs by candidate in
+//! place and in linear time (candidate ids are dense), then sorts each candidate's runs alone.
+//! Candidates are spread over [`SHARDS`] arenas by their id, so that each join works on an
+//! arena that fits in cache, and the last join runs on all cores.
+
+use rayon::prelude::*;
 
 use super::STATE_CHANGE_WINDOW_S;
+
+/// Arenas per accumulator: candidate `c` is in arena `c % SHARDS`, as its `c / SHARDS`th.
+const SHARDS: usize = 64;
 
 /// One connection's rows, or some of them: its candidate (an id of the accumulator's), its
 /// socket (PID; local port and protocol) and its first and last time in seconds since the Unix
@@ -29,11 +35,114 @@ impl<T: Copy> Run<T> {
     pub fn at(candidate: u32, pid: u32, port: u32, t: T) -> Run<T> {
         Run { candidate, pid, port, start: t, end: t }
     }
+
+    /// The candidate's place in its arena.
+    fn group(&self) -> usize {
+        self.candidate as usize / SHARDS
+    }
 }
 
-/// Runs of every candidate, and how many there were when they were last joined.
+/// The runs of every candidate of an accumulator.
 #[derive(Debug, Clone)]
-pub(super) struct Arena<T> {
+pub(super) struct Runs<T> {
+    shards: Vec<Arena<T>>,
+}
+
+impl<T> Default for Runs<T> {
+    fn default() -> Self {
+        Runs { shards: std::iter::repeat_with(Arena::default).take(SHARDS).collect() }
+    }
+}
+
+impl<T: Copy + Ord + Into<i64> + Send> Runs<T> {
+    #[inline]
+    pub fn push(&mut self, run: Run<T>) {
+        self.shards[run.candidate as usize % SHARDS].runs.push(run);
+    }
+
+    /// How many runs are kept.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.runs.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.runs.is_empty())
+    }
+
+    /// Joins the arenas whose runs have doubled since they were last joined. Candidate ids
+    /// are below `candidates`.
+    pub fn settle(&mut self, candidates: usize) {
+        for shard in &mut self.shards {
+            if shard.runs.len() >= 2 * shard.joined.max(1) {
+                shard.join(groups(candidates), 1);
+            }
+        }
+    }
+
+    /// Takes in another accumulator's runs, its candidate ids mapped to ours by `ids`.
+    pub fn append(&mut self, other: Runs<T>, ids: &[u32]) {
+        for shard in other.shards {
+            for r in shard.runs {
+                self.push(Run { candidate: ids[r.candidate as usize], ..r });
+            }
+        }
+        // Not joined here: merging comes last, and the view's end joins every arena on all
+        // cores.
+    }
+
+    /// `f` of each candidate that has at least `min` connections and the start of each of them,
+    /// sorted; the arenas on all cores, their results in no particular order.
+    pub fn connections<R: Send>(
+        self,
+        candidates: usize,
+        min: usize,
+        f: impl Fn(u32, &[i64]) -> Option<R> + Sync,
+    ) -> Vec<R> {
+        self.shards
+            .into_par_iter()
+            .flat_map_iter(|mut shard| {
+                shard.join(groups(candidates), min);
+                let mut times = Vec::new();
+                let mut found = Vec::new();
+                for group in shard.runs.chunk_by(|a, b| a.candidate == b.candidate) {
+                    if group.len() >= min {
+                        times.clear();
+                        times.extend(group.iter().map(|r| r.start.into()));
+                        times.sort_unstable();
+                        found.extend(f(group[0].candidate, &times));
+                    }
+                }
+                found
+            })
+            .collect()
+    }
+}
+
+impl Runs<i64> {
+    /// Takes in runs of the same candidates timed in `u32`.
+    pub fn widen(&mut self, narrow: Runs<u32>) {
+        let widen = |r: Run<u32>| Run {
+            candidate: r.candidate,
+            pid: r.pid,
+            port: r.port,
+            start: i64::from(r.start),
+            end: i64::from(r.end),
+        };
+        for (mine, theirs) in self.shards.iter_mut().zip(narrow.shards) {
+            mine.runs.extend(theirs.runs.into_iter().map(widen));
+            mine.joined += theirs.joined;
+        }
+    }
+}
+
+/// How many places each arena has for `candidates` ids.
+fn groups(candidates: usize) -> usize {
+    candidates.div_ceil(SHARDS)
+}
+
+/// Runs of some candidates, and how many there were when they were last joined.
+#[derive(Debug, Clone)]
+struct Arena<T> {
     runs: Vec<Run<T>>,
     joined: usize,
 }
@@ -45,62 +154,21 @@ impl<T> Default for Arena<T> {
 }
 
 impl<T: Copy + Ord + Into<i64>> Arena<T> {
-    #[inline]
-    pub fn push(&mut self, run: Run<T>) {
-        self.runs.push(run);
-    }
-
-    pub fn len(&self) -> usize {
-        self.runs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
-    }
-
-    /// Joins the runs if they have doubled since they were last joined. Candidate ids are
-    /// below `candidates`.
-    pub fn settle(&mut self, candidates: usize) {
-        if self.runs.len() >= 2 * self.joined.max(1) {
-            self.join(candidates, 1);
-        }
-    }
-
-    /// Takes in another accumulator's runs, its candidate ids mapped to ours by `ids`.
-    pub fn append(&mut self, other: Arena<T>, ids: &[u32]) {
-        self.runs.extend(other.runs.into_iter().map(|r| Run { candidate: ids[r.candidate as usize], ..r }));
-        self.joined += other.joined;
-    }
-
-    /// Calls `f` with each candidate that has at least `min` connections and the start of each
-    /// of them, sorted, in the order of candidate ids.
-    pub fn connections(mut self, candidates: usize, min: usize, mut f: impl FnMut(u32, &[i64])) {
-        self.join(candidates, min);
-        let mut times = Vec::new();
-        for group in self.runs.chunk_by(|a, b| a.candidate == b.candidate) {
-            if group.len() >= min {
-                times.clear();
-                times.extend(group.iter().map(|r| r.start.into()));
-                times.sort_unstable();
-                f(group[0].candidate, &times);
-            }
-        }
-    }
-
     /// Each socket's runs joined where one begins within the window after the one before it
     /// ends: one run per connection, ordered by candidate, socket and start. Candidates with
-    /// fewer than `min` runs are dropped first: joining only lowers their count.
-    fn join(&mut self, candidates: usize, min: usize) {
-        let mut starts = vec![0usize; candidates + 1];
+    /// fewer than `min` runs are dropped first: joining only lowers their count. `groups`: how
+    /// many places candidates have here.
+    fn join(&mut self, groups: usize, min: usize) {
+        let mut starts = vec![0usize; groups + 1];
         for r in &self.runs {
-            starts[r.candidate as usize + 1] += 1;
+            starts[r.group() + 1] += 1;
         }
         if min > 1 {
-            self.runs.retain(|r| starts[r.candidate as usize + 1] >= min);
+            self.runs.retain(|r| starts[r.group() + 1] >= min);
             starts.iter_mut().filter(|n| **n < min).for_each(|n| *n = 0);
         }
-        for c in 0..candidates {
-            starts[c + 1] += starts[c];
+        for g in 0..groups {
+            starts[g + 1] += starts[g];
         }
         group_by_candidate(&mut self.runs, &starts);
         for w in starts.windows(2) {
@@ -122,32 +190,17 @@ impl<T: Copy + Ord + Into<i64>> Arena<T> {
     }
 }
 
-impl Arena<i64> {
-    /// Takes in runs of the same candidates timed in `u32`.
-    pub fn widen(&mut self, narrow: Arena<u32>) {
-        let widen = |r: Run<u32>| Run {
-            candidate: r.candidate,
-            pid: r.pid,
-            port: r.port,
-            start: i64::from(r.start),
-            end: i64::from(r.end),
-        };
-        self.runs.extend(narrow.runs.into_iter().map(widen));
-        self.joined += narrow.joined;
-    }
-}
-
-/// Puts each candidate's runs at `starts[c]..starts[c + 1]` (the prefix sums of their counts),
-/// in place: an American flag sort on the candidate id, one swap a misplaced run.
+/// Puts each candidate's runs at `starts[g]..starts[g + 1]` (the prefix sums of their counts,
+/// by place `g`), in place: an American flag sort on the place, one swap a misplaced run.
 fn group_by_candidate<T: Copy>(runs: &mut [Run<T>], starts: &[usize]) {
     let mut next: Vec<usize> = starts.to_vec();
-    for c in 0..starts.len().saturating_sub(1) {
-        let end = starts[c + 1];
-        while next[c] < end {
-            let i = next[c];
-            let home = runs[i].candidate as usize;
-            if home == c {
-                next[c] += 1;
+    for g in 0..starts.len().saturating_sub(1) {
+        let end = starts[g + 1];
+        while next[g] < end {
+            let i = next[g];
+            let home = runs[i].group();
+            if home == g {
+                next[g] += 1;
             } else {
                 runs.swap(i, next[home]);
                 next[home] += 1;
