@@ -82,6 +82,9 @@ pub fn rank(list: &mut [Beacon]) {
     });
 }
 
+/// In [`Beaconing`]'s `addrs`: an address that is no candidate's.
+const NOT_SPECIFIC: u32 = u32::MAX;
+
 /// What a candidate is keyed by: ids of the log's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Candidate {
@@ -99,8 +102,10 @@ pub struct Beaconing {
     /// Runs timed within 1970 to 2106, and those outside (joined with them at the end).
     narrow: Runs<u32>,
     wide: Runs<i64>,
-    /// Whether each address id (of the tables seen so far) is a specific address.
-    specific: Vec<bool>,
+    /// Per address id (of the tables seen so far): [`NOT_SPECIFIC`], or the last candidate
+    /// seen with that address plus one (0: none yet). Most addresses have one candidate, so
+    /// most rows find theirs here rather than in `ids`.
+    addrs: Vec<u32>,
     /// First and last row time per computer id: the observed span each computer is scored
     /// over.
     spans: Vec<(i64, i64)>,
@@ -108,8 +113,8 @@ pub struct Beaconing {
 
 impl Beaconing {
     fn fit(&mut self, t: &Tables<'_>) {
-        let known = self.specific.len();
-        self.specific.extend(t.addrs.iter().skip(known).map(|(_, a)| a.is_specific()));
+        let known = self.addrs.len();
+        self.addrs.extend(t.addrs.iter().skip(known).map(|(_, a)| if a.is_specific() { 0 } else { NOT_SPECIFIC }));
         if self.spans.len() < t.computers.len() {
             self.spans.resize(t.computers.len(), (i64::MAX, i64::MIN));
         }
@@ -131,7 +136,7 @@ impl Accumulate for Beaconing {
     fn add(&mut self, batch: &Batch<'_>) {
         let tables = batch.tables;
         self.fit(&tables);
-        let Beaconing { ids, keys, narrow, wide, specific, spans } = self;
+        let Beaconing { ids, keys, narrow, wide, addrs, spans } = self;
         batch.for_each(|e| {
             let t = e.time.and_utc().timestamp();
             let computer = tables.computer(e);
@@ -142,11 +147,21 @@ impl Accumulate for Beaconing {
             let PortField::Num(remote_port) = e.remote_port() else {
                 return;
             };
-            if e.module.is_empty() || !specific.get(e.remote_ip.0 as usize).copied().unwrap_or(false) {
+            let Some(last) = addrs.get_mut(e.remote_ip.0 as usize) else {
+                return;
+            };
+            if e.module.is_empty() || *last == NOT_SPECIFIC {
                 return;
             }
             let key = Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port };
-            let candidate = intern(ids, keys, key);
+            let candidate = match last.checked_sub(1) {
+                Some(c) if keys[c as usize] == key => c,
+                _ => {
+                    let c = intern(ids, keys, key);
+                    *last = c + 1;
+                    c
+                }
+            };
             let port = u32::from(e.local_port) | (e.protocol as u32) << 16;
             match u32::try_from(t) {
                 Ok(t) => narrow.push(Run::at(candidate, e.pid, port, t)),
