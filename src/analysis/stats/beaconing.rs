@@ -82,30 +82,27 @@ pub fn rank(list: &mut [Beacon]) {
     });
 }
 
-/// In [`Beaconing`]'s `addrs`: an address that is no candidate's.
-const NOT_SPECIFIC: u32 = u32::MAX;
-
-/// What a candidate is keyed by: ids of the log's tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Candidate {
+/// What a candidate is keyed by besides its remote address: ids of the log's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Rest {
     computer: Symbol,
     module: Symbol,
-    remote_ip: AddrId,
     remote_port: u16,
 }
 
+/// A candidate is keyed by its remote address (an id of the log's addresses, dense, by which
+/// its runs are grouped without a lookup) and the rest of its key: an id of the accumulator's
+/// for each (computer, process, remote port), few enough that looking them up per row stays
+/// in cache.
 #[derive(Debug, Clone, Default)]
 pub struct Beaconing {
-    ids: FxHashMap<Candidate, u32>,
-    /// Each candidate id's key.
-    keys: Vec<Candidate>,
+    rest_ids: FxHashMap<Rest, u32>,
+    rests: Vec<Rest>,
     /// Runs timed within 1970 to 2106, and those outside (joined with them at the end).
     narrow: Runs<u32>,
     wide: Runs<i64>,
-    /// Per address id (of the tables seen so far): [`NOT_SPECIFIC`], or the last candidate
-    /// seen with that address plus one (0: none yet). Most addresses have one candidate, so
-    /// most rows find theirs here rather than in `ids`.
-    addrs: Vec<u32>,
+    /// Whether each address id (of the tables seen so far) is a specific address.
+    specific: Vec<bool>,
     /// First and last row time per computer id: the observed span each computer is scored
     /// over.
     spans: Vec<(i64, i64)>,
@@ -113,20 +110,20 @@ pub struct Beaconing {
 
 impl Beaconing {
     fn fit(&mut self, t: &Tables<'_>) {
-        let known = self.addrs.len();
-        self.addrs.extend(t.addrs.iter().skip(known).map(|(_, a)| if a.is_specific() { 0 } else { NOT_SPECIFIC }));
+        let known = self.specific.len();
+        self.specific.extend(t.addrs.iter().skip(known).map(|(_, a)| a.is_specific()));
         if self.spans.len() < t.computers.len() {
             self.spans.resize(t.computers.len(), (i64::MAX, i64::MIN));
         }
     }
 }
 
-/// The id of a candidate, given one if it is new.
+/// The id of the rest of a candidate's key, given one if it is new.
 #[inline]
-fn intern(ids: &mut FxHashMap<Candidate, u32>, keys: &mut Vec<Candidate>, key: Candidate) -> u32 {
-    *ids.entry(key).or_insert_with(|| {
-        keys.push(key);
-        (keys.len() - 1) as u32
+fn intern(ids: &mut FxHashMap<Rest, u32>, rests: &mut Vec<Rest>, rest: Rest) -> u32 {
+    *ids.entry(rest).or_insert_with(|| {
+        rests.push(rest);
+        (rests.len() - 1) as u32
     })
 }
 
@@ -136,7 +133,7 @@ impl Accumulate for Beaconing {
     fn add(&mut self, batch: &Batch<'_>) {
         let tables = batch.tables;
         self.fit(&tables);
-        let Beaconing { ids, keys, narrow, wide, addrs, spans } = self;
+        let Beaconing { rest_ids, rests, narrow, wide, specific, spans } = self;
         batch.for_each(|e| {
             let t = e.time.and_utc().timestamp();
             let computer = tables.computer(e);
@@ -147,35 +144,28 @@ impl Accumulate for Beaconing {
             let PortField::Num(remote_port) = e.remote_port() else {
                 return;
             };
-            let Some(last) = addrs.get_mut(e.remote_ip.0 as usize) else {
-                return;
-            };
-            if e.module.is_empty() || *last == NOT_SPECIFIC {
+            if e.module.is_empty() || !specific.get(e.remote_ip.0 as usize).copied().unwrap_or(false) {
                 return;
             }
-            let key = Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port };
-            let candidate = match last.checked_sub(1) {
-                Some(c) if keys[c as usize] == key => c,
-                _ => {
-                    let c = intern(ids, keys, key);
-                    *last = c + 1;
-                    c
-                }
-            };
+            let rest = intern(rest_ids, rests, Rest { computer, module: e.module, remote_port });
+            let key = (e.remote_ip.0, rest);
             let port = u32::from(e.local_port) | (e.protocol as u32) << 16;
             match u32::try_from(t) {
-                Ok(t) => narrow.push(Run::at(candidate, e.pid, port, t)),
-                Err(_) => wide.push(Run::at(candidate, e.pid, port, t)),
+                Ok(t) => narrow.push(Run::at(key, e.pid, port, t)),
+                Err(_) => wide.push(Run::at(key, e.pid, port, t)),
             }
         });
-        narrow.settle(keys.len());
-        wide.settle(keys.len());
+        narrow.settle();
+        wide.settle();
     }
 
     fn merge(&mut self, other: Beaconing) {
-        let ids: Vec<u32> = other.keys.iter().map(|&key| intern(&mut self.ids, &mut self.keys, key)).collect();
+        let ids: Vec<u32> = other.rests.iter().map(|&rest| intern(&mut self.rest_ids, &mut self.rests, rest)).collect();
         self.narrow.append(other.narrow, &ids);
         self.wide.append(other.wide, &ids);
+        if self.specific.len() < other.specific.len() {
+            self.specific = other.specific;
+        }
         if self.spans.len() < other.spans.len() {
             self.spans.resize(other.spans.len(), (i64::MAX, i64::MIN));
         }
@@ -187,23 +177,23 @@ impl Accumulate for Beaconing {
     /// Candidates with enough connections, by score descending, then connections descending,
     /// then computer, process, address and port.
     fn finish(self, tables: Tables<'_>) -> Vec<Beacon> {
-        let Beaconing { keys, narrow, mut wide, spans, .. } = self;
-        let score = |c: u32, times: &[i64]| {
-            let key = keys[c as usize];
-            let span = spans.get(key.computer.0 as usize).map_or(0, |(lo, hi)| (hi - lo).max(0));
+        let Beaconing { rests, narrow, mut wide, spans, .. } = self;
+        let score = |(addr, rest): (u32, u32), times: &[i64]| {
+            let rest = rests[rest as usize];
+            let span = spans.get(rest.computer.0 as usize).map_or(0, |(lo, hi)| (hi - lo).max(0));
             Some(Beacon::scored(
-                tables.computers.name(key.computer).to_string(),
-                tables.modules.resolve(key.module).to_string(),
-                (tables.addrs.resolve(key.remote_ip).ip()?, key.remote_port),
+                tables.computers.name(rest.computer).to_string(),
+                tables.modules.resolve(rest.module).to_string(),
+                (tables.addrs.resolve(AddrId(addr)).ip()?, rest.remote_port),
                 times,
                 span,
             ))
         };
         let mut list = if wide.is_empty() {
-            narrow.connections(keys.len(), MIN_CONNECTIONS, score)
+            narrow.connections(MIN_CONNECTIONS, score)
         } else {
             wide.widen(narrow);
-            wide.connections(keys.len(), MIN_CONNECTIONS, score)
+            wide.connections(MIN_CONNECTIONS, score)
         };
         rank(&mut list);
         list

@@ -5,24 +5,26 @@
 //! Runs are pushed one a row and joined (a socket's runs within [`STATE_CHANGE_WINDOW_S`] of
 //! each other become one) whenever they have doubled since the last join, so what is kept stays
 //! within twice the connections whatever the order of the rows, and the work of joining stays
-//! within twice that of one join of everything. A join groups an arena's runs by candidate in
-//! place and in linear time (candidate ids are dense), then sorts each candidate's runs alone.
-//! Candidates are spread over [`SHARDS`] arenas by their id, so that each join works on an
+//! within twice that of one join of everything. A join groups an arena's runs by remote address
+//! in place and in linear time (address ids are dense), then sorts each address's runs alone.
+//! Addresses are spread over [`SHARDS`] arenas by their id, so that each join works on an
 //! arena that fits in cache, and the last join runs on all cores.
 
 use rayon::prelude::*;
 
 use super::STATE_CHANGE_WINDOW_S;
 
-/// Arenas per accumulator: candidate `c` is in arena `c % SHARDS`, as its `c / SHARDS`th.
+/// Arenas per accumulator: address `a` is in arena `a % SHARDS`, at place `a / SHARDS`.
 const SHARDS: usize = 64;
 
-/// One connection's rows, or some of them: its candidate (an id of the accumulator's), its
-/// socket (PID; local port and protocol) and its first and last time in seconds since the Unix
-/// epoch: `u32` (20 bytes a run) for 1970 to 2106, `i64` for times outside it.
+/// One connection's rows, or some of them: its candidate (remote address id; an id of the
+/// accumulator's for the computer, process and remote port), its socket (PID; local port and
+/// protocol) and its first and last time in seconds since the Unix epoch: `u32` (24 bytes a
+/// run) for 1970 to 2106, `i64` for times outside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Run<T> {
-    pub candidate: u32,
+    pub addr: u32,
+    pub rest: u32,
     pub pid: u32,
     /// Local port in the low 16 bits, protocol above.
     pub port: u32,
@@ -32,13 +34,17 @@ pub(super) struct Run<T> {
 
 impl<T: Copy> Run<T> {
     /// A run of one row.
-    pub fn at(candidate: u32, pid: u32, port: u32, t: T) -> Run<T> {
-        Run { candidate, pid, port, start: t, end: t }
+    pub fn at((addr, rest): (u32, u32), pid: u32, port: u32, t: T) -> Run<T> {
+        Run { addr, rest, pid, port, start: t, end: t }
     }
 
-    /// The candidate's place in its arena.
-    fn group(&self) -> usize {
-        self.candidate as usize / SHARDS
+    /// The address's place in its arena.
+    fn place(&self) -> usize {
+        self.addr as usize / SHARDS
+    }
+
+    fn same_candidate(&self, other: &Run<T>) -> bool {
+        self.addr == other.addr && self.rest == other.rest
     }
 }
 
@@ -57,7 +63,7 @@ impl<T> Default for Runs<T> {
 impl<T: Copy + Ord + Into<i64> + Send> Runs<T> {
     #[inline]
     pub fn push(&mut self, run: Run<T>) {
-        self.shards[run.candidate as usize % SHARDS].runs.push(run);
+        self.shards[run.addr as usize % SHARDS].runs.push(run);
     }
 
     /// How many runs are kept.
@@ -69,22 +75,20 @@ impl<T: Copy + Ord + Into<i64> + Send> Runs<T> {
         self.shards.iter().all(|s| s.runs.is_empty())
     }
 
-    /// Joins the arenas whose runs have doubled since they were last joined. Candidate ids
-    /// are below `candidates`.
-    pub fn settle(&mut self, candidates: usize) {
+    /// Joins the arenas whose runs have doubled since they were last joined.
+    pub fn settle(&mut self) {
         for shard in &mut self.shards {
             if shard.runs.len() >= 2 * shard.joined.max(1) {
-                shard.join(groups(candidates), 1);
+                shard.join(1);
             }
         }
     }
 
-    /// Takes in another accumulator's runs, its candidate ids mapped to ours by `ids`.
-    pub fn append(&mut self, other: Runs<T>, ids: &[u32]) {
-        for shard in other.shards {
-            for r in shard.runs {
-                self.push(Run { candidate: ids[r.candidate as usize], ..r });
-            }
+    /// Takes in another accumulator's runs, its ids of the rest of a candidate's key mapped to
+    /// ours by `rests`.
+    pub fn append(&mut self, other: Runs<T>, rests: &[u32]) {
+        for (mine, theirs) in self.shards.iter_mut().zip(other.shards) {
+            mine.runs.extend(theirs.runs.into_iter().map(|r| Run { rest: rests[r.rest as usize], ..r }));
         }
         // Not joined here: merging comes last, and the view's end joins every arena on all
         // cores.
@@ -92,24 +96,19 @@ impl<T: Copy + Ord + Into<i64> + Send> Runs<T> {
 
     /// `f` of each candidate that has at least `min` connections and the start of each of them,
     /// sorted; the arenas on all cores, their results in no particular order.
-    pub fn connections<R: Send>(
-        self,
-        candidates: usize,
-        min: usize,
-        f: impl Fn(u32, &[i64]) -> Option<R> + Sync,
-    ) -> Vec<R> {
+    pub fn connections<R: Send>(self, min: usize, f: impl Fn((u32, u32), &[i64]) -> Option<R> + Sync) -> Vec<R> {
         self.shards
             .into_par_iter()
             .flat_map_iter(|mut shard| {
-                shard.join(groups(candidates), min);
+                shard.join(min);
                 let mut times = Vec::new();
                 let mut found = Vec::new();
-                for group in shard.runs.chunk_by(|a, b| a.candidate == b.candidate) {
+                for group in shard.runs.chunk_by(Run::same_candidate) {
                     if group.len() >= min {
                         times.clear();
                         times.extend(group.iter().map(|r| r.start.into()));
                         times.sort_unstable();
-                        found.extend(f(group[0].candidate, &times));
+                        found.extend(f((group[0].addr, group[0].rest), &times));
                     }
                 }
                 found
@@ -122,7 +121,8 @@ impl Runs<i64> {
     /// Takes in runs of the same candidates timed in `u32`.
     pub fn widen(&mut self, narrow: Runs<u32>) {
         let widen = |r: Run<u32>| Run {
-            candidate: r.candidate,
+            addr: r.addr,
+            rest: r.rest,
             pid: r.pid,
             port: r.port,
             start: i64::from(r.start),
@@ -133,11 +133,6 @@ impl Runs<i64> {
             mine.joined += theirs.joined;
         }
     }
-}
-
-/// How many places each arena has for `candidates` ids.
-fn groups(candidates: usize) -> usize {
-    candidates.div_ceil(SHARDS)
 }
 
 /// Runs of some candidates, and how many there were when they were last joined.
@@ -155,29 +150,30 @@ impl<T> Default for Arena<T> {
 
 impl<T: Copy + Ord + Into<i64>> Arena<T> {
     /// Each socket's runs joined where one begins within the window after the one before it
-    /// ends: one run per connection, ordered by candidate, socket and start. Candidates with
-    /// fewer than `min` runs are dropped first: joining only lowers their count. `groups`: how
-    /// many places candidates have here.
-    fn join(&mut self, groups: usize, min: usize) {
-        let mut starts = vec![0usize; groups + 1];
+    /// ends: one run per connection, ordered by address, candidate, socket and start. Runs of
+    /// addresses with fewer than `min` runs are dropped first: joining only lowers the count
+    /// of each of their candidates.
+    fn join(&mut self, min: usize) {
+        let places = self.runs.iter().map(Run::place).max().map_or(0, |p| p + 1);
+        let mut starts = vec![0usize; places + 1];
         for r in &self.runs {
-            starts[r.group() + 1] += 1;
+            starts[r.place() + 1] += 1;
         }
         if min > 1 {
-            self.runs.retain(|r| starts[r.group() + 1] >= min);
+            self.runs.retain(|r| starts[r.place() + 1] >= min);
             starts.iter_mut().filter(|n| **n < min).for_each(|n| *n = 0);
         }
-        for g in 0..groups {
-            starts[g + 1] += starts[g];
+        for p in 0..places {
+            starts[p + 1] += starts[p];
         }
-        group_by_candidate(&mut self.runs, &starts);
+        group_by_place(&mut self.runs, &starts);
         for w in starts.windows(2) {
             if w[1] - w[0] > 1 {
-                self.runs[w[0]..w[1]].sort_unstable_by_key(|r| (r.pid, r.port, r.start));
+                self.runs[w[0]..w[1]].sort_unstable_by_key(|r| (r.rest, r.pid, r.port, r.start));
             }
         }
         self.runs.dedup_by(|run, kept| {
-            let same = kept.candidate == run.candidate
+            let same = kept.same_candidate(run)
                 && kept.pid == run.pid
                 && kept.port == run.port
                 && run.start.into() <= kept.end.into() + STATE_CHANGE_WINDOW_S;
@@ -190,17 +186,17 @@ impl<T: Copy + Ord + Into<i64>> Arena<T> {
     }
 }
 
-/// Puts each candidate's runs at `starts[g]..starts[g + 1]` (the prefix sums of their counts,
-/// by place `g`), in place: an American flag sort on the place, one swap a misplaced run.
-fn group_by_candidate<T: Copy>(runs: &mut [Run<T>], starts: &[usize]) {
+/// Puts each address's runs at `starts[p]..starts[p + 1]` (the prefix sums of their counts,
+/// by place `p`), in place: an American flag sort on the place, one swap a misplaced run.
+fn group_by_place<T: Copy>(runs: &mut [Run<T>], starts: &[usize]) {
     let mut next: Vec<usize> = starts.to_vec();
-    for g in 0..starts.len().saturating_sub(1) {
-        let end = starts[g + 1];
-        while next[g] < end {
-            let i = next[g];
-            let home = runs[i].group();
-            if home == g {
-                next[g] += 1;
+    for p in 0..starts.len().saturating_sub(1) {
+        let end = starts[p + 1];
+        while next[p] < end {
+            let i = next[p];
+            let home = runs[i].place();
+            if home == p {
+                next[p] += 1;
             } else {
                 runs.swap(i, next[home]);
                 next[home] += 1;

@@ -187,7 +187,7 @@ fn reference(log: &PortsLog, events: &[PortEvent]) -> Vec<Beacon> {
     type Sockets = BTreeMap<(u32, u16, u8), Vec<i64>>;
     let tables = Tables::of(log);
     let mut spans: BTreeMap<Symbol, (i64, i64)> = BTreeMap::new();
-    let mut rows: BTreeMap<Candidate, Sockets> = BTreeMap::new();
+    let mut rows: BTreeMap<(Symbol, Symbol, AddrId, u16), Sockets> = BTreeMap::new();
     for e in events {
         let t = e.time.and_utc().timestamp();
         let computer = tables.computer(e);
@@ -197,11 +197,14 @@ fn reference(log: &PortsLog, events: &[PortEvent]) -> Vec<Beacon> {
         if e.module.is_empty() || !tables.remote_ip(e).is_specific() {
             continue;
         }
-        let key = Candidate { computer, module: e.module, remote_ip: e.remote_ip, remote_port };
-        rows.entry(key).or_default().entry((e.pid, e.local_port, e.protocol as u8)).or_default().push(t);
+        rows.entry((computer, e.module, e.remote_ip, remote_port))
+            .or_default()
+            .entry((e.pid, e.local_port, e.protocol as u8))
+            .or_default()
+            .push(t);
     }
     let mut list = Vec::new();
-    for (key, sockets) in rows {
+    for ((computer, module, remote_ip, remote_port), sockets) in rows {
         let mut starts = Vec::new();
         for mut times in sockets.into_values() {
             times.sort();
@@ -212,12 +215,12 @@ fn reference(log: &PortsLog, events: &[PortEvent]) -> Vec<Beacon> {
         if starts.len() < MIN_CONNECTIONS {
             continue;
         }
-        let (lo, hi) = spans[&key.computer];
-        let ip = tables.addrs.resolve(key.remote_ip).ip().expect("a specific address");
+        let (lo, hi) = spans[&computer];
+        let ip = tables.addrs.resolve(remote_ip).ip().expect("a specific address");
         list.push(Beacon::scored(
-            tables.computers.name(key.computer).to_string(),
-            tables.modules.resolve(key.module).to_string(),
-            (ip, key.remote_port),
+            tables.computers.name(computer).to_string(),
+            tables.modules.resolve(module).to_string(),
+            (ip, remote_port),
             &starts,
             hi - lo,
         ));
