@@ -107,6 +107,9 @@ impl<T: Time> Runs<T> {
         for shard in &mut self.shards {
             if shard.runs.len() >= 2 * shard.joined.max(1) {
                 shard.join(1);
+                // Room for exactly the runs until the next join, rather than the vector's
+                // doubling on top of the doubling the joins allow.
+                shard.runs.reserve_exact(shard.joined);
             }
         }
     }
@@ -115,6 +118,7 @@ impl<T: Time> Runs<T> {
     /// ours by `rests`.
     pub fn append(&mut self, other: Runs<T>, rests: &[u32]) {
         for (mine, theirs) in self.shards.iter_mut().zip(other.shards) {
+            mine.runs.reserve_exact(theirs.runs.len());
             mine.runs.extend(theirs.runs.into_iter().map(|r| Run { rest: rests[r.rest as usize], ..r }));
         }
         // Not joined here: merging comes last, and the view's end joins every arena on all
