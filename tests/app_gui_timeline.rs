@@ -145,6 +145,34 @@ fn hover_click_select_and_clear_on_the_timeline() {
     assert!(harness.query_by_label("30 Jun 2008 10:00 – 12:30").is_none());
 }
 
+/// Sorted by module, descending, the grid reads evil.exe (12 rows), dns.exe (480), app.exe
+/// (240): the 13:40 bar's earliest row, app.exe at 13:40:00, stands near the end, and its
+/// evil.exe row (13:40:30) near the top. The click finds it by a background scan and the grid
+/// scrolls there.
+#[test]
+fn a_click_on_a_bar_of_a_grid_sorted_by_another_column_lands_on_its_earliest_row() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut harness = support::app::app_with(settings(), vec![log_folder(tmp.path())]);
+    harness.get_by_label("Module").click();
+    support::app::settle(&mut harness);
+    harness.get_by_label("Module (asc)").click();
+    support::app::settle(&mut harness);
+    harness.get_by_label("Module (desc)");
+    harness.get_by_label("2008-06-30 13:40:30");
+    assert!(harness.query_by_label("2008-06-30 13:40:00").is_none(), "off screen at first");
+
+    let bar = at(&harness, minutes(220.5));
+    harness.drag_at(bar);
+    harness.run_steps(1);
+    harness.drop_at(bar);
+    harness.run_steps(2);
+    support::app::settle(&mut harness);
+    harness.get_by_label("2008-06-30 13:40:00");
+    assert!(harness.query_by_label("2008-06-30 13:40:30").is_none(), "the grid left the evil.exe rows at the top");
+    harness.get_by_label("Module (desc)");
+    harness.get_by_label("Rows shown: 732");
+}
+
 #[test]
 fn the_wheel_zooms_down_to_seconds_the_axis_pans_and_the_timeline_can_be_hidden() {
     let tmp = tempfile::tempdir().expect("tempdir");

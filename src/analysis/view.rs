@@ -471,6 +471,21 @@ pub fn build_from(
     Ok(rows)
 }
 
+/// Where `row` stands in `view`, a view in any order: a scan of every chunk on rayon's pool,
+/// the first hit winning (the grid's sorted views are millions of rows, too many to scan in
+/// a frame); `Err` as soon as `cancel` is seen raised.
+pub fn position(view: &[u32], row: u32, cancel: &AtomicBool) -> Result<Option<usize>, Cancelled> {
+    let hits: Vec<Option<usize>> = view
+        .par_chunks(CHUNK_ROWS)
+        .enumerate()
+        .map(|(k, chunk)| {
+            check(cancel)?;
+            Ok(chunk.iter().position(|&r| r == row).map(|i| k * CHUNK_ROWS + i))
+        })
+        .collect::<Result<_, Cancelled>>()?;
+    Ok(hits.into_iter().flatten().next())
+}
+
 /// The rows passing a filter's parts other than its time range, in log order. The timeline
 /// counts them (over every time, so that a selection can be widened), and a new range or sort
 /// narrows them without matching text again.
@@ -852,6 +867,18 @@ mod tests {
         let by_pid = Some(Sort { column: Column::Pid, descending: false });
         assert_eq!(build(log, &NoHostNames, &Filter::default(), by_pid, &raised), Err(Cancelled));
         assert_eq!(extend(log, &NoHostNames, &[0, 1], 2..4, &quick, None, &raised), Err(Cancelled));
+    }
+
+    #[test]
+    fn position_finds_a_row_in_a_view_of_any_order_past_one_chunk() {
+        let len = CHUNK_ROWS * 2 + 5;
+        let view: Vec<u32> = (0..len as u32).rev().collect();
+        let calm = AtomicBool::new(false);
+        assert_eq!(position(&view, 0, &calm), Ok(Some(len - 1)));
+        assert_eq!(position(&view, len as u32 - 1, &calm), Ok(Some(0)));
+        assert_eq!(position(&view, (len - CHUNK_ROWS - 3) as u32, &calm), Ok(Some(CHUNK_ROWS + 2)));
+        assert_eq!(position(&view, len as u32, &calm), Ok(None), "not in the view");
+        assert_eq!(position(&view, 0, &AtomicBool::new(true)), Err(Cancelled));
     }
 
     fn texts(log: &PortsLog, rows: &[u32], c: Column) -> Vec<String> {

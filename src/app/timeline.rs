@@ -1,7 +1,8 @@
 //! The timeline above the grid: rows per time bucket over the whole span of the logs, flagged
 //! rows stacked in red on top; the wheel zooms around the pointer, dragging the axis pans, a
 //! drag across the bars selects a time range (the grid and the statistics then show only that
-//! range), a click on a bar brings the grid to the bar's earliest row.
+//! range), a click on a bar brings the grid to the bar's earliest row (found by a job when the
+//! grid is sorted: only a scan of every row finds it then).
 //!
 //! It counts the rows that pass the grid's other filters ([`view::Passing`], which the view
 //! job hands over with every view), over every time: the selection is only shaded, so that it
@@ -80,10 +81,24 @@ impl Request for SecondsRequest {
     }
 }
 
+/// Find where a bar's first row stands in the grid's rows (sorted: they must be scanned).
+#[derive(Clone)]
+pub(super) struct FindRequest {
+    view: Arc<Vec<u32>>,
+    row: u32,
+}
+
+impl Request for FindRequest {
+    fn merge(self, newer: Self) -> Self {
+        newer
+    }
+}
+
 /// What a timeline job reports.
 pub enum TimelineDone {
     Counted { generation: u64, result: Result<Timeline, view::Cancelled> },
     Seconds { generation: u64, result: Result<Vec<Bin>, view::Cancelled> },
+    Found { generation: u64, result: Result<Option<usize>, view::Cancelled> },
 }
 
 #[derive(Default)]
@@ -93,6 +108,8 @@ pub struct TimelineState {
     counted: Option<Counted>,
     count: Slot<CountRequest>,
     seconds: Slot<SecondsRequest>,
+    /// A clicked bar's first row being looked for in a sorted grid.
+    find: Slot<FindRequest>,
     second_bins: Option<SecondBins>,
     /// The time shown, in axis seconds; `None` follows the whole span (and live rows).
     window: Option<(f64, f64)>,
@@ -102,13 +119,14 @@ pub struct TimelineState {
 
 impl TimelineState {
     pub(super) fn is_idle(&self) -> bool {
-        self.count.is_idle() && self.seconds.is_idle()
+        self.count.is_idle() && self.seconds.is_idle() && self.find.is_idle()
     }
 
     /// Forgets everything about the rows on screen (a new dataset replaces them).
     pub(super) fn reset(&mut self) {
         self.count.cancel();
         self.seconds.cancel();
+        self.find.cancel();
         self.passing = None;
         self.counted = None;
         self.second_bins = None;
@@ -136,6 +154,7 @@ impl PrParserApp {
     pub(super) fn timeline_ui(&mut self, ui: &mut Ui) {
         self.want_count();
         let counting = !self.timeline.count.is_idle();
+        let finding = !self.timeline.find.is_idle();
         let counted = self.timeline.counted.as_ref().map(|c| Arc::clone(&c.timeline));
         ui.horizontal(|ui| {
             ui.strong("Timeline");
@@ -151,6 +170,9 @@ impl PrParserApp {
             }
             if counting {
                 ui.spinner();
+            }
+            if finding {
+                ui.label(RichText::new("Finding the bar's first row...").weak());
             }
             ui.label(
                 RichText::new(
@@ -431,17 +453,57 @@ impl PrParserApp {
                     self.start_seconds(next);
                 }
             }
+            TimelineDone::Found { generation, result } => {
+                let Some(finished) = self.timeline.find.finish(generation) else {
+                    return;
+                };
+                if let Some(next) = finished.next {
+                    self.start_find(next);
+                } else if finished.current
+                    && let Ok(pos) = result
+                {
+                    let FindRequest { view, row } = finished.request;
+                    if Arc::ptr_eq(&view, &self.view) {
+                        self.found_row(row, pos);
+                    } else {
+                        // The grid's rows changed (a new sort or filter) while they were
+                        // scanned: the position is of the old ones; look again.
+                        self.go_to_row(row);
+                    }
+                }
+            }
         }
     }
 
-    /// Brings the grid to `row` and selects it; said when the row is outside the grid's
-    /// current range.
+    /// Brings the grid to `row` and selects it. Unsorted, the grid's rows ascend and a binary
+    /// search finds it in the frame; sorted, only a scan of every row can, so that runs as a
+    /// job and the grid moves when it reports.
     fn go_to_row(&mut self, row: u32) {
-        // Unsorted, the grid's rows ascend.
-        let pos = match self.settings.sort {
-            None => self.view.binary_search(&row).ok(),
-            Some(_) => self.view.iter().position(|&r| r == row),
-        };
+        if self.settings.sort.is_none() {
+            let pos = self.view.binary_search(&row).ok();
+            self.found_row(row, pos);
+            return;
+        }
+        if let Some(request) = self.timeline.find.ask(FindRequest { view: Arc::clone(&self.view), row }) {
+            self.start_find(request);
+        }
+    }
+
+    fn start_find(&mut self, request: FindRequest) {
+        let Ticket { generation, request, flag } = self.timeline.find.start(request);
+        let started = self.jobs.spawn("timeline-find", move || {
+            let result = view::position(&request.view, request.row, &flag);
+            Done::Timeline(TimelineDone::Found { generation, result })
+        });
+        if let Err(e) = started {
+            self.timeline.find.not_started();
+            self.not_started(e);
+        }
+    }
+
+    /// Scrolls the grid to `row` at `pos`, or says why it cannot: the row is outside the
+    /// grid's current range.
+    fn found_row(&mut self, row: u32, pos: Option<usize>) {
         match pos {
             Some(pos) => {
                 self.grid.top = pos;
