@@ -13,10 +13,10 @@
 //! [`STATE_CHANGE_WINDOW_S`]. Only rows with a process name, a specific remote address and a
 //! numbered remote port are candidates; a candidate needs [`MIN_CONNECTIONS`] connections.
 //!
-//! Memory: one (candidate, socket, first time, last time) run per connection, 20 bytes each,
-//! in a few arenas per accumulator ([`runs`]); no rows. A row is looked up by its candidate's
-//! key and pushed as a run; an arena is joined whenever it has doubled since its last join
-//! (and when the view is finished), so what is kept stays within twice the connections and the
+//! Memory: one (candidate, socket, first time, last time) run per connection, 24 bytes each,
+//! in a few arenas per accumulator ([`runs`]); no rows. A row is pushed as a run keyed by its
+//! remote address and an interned id of the rest of its candidate's key; an arena is joined
+//! whenever it has doubled since its last join (and when the view is finished), so what is kept stays within twice the connections and the
 //! connections found do not depend on how the rows were split or ordered.
 
 use std::net::IpAddr;
