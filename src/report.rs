@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::analysis::aggregate::{Accumulate, Aggregate, Aggregator, Batch, InSet, Pieces, Tables, Views};
 pub use crate::analysis::aggregate::{CriterionCount, Flagged};
-use crate::analysis::changes::{Baseline, BaselineOut, ChangeScanner, Changes, Role};
+use crate::analysis::changes::{Baseline, BaselineOut, ChangeRows, ChangeScanner, Changes, Role};
 use crate::analysis::criteria::{CompiledSet, CriteriaSet};
 use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
@@ -48,8 +48,8 @@ pub struct Report {
     pub flagged: Flagged,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_process_usage: Option<PerProcess>,
-    /// What is new since the baseline (see [`crate::analysis::changes`]). Absent from a report
-    /// computed by ClickHouse (`report --clickhouse`), which does not compute it.
+    /// What is new since the baseline (see [`crate::analysis::changes`]). Absent when skipped
+    /// (`--skip changes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
 }
@@ -69,8 +69,10 @@ pub struct Stats {
     pub port_usage_by_hour: Vec<HourCount>,
     pub svchost_enumeration: Vec<SvchostEntry>,
     pub masquerading: Vec<Masquerade>,
-    /// The best [`MAX_LISTED_BEACONS`] of the Beaconing view.
-    pub beaconing: Vec<Beacon>,
+    /// The best [`MAX_LISTED_BEACONS`] of the Beaconing view. Absent when skipped (`--skip
+    /// beaconing`): an empty list would read as "no beacons found".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beaconing: Option<Vec<Beacon>>,
 }
 
 /// A time range as the JSON names it: either end `null` when open.
@@ -110,6 +112,31 @@ pub struct Options {
     pub range: TimeRange,
     /// What the Changes view compares the rows with.
     pub baseline: Baseline,
+    /// Views not to compute at all.
+    pub skip: Skip,
+}
+
+/// An investigation view a report can leave out. These two cost more than all the statistics
+/// together (Beaconing keeps candidate connections' times, Changes a table per endpoint), so a
+/// script that wants only the statistics skips them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum View {
+    Beaconing,
+    Changes,
+}
+
+/// The views a report leaves out: neither computed nor kept, and absent from its JSON and text
+/// (not empty, which would read as "nothing found").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skip {
+    pub beaconing: bool,
+    pub changes: bool,
+}
+
+impl Skip {
+    pub fn of(views: &[View]) -> Skip {
+        Skip { beaconing: views.contains(&View::Beaconing), changes: views.contains(&View::Changes) }
+    }
 }
 
 const ISO: &str = "%Y-%m-%dT%H:%M:%S";
@@ -135,21 +162,29 @@ pub fn run(
 ) -> Result<Report, LogError> {
     let mut plan = set::plan(paths)?;
     plan.restrict_to(&options.computers)?;
-    let mut changes = ChangeScanner::new(options.baseline.clone(), options.range);
-    changes.read_baseline(&LoadProgress::default())?;
+    let mut scanner = None;
+    if !options.skip.changes {
+        let mut changes = ChangeScanner::new(options.baseline.clone(), options.range);
+        changes.read_baseline(&LoadProgress::default())?;
+        scanner = Some(changes);
+    }
     let mut streaming = set::stream_plan(plan, progress)?;
-    changes.begin(Role::Loaded);
-    changes.snapshots(&streaming.set);
+    let mut changes: Option<(ChangeScanner, Pieces<ChangeRows>)> = scanner.map(|mut changes| {
+        changes.begin(Role::Loaded);
+        changes.snapshots(&streaming.set);
+        let pieces = Pieces::new(|| changes.counter());
+        (changes, pieces)
+    });
     let views = Views {
         process: options.process.clone(),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
         geo: options.geo.clone(),
+        beaconing: !options.skip.beaconing,
     };
     let range = &options.range;
     let needs_blocks = views.needs_blocks();
     let index = if needs_blocks { PidsIndex::build(&streaming.set) } else { PidsIndex::default() };
     let mut pieces = Pieces::new(|| Aggregator::new(&views));
-    let mut change_pieces = Pieces::new(|| changes.counter());
     let mut blocks: Vec<BlockId> = Vec::new();
     let mut in_range: Vec<u32> = Vec::new();
     streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
@@ -171,14 +206,24 @@ pub fn run(
                 }
             },
             // Every row: the baseline may lie outside the range.
-            || changes.stream(&mut change_pieces, &tables, block.rows),
+            || {
+                if let Some((scanner, change_pieces)) = &mut changes {
+                    scanner.stream(change_pieces, &tables, block.rows);
+                }
+            },
         );
     })?;
     let set = streaming.set;
     let tables = Tables::of(&set.ports);
-    let (found, change_rows) = rayon::join(|| pieces.merged().finish(tables), || change_pieces.merged().finish(tables));
-    changes.absorb(change_rows, &tables);
-    let changes = changes.finish(&set.ports.addrs);
+    let (found, changes) = rayon::join(
+        || pieces.merged().finish(tables),
+        || {
+            changes.map(|(mut scanner, change_pieces)| {
+                scanner.absorb(change_pieces.merged().finish(tables), &tables);
+                scanner.finish(&set.ports.addrs)
+            })
+        },
+    );
     let mut report = Report::assemble(&set, found, options.process.as_deref(), changes);
     if !range.is_all() {
         report.range = Some(RangeOut { from: range.from.map(iso), to: range.to.map(iso) });
@@ -188,7 +233,7 @@ pub fn run(
 
 impl Report {
     /// The report of a set whose PORTS rows `found` counted.
-    fn assemble(set: &LogSet, found: Aggregate, process: Option<&str>, changes: Changes) -> Report {
+    fn assemble(set: &LogSet, found: Aggregate, process: Option<&str>, changes: Option<Changes>) -> Report {
         let log = &set.ports;
         let counts = found.counts;
         Report {
@@ -220,13 +265,13 @@ impl Report {
                 port_usage_by_hour: counts.port_usage_by_hour,
                 svchost_enumeration: stats::svchost_enumeration(set),
                 masquerading: stats::masquerading(set),
-                beaconing: found.beaconing.into_iter().take(MAX_LISTED_BEACONS).collect(),
+                beaconing: found.beaconing.map(|b| b.into_iter().take(MAX_LISTED_BEACONS).collect()),
             },
             flagged: found.flagged.unwrap_or(Flagged { rows: 0, allowed: 0, by_criterion: Vec::new() }),
             per_process_usage: process
                 .zip(found.per_process)
                 .map(|(p, users)| PerProcess { process: p.to_string(), users }),
-            changes: Some(changes),
+            changes,
         }
     }
 
@@ -317,21 +362,8 @@ impl Report {
         for m in &s.masquerading {
             let _ = writeln!(out, "  {:>6}  {}  {}", m.pid, m.process, m.path);
         }
-        let _ = writeln!(out, "\nBeaconing (score, connections, median interval)");
-        if s.beaconing.is_empty() {
-            let _ = writeln!(out, "  none found");
-        }
-        for b in s.beaconing.iter().take(top) {
-            let on = if b.computer.is_empty() { String::new() } else { format!("  on {}", b.computer) };
-            let remote = crate::analysis::view::endpoint(
-                crate::model::Address::Ip(b.remote_ip),
-                Some(b.remote_port.to_string()),
-            );
-            let _ = writeln!(
-                out,
-                "  {:>5.3}  {:>8}  {:>8.0} s  {} -> {remote}{on}",
-                b.score, b.connections, b.median_interval_s, b.process
-            );
+        if let Some(beaconing) = &s.beaconing {
+            beaconing_text(&mut out, beaconing, top);
         }
         let _ = writeln!(out, "\nFlagged rows: {}", self.flagged.rows);
         if self.flagged.allowed > 0 {
@@ -355,6 +387,24 @@ impl Report {
             }
         }
         out
+    }
+}
+
+/// The Beaconing view's first `top` candidates.
+fn beaconing_text(out: &mut String, beaconing: &[Beacon], top: usize) {
+    let _ = writeln!(out, "\nBeaconing (score, connections, median interval)");
+    if beaconing.is_empty() {
+        let _ = writeln!(out, "  none found");
+    }
+    for b in beaconing.iter().take(top) {
+        let on = if b.computer.is_empty() { String::new() } else { format!("  on {}", b.computer) };
+        let remote =
+            crate::analysis::view::endpoint(crate::model::Address::Ip(b.remote_ip), Some(b.remote_port.to_string()));
+        let _ = writeln!(
+            out,
+            "  {:>5.3}  {:>8}  {:>8.0} s  {} -> {remote}{on}",
+            b.score, b.connections, b.median_interval_s, b.process
+        );
     }
 }
 
@@ -430,5 +480,49 @@ fn section(out: &mut String, title: &str, rows: impl Iterator<Item = (String, u6
                 let _ = writeln!(out, "  {count:>8}  {key}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(skip: Skip) -> Report {
+        let options = Options { skip, ..Options::default() };
+        run(&[PathBuf::from("sample-logs")], &CriteriaSet::default(), &options, &LoadProgress::default())
+            .expect("the sample logs report")
+    }
+
+    #[test]
+    fn skipped_views_are_not_computed_and_the_rest_is_unchanged() {
+        let full = report(Skip::default());
+        let beacons = full.stats.beaconing.as_ref().map(Vec::len);
+        let changes = full.changes.as_ref().map(|c| (c.new_listeners.len(), c.new_remote_endpoints.len()));
+        assert_eq!((beacons, changes), (Some(11), Some((39, 93))));
+        for skip in [
+            Skip { beaconing: true, changes: false },
+            Skip { beaconing: false, changes: true },
+            Skip { beaconing: true, changes: true },
+        ] {
+            let got = report(skip);
+            let mut want = full.clone();
+            if skip.beaconing {
+                want.stats.beaconing = None;
+            }
+            if skip.changes {
+                want.changes = None;
+            }
+            assert_eq!(got, want, "{skip:?}");
+        }
+    }
+
+    #[test]
+    fn skip_is_the_set_of_views_named() {
+        assert_eq!(Skip::of(&[]), Skip::default());
+        assert_eq!(Skip::of(&[View::Changes]), Skip { beaconing: false, changes: true });
+        assert_eq!(
+            Skip::of(&[View::Beaconing, View::Changes, View::Beaconing]),
+            Skip { beaconing: true, changes: true }
+        );
     }
 }

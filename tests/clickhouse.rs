@@ -99,6 +99,10 @@ fn the_servers_report_equals_the_local_report() {
     assert!(flagged["flagged"]["allowed"].as_u64().expect("allowed") > 0);
 
     assert_same_report(&server, "db1", &paths, &["--criteria", &criteria, "--computer", "alpha"]);
+    // --skip asks the server for neither view; both reports leave their keys out alike.
+    let skipped = assert_same_report(&server, "db1", &paths, &["--skip", "beaconing", "--skip", "changes"]);
+    assert_eq!((skipped.get("changes"), skipped["stats"].get("beaconing")), (None, None));
+    assert_eq!(skipped["stats"]["process_usage"], whole["stats"]["process_usage"]);
     assert_same_report(
         &server,
         "db1",
@@ -325,6 +329,9 @@ fn a_database_without_port_tables_gets_them_at_the_next_ingest() {
     assert_ne!(code, 0);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("has no port_tables table"), "{stderr}");
+    // Only the Changes view reads that table: a report without it is still given.
+    let skipped = assert_same_report(&server, "old", &logs, &["--skip", "changes"]);
+    assert_eq!(skipped.get("changes"), None);
 
     let said = ingest(&server, "old", &[], &logs);
     // The 2008 sample's PR-INITIAL and two PIDS logs, PC1's PR-INITIAL (its PIDS logs hold no

@@ -212,3 +212,61 @@ fn a_time_range_limits_every_view() {
     assert_eq!((code, stderr.lines().count()), (1, 1), "{stderr}");
     assert!(stderr.contains("--to") && stderr.contains("offset"), "{stderr}");
 }
+
+/// `--skip` (the statistics without the costly investigation views): a skipped view's key is
+/// absent, not an empty list, and everything else is exactly the full report's.
+#[test]
+fn skipped_views_are_left_out_and_the_rest_is_the_full_report() {
+    let args = ["--criteria", "assets/example-criteria.json", "--process", "iexplore.exe"];
+    let full = report_json(&[&args[..], &["sample-logs"]].concat());
+    assert_eq!(full["stats"]["beaconing"].as_array().map(Vec::len), Some(11));
+    assert_eq!(full["changes"]["new_remote_endpoints"].as_array().map(Vec::len), Some(93));
+    for (skip, beaconing, changes) in [
+        (&["--skip", "beaconing"][..], false, true),
+        (&["--skip", "changes"][..], true, false),
+        (&["--skip", "beaconing", "--skip", "changes"][..], false, false),
+    ] {
+        let got = report_json(&[&args[..], skip, &["sample-logs"]].concat());
+        assert_eq!(got["stats"].get("beaconing").is_some(), beaconing, "{skip:?}");
+        assert_eq!(got.get("changes").is_some(), changes, "{skip:?}");
+        let mut want = full.clone();
+        if !beaconing {
+            want["stats"].as_object_mut().expect("stats").remove("beaconing");
+        }
+        if !changes {
+            want.as_object_mut().expect("an object").remove("changes");
+        }
+        assert_eq!(got, want, "{skip:?}");
+    }
+
+    let (code, full_text, _) = prparser(&["report", "sample-logs"]);
+    assert_eq!(code, 0);
+    let (code, text, _) = prparser(&["report", "--skip", "changes", "--skip", "beaconing", "sample-logs"]);
+    assert_eq!(code, 0);
+    for heading in ["Beaconing (score, connections, median interval)", "Changes since the baseline"] {
+        assert!(full_text.contains(heading), "{heading:?} in the full report");
+        assert!(!text.contains(heading), "{heading:?} skipped, yet shown:\n{text}");
+    }
+    // The text is the full text without those two sections.
+    let beaconing = full_text.find("\nBeaconing (").expect("Beaconing section");
+    let flagged = full_text.find("\nFlagged rows:").expect("flags section");
+    let changes = full_text.find("\nChanges since the baseline").expect("Changes section");
+    let rest = format!("{}{}", &full_text[..beaconing], &full_text[flagged..changes]);
+    assert_eq!(text, rest);
+}
+
+#[test]
+fn skipping_changes_with_a_baseline_is_a_usage_error() {
+    for baseline in [["--baseline", "sample-logs/w2k-2005"], ["--baseline-until", "2008-06-30"]] {
+        let (code, stdout, stderr) =
+            prparser(&["report", "--skip", "changes", baseline[0], baseline[1], "sample-logs"]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{baseline:?}");
+        assert!(
+            stderr.starts_with(&format!("error: the argument '--skip changes' cannot be used with '{}", baseline[0])),
+            "{stderr}"
+        );
+    }
+    let (code, stdout, stderr) = prparser(&["report", "--skip", "flags", "sample-logs"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(stderr.contains("[possible values: beaconing, changes]"), "{stderr}");
+}

@@ -266,6 +266,9 @@ pub struct Views {
     pub criteria: Option<Arc<CompiledSet>>,
     /// Remote countries and ASNs from these databases; country and AS criteria read them too.
     pub geo: Option<Arc<GeoIp>>,
+    /// The Beaconing view. It keeps every candidate connection's times, the largest state of
+    /// any view, so a report that does not want it (`report --skip beaconing`) never starts it.
+    pub beaconing: bool,
 }
 
 impl Views {
@@ -280,7 +283,7 @@ pub struct Aggregator {
     span: Span,
     counts: RowCounts,
     computers: ComputerCounts,
-    beacons: Beaconing,
+    beacons: Option<Beaconing>,
     per_process: Option<ProcessUsage>,
     flags: Option<FlagCounts>,
     places: Option<PlaceCounts>,
@@ -293,8 +296,8 @@ pub struct Aggregate {
     pub last: Option<NaiveDateTime>,
     pub counts: RowStats,
     pub computers: Vec<ComputerUsage>,
-    /// Every candidate of the Beaconing view, best first.
-    pub beaconing: Vec<Beacon>,
+    /// Every candidate of the Beaconing view, best first, when it was asked for.
+    pub beaconing: Option<Vec<Beacon>>,
     pub per_process: Option<Vec<UserUsage>>,
     pub flagged: Option<Flagged>,
     /// Remote countries and ASNs, when a database was given.
@@ -307,7 +310,7 @@ impl Aggregator {
             span: Span::default(),
             counts: RowCounts::default(),
             computers: ComputerCounts::default(),
-            beacons: Beaconing::default(),
+            beacons: views.beaconing.then(Beaconing::default),
             per_process: views.process.as_deref().map(ProcessUsage::new),
             flags: views.criteria.clone().map(|c| FlagCounts::new(c, views.geo.clone())),
             places: views.geo.clone().map(PlaceCounts::new),
@@ -322,7 +325,9 @@ impl Accumulate for Aggregator {
         self.span.add(batch);
         self.counts.add(batch);
         self.computers.add(batch);
-        self.beacons.add(batch);
+        if let Some(b) = &mut self.beacons {
+            b.add(batch);
+        }
         if let Some(p) = &mut self.per_process {
             p.add(batch);
         }
@@ -339,7 +344,7 @@ impl Accumulate for Aggregator {
         self.span.merge(other.span);
         self.counts.merge(other.counts);
         self.computers.merge(other.computers);
-        self.beacons.merge(other.beacons);
+        merge_option(&mut self.beacons, other.beacons);
         merge_option(&mut self.per_process, other.per_process);
         merge_option(&mut self.flags, other.flags);
         merge_option(&mut self.places, other.places);
@@ -352,7 +357,7 @@ impl Accumulate for Aggregator {
             last,
             counts: self.counts.finish(tables),
             computers: self.computers.finish(tables),
-            beaconing: self.beacons.finish(tables),
+            beaconing: self.beacons.map(|b| b.finish(tables)),
             per_process: self.per_process.map(|p| p.finish(tables)),
             flagged: self.flags.map(|f| f.finish(tables)),
             places: self.places.map(|p| p.finish(tables)).unwrap_or_default(),

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 
 use prparser::analysis::changes::Baseline;
 use prparser::analysis::criteria::{CompiledSet, CriteriaSet, Field};
@@ -15,9 +14,10 @@ use prparser::analysis::time_range::{TimeRange, parse_time};
 use prparser::cli::prparser::{BaselineArgs, Cli, Command, FollowFormat, Format, RangeArgs};
 use prparser::clickhouse::changes::ServerBaseline;
 use prparser::logs::ports::LoadProgress;
+use prparser::report::Skip;
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    match run(Cli::parse_checked()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("prparser: {e:#}");
@@ -37,6 +37,7 @@ fn run(cli: Cli) -> Result<()> {
             baseline,
             format,
             top,
+            skip,
             ..
         }) => {
             let (criteria, _lists) = load_criteria(criteria, None)?;
@@ -44,18 +45,41 @@ fn run(cli: Cli) -> Result<()> {
                 Baseline::Until(until) => ServerBaseline::Until(until),
                 _ => ServerBaseline::Initial,
             };
-            let options = prparser::clickhouse::report::Options { computers, range: time_range(&range)?, baseline };
+            let options = prparser::clickhouse::report::Options {
+                computers,
+                range: time_range(&range)?,
+                baseline,
+                skip: Skip::of(&skip),
+            };
             prparser::clickhouse::command::report(&url, &server, &criteria, &options, format, top)
         }
         Some(Command::Ingest { clickhouse, server, batch_rows, paths }) => {
             prparser::clickhouse::command::ingest(&clickhouse, &server, batch_rows as usize, &paths)
         }
         Some(Command::Report {
-            criteria, geoip, asn, process, computers, range, baseline, format, top, paths, ..
+            criteria,
+            geoip,
+            asn,
+            process,
+            computers,
+            range,
+            baseline,
+            format,
+            top,
+            skip,
+            paths,
+            ..
         }) => {
             let geo = open_geoip(geoip.as_deref(), asn.as_deref())?;
             let baseline = baseline_of(baseline)?;
-            let options = prparser::report::Options { process, computers, geo, range: time_range(&range)?, baseline };
+            let options = prparser::report::Options {
+                process,
+                computers,
+                geo,
+                range: time_range(&range)?,
+                baseline,
+                skip: Skip::of(&skip),
+            };
             report(criteria, &options, format, top, &paths)
         }
         Some(Command::Follow { criteria, geoip, asn, format, flagged_only, from, interval_ms, seconds, path }) => {

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::generate::{HeaderVersion, LineEnds, Preset, Shape, TextEncoding, parse_share};
+use crate::report::View;
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,11 @@ pub enum Command {
         /// Entries shown per view in text output.
         #[arg(long, default_value_t = 10)]
         top: usize,
+        /// Do not compute this view (repeat for both): it is left out of the report, not shown
+        /// empty. Beaconing and Changes cost more time and memory than all the statistics
+        /// together; a script that wants only the statistics skips them.
+        #[arg(long, value_enum, value_name = "VIEW")]
+        skip: Vec<View>,
         /// Report on what `prparser ingest` loaded into this ClickHouse server (its HTTP
         /// interface, http://host:8123) instead of reading logs: every view is computed there.
         /// Changes compares with the default baseline or --baseline-until; --baseline PATH
@@ -132,6 +139,42 @@ pub enum Command {
         #[command(flatten)]
         shape: ShapeArgs,
     },
+}
+
+impl Cli {
+    /// Parses the command line, then makes the checks clap cannot declare (it knows conflicts
+    /// between options, not with one value of an option); a failure exits as clap's own do.
+    pub fn parse_checked() -> Cli {
+        let cli = Cli::parse();
+        if let Err(e) = cli.check() {
+            e.exit();
+        }
+        cli
+    }
+
+    /// A baseline is what the Changes view compares with, so naming one while skipping that
+    /// view is a mistake worth stopping at rather than silently ignoring.
+    pub fn check(&self) -> Result<(), clap::Error> {
+        let Some(Command::Report { skip, baseline, .. }) = &self.command else { return Ok(()) };
+        if !skip.contains(&View::Changes) {
+            return Ok(());
+        }
+        let given = if !baseline.baseline.is_empty() {
+            "--baseline <PATH>"
+        } else if baseline.baseline_until.is_some() {
+            "--baseline-until <TIME>"
+        } else {
+            return Ok(());
+        };
+        let why = format!(
+            "the argument '--skip changes' cannot be used with '{given}' (a baseline is what the Changes view compares with)"
+        );
+        // Built, so the error's usage line is the report command's, as clap's own conflicts show.
+        let mut cli = Cli::command();
+        cli.build();
+        let report = cli.find_subcommand_mut("report").expect("the report command is declared");
+        Err(report.error(ErrorKind::ArgumentConflict, why))
+    }
 }
 
 /// Where in a ClickHouse server, and as whom.
@@ -245,4 +288,36 @@ pub enum FollowFormat {
     Text,
     /// One JSON object per row and line.
     Jsonl,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(args: &[&str]) -> Result<Cli, clap::Error> {
+        let cli = Cli::try_parse_from(args)?;
+        cli.check()?;
+        Ok(cli)
+    }
+
+    #[test]
+    fn skipping_changes_conflicts_with_a_baseline() {
+        for baseline in [["--baseline", "old"], ["--baseline-until", "2008-06-30"]] {
+            let args = ["prparser", "report", "--skip", "changes", baseline[0], baseline[1], "logs"];
+            let err = checked(&args).err().expect("a conflict");
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{baseline:?}");
+            assert!(err.to_string().contains(&format!("'--skip changes' cannot be used with '{}", baseline[0])));
+        }
+        // Skipping beaconing leaves the baseline meaningful.
+        let cli = checked(&["prparser", "report", "--skip", "beaconing", "--baseline", "old", "logs"]).expect("valid");
+        let Some(Command::Report { skip, .. }) = cli.command else { panic!("a report") };
+        assert_eq!(skip, vec![View::Beaconing]);
+        let cli = checked(&["prparser", "report", "--skip", "changes", "--skip", "beaconing", "logs"]).expect("valid");
+        let Some(Command::Report { skip, .. }) = cli.command else { panic!("a report") };
+        assert_eq!(skip, vec![View::Changes, View::Beaconing]);
+        assert_eq!(
+            checked(&["prparser", "report", "--skip", "flags", "logs"]).err().map(|e| e.kind()),
+            Some(ErrorKind::InvalidValue)
+        );
+    }
 }

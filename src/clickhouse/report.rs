@@ -22,7 +22,7 @@ use crate::analysis::stats::{
 };
 use crate::analysis::time_range::{TimeRange, iso};
 use crate::model::Address;
-use crate::report::{ComputerEntry, MAX_LISTED_BEACONS, RangeOut, Report, Stats};
+use crate::report::{ComputerEntry, MAX_LISTED_BEACONS, RangeOut, Report, Skip, Stats};
 
 /// What a server report is asked for beyond its criteria.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +32,8 @@ pub struct Options {
     pub range: TimeRange,
     /// What the Changes view compares with.
     pub baseline: ServerBaseline,
+    /// Views the server is not asked for.
+    pub skip: Skip,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +63,7 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
             database: client.database().to_string(),
         });
     }
-    if !schema::holds(client, PORT_TABLES)? {
+    if !options.skip.changes && !schema::holds(client, PORT_TABLES)? {
         return Err(ReportError::NoPortTables {
             server: client.server().to_string(),
             database: client.database().to_string(),
@@ -133,11 +135,19 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
                 port_usage_by_hour: hours(&query)?,
                 svchost_enumeration: svchosts(&query, &of_computers)?,
                 masquerading: masquerading(&query, &of_computers)?,
-                beaconing: super::beaconing::beacons(client, &query.filter, MAX_LISTED_BEACONS)?,
+                beaconing: if options.skip.beaconing {
+                    None
+                } else {
+                    Some(super::beaconing::beacons(client, &query.filter, MAX_LISTED_BEACONS)?)
+                },
             },
             flagged: flags.flagged(criteria, &counts),
             per_process_usage: None,
-            changes: Some(super::changes::changes(client, &of_computers, &options.range, options.baseline)?),
+            changes: if options.skip.changes {
+                None
+            } else {
+                Some(super::changes::changes(client, &of_computers, &options.range, options.baseline)?)
+            },
         };
     if !options.range.is_all() {
         report.range = Some(RangeOut { from: options.range.from.map(iso), to: options.range.to.map(iso) });

@@ -216,6 +216,8 @@ fn compare_reports(
             "changes" => {}
             "malformed_lines" | "warnings" => assert_eq!(remote[name], Value::Array(Vec::new()), "{name}"),
             "stats" => {
+                let views = |report: &Value| report["stats"].as_object().map(|s| s.keys().cloned().collect::<Vec<_>>());
+                assert_eq!(views(&remote), views(&local), "the same views with {server_args:?}");
                 for (view, entries) in value.as_object().expect("stats object") {
                     assert_eq!(&remote["stats"][view], entries, "stats.{view} with {server_args:?}");
                 }

@@ -68,7 +68,12 @@ fn criteria() -> CriteriaSet {
 }
 
 fn views(process: &str) -> Views {
-    Views { process: Some(process.into()), criteria: Some(Arc::new(CompiledSet::new(&criteria()))), geo: None }
+    Views {
+        process: Some(process.into()),
+        criteria: Some(Arc::new(CompiledSet::new(&criteria()))),
+        geo: None,
+        beaconing: true,
+    }
 }
 
 /// The aggregate of `set`'s rows fed as `parts` consecutive batches to `parts` accumulators
@@ -147,7 +152,7 @@ fn batches_read_while_the_tables_grow_count_as_the_whole_log() {
     let progress = LoadProgress::default();
     read_from(&mut log, Path::new("PR-PORTS-a.log"), head.as_bytes(), None, &progress).expect("read");
     let mut pieces =
-        Pieces::new(|| Aggregator::new(&Views { process: Some("IEXPLORE.exe".into()), criteria: None, geo: None }));
+        Pieces::new(|| Aggregator::new(&Views { process: Some("IEXPLORE.exe".into()), ..Views::default() }));
     pieces.add(Batch::new(Tables::of(&log), &log.events));
     let before = (log.events.len(), log.modules.len(), log.addrs.len());
     read_from(&mut log, Path::new("PR-PORTS-b.log"), tail.as_bytes(), None, &progress).expect("read");
@@ -199,4 +204,20 @@ fn a_subset_counts_only_its_rows() {
     let counts: Vec<usize> = flagged.by_criterion.iter().map(|c| c.count).collect();
     assert_eq!(counts, vec![1, 1, 1, 0, 0, 1, 2, 1, 1, 0]);
     assert_eq!(flagged.rows, 2);
+}
+
+#[test]
+fn beaconing_is_only_counted_when_asked_for() {
+    let set = set_from(PORTS, None);
+    let tables = Tables::of(&set.ports);
+    let batch = || Batch::new(tables, &set.ports.events);
+    let asked = Views { beaconing: true, ..Views::default() };
+    assert!(Aggregator::new(&asked).beacons.is_some());
+    assert!(Aggregator::new(&Views::default()).beacons.is_none(), "no accumulator, so no connection times kept");
+    let with = over_rows(batch(), || Aggregator::new(&asked)).finish(tables);
+    let without = over_rows(batch(), || Aggregator::new(&Views::default())).finish(tables);
+    // Nine rows, none repeating a connection often enough to be a candidate: a list, but empty.
+    assert_eq!(with.beaconing, Some(Vec::new()));
+    assert_eq!(without.beaconing, None);
+    assert_eq!(Aggregate { beaconing: None, ..with }, without);
 }
