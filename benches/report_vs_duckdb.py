@@ -8,15 +8,19 @@ For each shape (a `prparser generate --shape` preset) and size, the script gener
 logs once under target/bench-data/shapes/ (kept for re-runs, made again when the binary or
 the command changes), then runs, alternately and RUNS times each:
   - `prparser report --format json` on the PORTS log (the release build, made first unless
-    --no-build): wall time and peak RSS of the process;
+    --no-build), the full report: wall time and peak RSS of the process;
+  - the same with `--skip beaconing --skip changes`: the statistics alone, like for like
+    with DuckDB's five group-bys (the two investigation views cost more than the statistics);
   - DuckDB (pip package `duckdb`, installed if missing), in a child Python process: read_csv
     of the same file with the options the shape needs, then the same five row-count views
     (local TCP port usage, process usage, remote IP usage, user context usage, port usage by
     hour) on 2 threads: wall time from connecting to the last result (Python's start and
     `import duckdb` are not counted), peak RSS of the child (Python's ~30 MiB included).
 Before a ratio is printed, DuckDB's row count and every group of every view (key and count)
-must equal prparser's JSON report; if not, the script stops with the difference.
-Prints the medians as a Markdown table for README, with the commit, date, machine and load.
+must equal prparser's JSON report, and the statistics-only report must equal the full one
+without its `beaconing` and `changes` keys; if not, the script stops with the difference.
+Prints the medians as a Markdown table for README (both reports' times, peak RSS and ratio to
+DuckDB), with the commit, date, machine and load.
 
 DuckDB's options per shape:
   - quoted names: quote='"', escape='"' (RFC 4180; fields spanning lines too);
@@ -242,6 +246,21 @@ def check_same(shape, rows, report, duck):
         sys.exit(f"prparser and DuckDB disagree on {shape} at {rows:,} rows:\n  " + "\n  ".join(problems))
 
 
+def medians(runs):
+    """Median wall seconds and median peak RSS of `timed` runs."""
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def check_skipped(shape, rows, full, stats_only):
+    """Stops the script unless the statistics-only report is the full one minus its two views."""
+    want = dict(full)
+    want.pop("changes", None)
+    want["stats"] = {k: v for k, v in full["stats"].items() if k != "beaconing"}
+    if stats_only != want:
+        keys = sorted(k for k in set(want) | set(stats_only) if want.get(k) != stats_only.get(k))
+        sys.exit(f"--skip changed more than the skipped views on {shape} at {rows:,} rows: {keys}")
+
+
 def parse_size(text):
     scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:].upper(), 1)
     return int(float(text[:-1] if scale > 1 else text) * scale)
@@ -287,26 +306,35 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--bin", "prparser"], cwd=ROOT, check=True)
     load_before = os.getloadavg()
     lines = [
-        f"| shape | rows | file MB | prparser report (s) | prparser peak RSS (MiB) | DuckDB {version} (s) | DuckDB peak RSS (MiB) | speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| shape | rows | file MB | report (s) | report peak RSS (MiB) | statistics only (s) "
+        f"| statistics only peak RSS (MiB) | DuckDB {version} (s) | DuckDB peak RSS (MiB) "
+        "| speed-up: report | speed-up: statistics only |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     print("\n".join(lines), file=sys.stderr, flush=True)
     for rows in sizes:
         for shape in shapes:
             ports = generate(shape, rows)
             size_mb = os.path.getsize(ports) / 1e6
-            ours, theirs = [], []
+            full, only, theirs = [], [], []
+            report = [BIN, "report", "--format", "json"]
             for _ in range(args.runs):
-                ours.append(timed([BIN, "report", "--format", "json", ports]))
+                full.append(timed(report + [ports]))
+                only.append(timed(report + ["--skip", "beaconing", "--skip", "changes", ports]))
                 theirs.append(timed([sys.executable, os.path.abspath(__file__), "--duckdb-child", shape, ports]))
-            report = json.loads(ours[0][2])
+            full_report, only_report = json.loads(full[0][2]), json.loads(only[0][2])
             duck_runs = [json.loads(out) for _, _, out in theirs]
-            check_same(shape, rows, report, duck_runs[0])
-            wall = statistics.median(r[0] for r in ours)
-            rss = statistics.median(r[1] for r in ours)
+            check_same(shape, rows, full_report, duck_runs[0])
+            check_same(shape, rows, only_report, duck_runs[0])
+            check_skipped(shape, rows, full_report, only_report)
+            wall, rss = medians(full)
+            only_wall, only_rss = medians(only)
             duck = statistics.median(d["wall"] for d in duck_runs)
             duck_rss = statistics.median(r[1] for r in theirs)
-            line = f"| {shape} | {rows:,} | {size_mb:.0f} | {wall:.3f} | {rss:.0f} | {duck:.3f} | {duck_rss:.0f} | {duck / wall:.1f}x |"
+            line = (
+                f"| {shape} | {rows:,} | {size_mb:.0f} | {wall:.3f} | {rss:.0f} | {only_wall:.3f} | {only_rss:.0f} "
+                f"| {duck:.3f} | {duck_rss:.0f} | {duck / wall:.1f}x | {duck / only_wall:.1f}x |"
+            )
             lines.append(line)
             print(line, file=sys.stderr, flush=True)
     load_after = os.getloadavg()
