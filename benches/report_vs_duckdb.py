@@ -18,7 +18,7 @@ the command changes), then runs, alternately and RUNS times each:
     `import duckdb` are not counted), peak RSS of the child (Python's ~30 MiB included).
 Each process is started from a bare Python interpreter that times it and reads its peak RSS
 (Linux counts in a child's peak the size of the process it was forked from, and this script
-holds DuckDB and the reports: ~60 MiB, more than the statistics-only report's own peak).
+holds DuckDB and the reports: 35-60 MiB, more than the statistics-only report's own peak).
 Before a ratio is printed, DuckDB's row count and every group of every view (key and count)
 must equal prparser's JSON report, and the statistics-only report must equal the full one
 without its `beaconing` and `changes` keys; if not, the script stops with the difference.
