@@ -102,6 +102,23 @@ pub struct NewListener {
     pub rows: u64,
 }
 
+/// The view's order of ports taken ([`NewListener`], [`OwnerChange`]): by first_seen, then
+/// computer, protocol, port and process, so both lists read alike and ties never depend on
+/// the order the scan found them in.
+type PortOrder<'a> = (NaiveDateTime, &'a str, Protocol, u16, &'a str);
+
+impl NewListener {
+    fn port_order(&self) -> PortOrder<'_> {
+        (self.first_seen, &self.computer, self.protocol, self.port, &self.process)
+    }
+}
+
+impl OwnerChange {
+    fn port_order(&self) -> PortOrder<'_> {
+        (self.first_seen, &self.computer, self.protocol, self.port, &self.process)
+    }
+}
+
 /// A (computer, protocol, local port) the baseline had listened on by other processes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OwnerChange {
@@ -167,24 +184,8 @@ impl Changes {
         mut new_processes: Vec<NewProcess>,
         mut new_remote_endpoints: Vec<NewEndpoint>,
     ) -> Changes {
-        new_listeners.sort_by(|a, b| {
-            (a.first_seen, &a.computer, a.protocol, a.port, &a.process).cmp(&(
-                b.first_seen,
-                &b.computer,
-                b.protocol,
-                b.port,
-                &b.process,
-            ))
-        });
-        owner_changes.sort_by(|a, b| {
-            (a.first_seen, &a.computer, a.protocol, a.port, &a.process).cmp(&(
-                b.first_seen,
-                &b.computer,
-                b.protocol,
-                b.port,
-                &b.process,
-            ))
-        });
+        new_listeners.sort_by(|a, b| a.port_order().cmp(&b.port_order()));
+        owner_changes.sort_by(|a, b| a.port_order().cmp(&b.port_order()));
         new_processes
             .sort_by(|a, b| (a.first_seen, &a.computer, &a.process).cmp(&(b.first_seen, &b.computer, &b.process)));
         // As [`Ranked`] orders them.
@@ -642,37 +643,38 @@ impl ChangeScanner {
 
     /// The scanner's id of the set's computer `id`.
     fn log_computer(&mut self, tables: &Tables<'_>, id: u32) -> u32 {
-        if let Some(&c) = self.computer_ids.get(id as usize)
-            && c != UNSET
-        {
-            return c;
-        }
-        let c = self.computer_id(tables.computers.name(Symbol(id)));
-        cache(&mut self.computer_ids, id as usize, c);
-        c
+        self.memoized(|s| &mut s.computer_ids, id, |s| s.computer_id(tables.computers.name(Symbol(id))))
     }
 
     /// The scanner's id of the set's module name `id`.
     fn log_name(&mut self, tables: &Tables<'_>, id: u32) -> u32 {
-        if let Some(&n) = self.module_ids.get(id as usize)
-            && n != UNSET
-        {
-            return n;
-        }
-        let n = self.name_id(tables.modules.resolve(Symbol(id)));
-        cache(&mut self.module_ids, id as usize, n);
-        n
+        self.memoized(|s| &mut s.module_ids, id, |s| s.name_id(tables.modules.resolve(Symbol(id))))
     }
 
+    /// The scanner's id of the set's user `id`.
     fn log_user(&mut self, tables: &Tables<'_>, id: u32) -> u32 {
-        if let Some(&u) = self.user_ids.get(id as usize)
-            && u != UNSET
+        self.memoized(|s| &mut s.user_ids, id, |s| s.user_id(tables.users.resolve(Symbol(id))))
+    }
+
+    /// The scanner's id of a set's id, kept in `ids` (one of the per-set tables) by the set's
+    /// id: rows repeat a few ids millions of times, so each is looked up by name (`intern`)
+    /// only the first time.
+    fn memoized(&mut self, ids: fn(&mut Self) -> &mut Vec<u32>, id: u32, intern: impl FnOnce(&mut Self) -> u32) -> u32 {
+        let at = id as usize;
+        if let Some(&known) = ids(self).get(at)
+            && known != UNSET
         {
-            return u;
+            return known;
         }
-        let u = self.user_id(tables.users.resolve(Symbol(id)));
-        cache(&mut self.user_ids, id as usize, u);
-        u
+        let new = intern(self);
+        let ids = ids(self);
+        if ids.len() <= at {
+            ids.resize(at + 1, UNSET);
+        }
+        if let Some(slot) = ids.get_mut(at) {
+            *slot = new;
+        }
+        new
     }
 
     /// Reads a set's PORTS rows streamed block by block: processes and endpoints counted on
@@ -913,15 +915,6 @@ struct Ranked<'a> {
     port: u16,
     /// Computer and name ids, equal whenever the names above are.
     ids: (u32, u32),
-}
-
-fn cache(ids: &mut Vec<u32>, at: usize, id: u32) {
-    if ids.len() <= at {
-        ids.resize(at + 1, UNSET);
-    }
-    if let Some(slot) = ids.get_mut(at) {
-        *slot = id;
-    }
 }
 
 /// The stamp in a log's file name.
