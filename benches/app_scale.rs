@@ -11,9 +11,9 @@
 //! `cargo bench --bench app_scale -- [ROWS]` (default 10,000,000; the log is generated once
 //! under target/bench-data/). Prints one Markdown table for README.
 
+#[allow(dead_code)]
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -48,17 +48,9 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-fn millis(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
 fn main() {
     let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000_000);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data").join(rows.to_string());
-    if !dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
-        let options = prparser::generate::Options { rows, seed: 1, shape: Default::default() };
-        prparser::generate::write_set(&dir, &options).expect("generate the bench log");
-    }
+    let dir = common::generated_log(rows);
 
     let t = Instant::now();
     let data = Dataset::open(std::slice::from_ref(&dir), &LoadProgress::default()).expect("load");
@@ -226,48 +218,63 @@ fn main() {
 
     println!("| {rows} rows, 5 criteria | |");
     println!("|---|---:|");
-    println!("| load (parse + PIDS index) | {} |", millis(load));
-    println!("| re-evaluate 5 criteria ({} rows flagged) | {} |", eval.flagged_rows, millis(reeval));
-    println!("| sort all rows by module | {} |", millis(sort_module));
-    println!("| sort all rows by time, descending | {} |", millis(sort_time));
-    println!("| sort all rows by local address and port | {} |", millis(sort_local));
-    println!("| sort all rows by PID, descending | {} |", millis(sort_pid));
-    println!("| quick filter `iexplore` ({} rows) | {} |", filtered.len(), millis(filter));
+    println!("| load (parse + PIDS index) | {} |", common::millis(load));
+    println!("| re-evaluate 5 criteria ({} rows flagged) | {} |", eval.flagged_rows, common::millis(reeval));
+    println!("| sort all rows by module | {} |", common::millis(sort_module));
+    println!("| sort all rows by time, descending | {} |", common::millis(sort_time));
+    println!("| sort all rows by local address and port | {} |", common::millis(sort_local));
+    println!("| sort all rows by PID, descending | {} |", common::millis(sort_pid));
+    println!("| quick filter `iexplore` ({} rows) | {} |", filtered.len(), common::millis(filter));
     println!(
         "| quick filter `6667`, which also searches times ({} rows) | {} |",
         filtered_digits.len(),
-        millis(filter_digits)
+        common::millis(filter_digits)
     );
     println!(
         "| that filter, cancelled {} ms in by the next keystroke: stops after | {} |",
         STALE_AFTER.as_millis(),
-        millis(stale_stop)
+        common::millis(stale_stop)
     );
-    println!("| frame time, median of {} frames paging to the end | {} |", frames.len(), millis(p50));
-    println!("| frame time, 99th percentile / max | {} / {} |", millis(p99), millis(max));
+    println!("| frame time, median of {} frames paging to the end | {} |", frames.len(), common::millis(p50));
+    println!("| frame time, 99th percentile / max | {} / {} |", common::millis(p99), common::millis(max));
     println!(
         "| CPU time of those frames: median / 99th percentile / max | {} / {} / {} |",
-        millis(cpu50),
-        millis(cpu99),
-        millis(cpu_max)
+        common::millis(cpu50),
+        common::millis(cpu99),
+        common::millis(cpu_max)
     );
     println!("| frames at or past the 99th percentile that mostly waited for a core | {waited} |");
     println!("| last row readable on screen | {last} |");
-    println!("| timeline: count every row (minute buckets; 10 min, hour, day summed) | {} |", millis(count_all));
-    println!("| timeline: count the {} rows of quick filter `iexplore` | {} |", filtered.len(), millis(count_filtered));
-    println!("| timeline: a new range of one hour ({} rows), log order | {} |", in_hour.len(), millis(new_range));
-    println!("| timeline: the same range, sorted by time descending | {} |", millis(new_range_sorted));
-    println!("| timeline: seconds of a 15-minute window ({} buckets) | {} |", seconds.len(), millis(count_seconds));
+    println!(
+        "| timeline: count every row (minute buckets; 10 min, hour, day summed) | {} |",
+        common::millis(count_all)
+    );
+    println!(
+        "| timeline: count the {} rows of quick filter `iexplore` | {} |",
+        filtered.len(),
+        common::millis(count_filtered)
+    );
+    println!(
+        "| timeline: a new range of one hour ({} rows), log order | {} |",
+        in_hour.len(),
+        common::millis(new_range)
+    );
+    println!("| timeline: the same range, sorted by time descending | {} |", common::millis(new_range_sorted));
+    println!(
+        "| timeline: seconds of a 15-minute window ({} buckets) | {} |",
+        seconds.len(),
+        common::millis(count_seconds)
+    );
     let (z50, z99, zmax) = percentiles(zoom_frames.iter().map(|f| f.0).collect());
     let (zc50, _, zcmax) = percentiles(zoom_frames.iter().map(|f| f.1).collect());
     println!(
         "| timeline: frame time while the wheel zooms, median / 99th percentile / max of {} | {} / {} / {} |",
         zoom_frames.len(),
-        millis(z50),
-        millis(z99),
-        millis(zmax)
+        common::millis(z50),
+        common::millis(z99),
+        common::millis(zmax)
     );
-    println!("| CPU time of those frames: median / max | {} / {} |", millis(zc50), millis(zcmax));
+    println!("| CPU time of those frames: median / max | {} / {} |", common::millis(zc50), common::millis(zcmax));
 }
 
 /// `10,000,000`, as the status bar writes counts.

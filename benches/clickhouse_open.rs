@@ -7,10 +7,11 @@
 //! target/bench-data/, shared with the other benchmarks.
 
 #[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
 #[path = "../tests/support/clickhouse.rs"]
 mod server;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use prparser::analysis::dataset::Dataset;
@@ -22,10 +23,6 @@ use prparser::logs::ports::LoadProgress;
 
 fn seconds(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
-}
-
-fn rate(rows: u64, d: Duration) -> String {
-    format!("{:.0}k rows/s", rows as f64 / d.as_secs_f64() / 1000.0)
 }
 
 /// The process's peak resident memory so far, in MiB (Linux).
@@ -44,11 +41,7 @@ fn linked(data: &Dataset) -> usize {
 
 fn main() {
     let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data").join(rows.to_string());
-    if !dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
-        let options = prparser::generate::Options { rows, seed: 1, shape: Default::default() };
-        prparser::generate::write_set(&dir, &options).expect("generate the bench log");
-    }
+    let dir = common::generated_log(rows);
     println!("{rows} rows generated (seed 1)");
 
     let server = server::start();
@@ -79,7 +72,7 @@ fn main() {
     println!(
         "Open from ClickHouse: {} ({}), {} of {} matching rows, peak RSS {} MiB",
         seconds(t_remote),
-        rate(remote.rows(), t_remote),
+        common::rate(remote.rows(), t_remote),
         remote.rows(),
         remote.matching,
         peak_remote
@@ -88,7 +81,7 @@ fn main() {
     let t = Instant::now();
     let local = Dataset::open(std::slice::from_ref(&dir), &LoadProgress::default()).expect("local load");
     let t_local = t.elapsed();
-    println!("Open folder (the same logs): {} ({})", seconds(t_local), rate(rows, t_local));
+    println!("Open folder (the same logs): {} ({})", seconds(t_local), common::rate(rows, t_local));
 
     let expected = rows.min(DEFAULT_CAP);
     assert_eq!(remote.rows(), expected);

@@ -7,10 +7,11 @@
 //! target/bench-data/, shared with the other benchmarks.
 
 #[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
 #[path = "../tests/support/clickhouse.rs"]
 mod server;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,10 +21,6 @@ use prparser::logs::ports::LoadProgress;
 
 fn seconds(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
-}
-
-fn rate(rows: u64, d: Duration) -> String {
-    format!("{:.0}k rows/s", rows as f64 / d.as_secs_f64() / 1000.0)
 }
 
 /// Criteria the server counts: a port range, an exact user, a CIDR.
@@ -48,11 +45,7 @@ fn criteria() -> CriteriaSet {
 
 fn main() {
     let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000_000);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data").join(rows.to_string());
-    if !dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
-        let options = prparser::generate::Options { rows, seed: 1, shape: Default::default() };
-        prparser::generate::write_set(&dir, &options).expect("generate the bench log");
-    }
+    let dir = common::generated_log(rows);
     let ports_log = dir.join("PR-PORTS-08-06-30-0-0-0.log");
     let bytes = std::fs::metadata(&ports_log).map(|m| m.len()).unwrap_or(0);
     println!("{rows} rows, PR-PORTS {:.0} MB", bytes as f64 / 1e6);
@@ -65,7 +58,7 @@ fn main() {
             .expect("ingest");
     let t_ingest = t.elapsed();
     assert_eq!(summary.rows, rows);
-    println!("prparser ingest: {} ({})", seconds(t_ingest), rate(rows, t_ingest));
+    println!("prparser ingest: {} ({})", seconds(t_ingest), common::rate(rows, t_ingest));
 
     let csv = server.dir().join("ports.csv");
     let mut answer = ureq::post(&format!("{}/", server.url))
@@ -90,7 +83,7 @@ fn main() {
         "clickhouse-client, the same rows as CSV ({:.0} MB): {} ({})",
         csv_bytes as f64 / 1e6,
         seconds(t_client),
-        rate(rows, t_client)
+        common::rate(rows, t_client)
     );
 
     for (label, set) in [("no criteria", CriteriaSet::default()), ("3 criteria", criteria())] {

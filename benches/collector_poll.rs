@@ -15,6 +15,9 @@
 //! Everything stays on 127.0.0.1, the sockets are closed when it ends, and it runs a bounded
 //! number of rounds.
 
+#[allow(dead_code)]
+mod common;
+
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,10 +62,6 @@ fn median(rounds: usize, who: UsageWho, mut f: impl FnMut() -> Result<()>) -> Re
     }
     costs.sort_by_key(|c| c.wall);
     Ok(costs[rounds / 2])
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// Opens the loopback sockets; they close when the returned vectors are dropped.
@@ -295,7 +294,7 @@ fn main() -> Result<()> {
         2 * TCP_CONNECTIONS + UDP_SOCKETS + 1,
         TCP_CONNECTIONS,
         UDP_SOCKETS,
-        ms(t0.elapsed())
+        common::millis(t0.elapsed())
     );
 
     let mut rows: Vec<(String, Cost)> = Vec::new();
@@ -350,7 +349,7 @@ fn main() -> Result<()> {
     }
     println!("\n| what (median) | wall | CPU |\n|---|---:|---:|");
     for (what, cost) in &rows {
-        println!("| {what} | {} | {} |", ms(cost.wall), ms(cost.cpu));
+        println!("| {what} | {} | {} |", common::millis(cost.wall), common::millis(cost.cpu));
     }
 
     const ROUNDS: usize = 101;

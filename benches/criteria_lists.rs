@@ -6,11 +6,12 @@
 //! `cargo bench --bench criteria_lists -- [ROWS]` (default 10,000,000; the log is generated
 //! once under target/bench-data/, shared with `app_scale`, and so is the list).
 
+#[allow(dead_code)]
 mod common;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use prparser::analysis::address_list::AddressList;
@@ -23,10 +24,6 @@ const RUNS: usize = 15;
 
 /// Entries of the generated list.
 const LIST_ENTRIES: u32 = 1_000_000;
-
-fn millis(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 /// The fastest of `runs` runs of `f` (the machine is shared: the fastest run is the one least
 /// disturbed), and the last run's result.
@@ -83,12 +80,8 @@ fn criterion(name: &str, field: Field, kind: MatchKind, pattern: &str, effect: E
 
 fn main() {
     let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000_000);
-    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    let dir = data_dir.join(rows.to_string());
-    if !dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
-        let options = prparser::generate::Options { rows, seed: 1, shape: Default::default() };
-        prparser::generate::write_set(&dir, &options).expect("generate the bench log");
-    }
+    let data_dir = common::bench_data();
+    let dir = common::generated_log(rows);
     let list_path = data_dir.join("list-1m.netset");
     if !list_path.exists() {
         write_list(&list_path);
@@ -132,13 +125,19 @@ fn main() {
         list_bytes as f64 / (1 << 20) as f64
     );
     println!("|---|---:|");
-    println!("| load the list (read, parse, build the prefix trie; fastest of 5) | {} |", millis(t_load));
-    println!("| look up 1,000,000 random IPv4 addresses in it ({found} found) | {} |", millis(t_lookup));
-    println!("| evaluate the 5 criteria ({f_five} rows flagged) | {} |", millis(t_five));
-    println!("| evaluate one CIDR criterion, remote IP in 64.0.0.0/8 ({f_cidr} rows flagged) | {} |", millis(t_cidr));
-    println!("| evaluate one list criterion, remote IP in the list ({f_list} rows flagged) | {} |", millis(t_list));
+    println!("| load the list (read, parse, build the prefix trie; fastest of 5) | {} |", common::millis(t_load));
+    println!("| look up 1,000,000 random IPv4 addresses in it ({found} found) | {} |", common::millis(t_lookup));
+    println!("| evaluate the 5 criteria ({f_five} rows flagged) | {} |", common::millis(t_five));
+    println!(
+        "| evaluate one CIDR criterion, remote IP in 64.0.0.0/8 ({f_cidr} rows flagged) | {} |",
+        common::millis(t_cidr)
+    );
+    println!(
+        "| evaluate one list criterion, remote IP in the list ({f_list} rows flagged) | {} |",
+        common::millis(t_list)
+    );
     println!(
         "| evaluate the 5 criteria and an allow criterion, 64.0.0.0/8 ({f_allow} rows flagged) | {} |",
-        millis(t_allow)
+        common::millis(t_allow)
     );
 }

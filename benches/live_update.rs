@@ -6,6 +6,7 @@
 //! `cargo bench --bench live_update -- [ROWS]` (release), or `cargo test --bench live_update
 //! -- [ROWS]` (debug). The log is generated once under target/bench-data/.
 
+#[allow(dead_code)]
 mod common;
 
 use std::io::Write;
@@ -57,7 +58,7 @@ fn ctx(d: &Dataset) -> criteria::Context<'_> {
 fn main() {
     let rows: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let total = rows + APPENDED;
-    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data").join(format!("live-{total}"));
+    let data_dir = common::bench_data().join(format!("live-{total}"));
     if !data_dir.join("PR-PORTS-08-06-30-0-0-0.log").exists() {
         let options = prparser::generate::Options { rows: total as u64, seed: 1, shape: Default::default() };
         prparser::generate::write_set(&data_dir, &options).expect("generate the bench log");
