@@ -190,3 +190,49 @@ fn snapshots_of_the_main_screen_a_flagged_row_and_its_detail() {
     harness.get_by_label("Loaded modules");
     harness.snapshot_options("quick_filter_and_detail", &support::app::snapshot_options());
 }
+
+/// Steps the app until `label` is first drawn (bounded in real time: the job behind it runs
+/// on a thread).
+fn step_until_shown(harness: &mut Harness<'static, PrParserApp>, label: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while harness.query_by_label(label).is_none() {
+        assert!(std::time::Instant::now() < deadline, "never shown: {label}");
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A note in the status bar is there for 8 s from the frame that first draws it, then gone.
+/// The harness's clock moves a quarter of a second a step (egui_kittest's default), so 31
+/// steps later is 7.75 s and 32 is 8 s.
+#[test]
+fn a_status_note_fades_after_eight_seconds() {
+    let mut harness = app_on(sample());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("view.csv");
+    harness.state_mut().export_view(path.clone(), false);
+    let note = format!("Exported 319 rows to {}", path.display());
+    step_until_shown(&mut harness, &note);
+    harness.run_steps(31);
+    harness.get_by_label(&note);
+    harness.run_steps(1);
+    assert!(harness.query_by_label(&note).is_none(), "gone after 8 s");
+    harness.get_by_label("Rows shown: 319");
+}
+
+/// An error is not a note: it stays until dismissed.
+#[test]
+fn an_error_stays_until_dismissed() {
+    let mut harness = app_on(sample());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-folder");
+    harness.state_mut().open(vec![missing]);
+    support::app::settle(&mut harness);
+    harness.get_by_label_contains("Could not open");
+    harness.run_steps(80);
+    harness.get_by_label_contains("Could not open");
+    harness.get_by_label("Dismiss").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Could not open").is_none(), "dismissed");
+    harness.get_by_label("Rows shown: 319");
+}

@@ -439,7 +439,7 @@ impl PrParserApp {
             },
             Done::CriteriaSaved { result } => match result {
                 Ok(path) => {
-                    self.message = Some(format!("Criteria saved to {}", path.display()));
+                    self.message.say(format!("Criteria saved to {}", path.display()));
                     self.settings.criteria_file = Some(path);
                 }
                 Err(e) => self.error = Some(e.to_string()),
@@ -452,7 +452,7 @@ impl PrParserApp {
             Done::Exported { what, path, result } => {
                 self.exports_pending = self.exports_pending.saturating_sub(1);
                 match result {
-                    Ok(()) => self.message = Some(format!("Exported {what} to {}", path.display())),
+                    Ok(()) => self.message.say(format!("Exported {what} to {}", path.display())),
                     Err(e) => self.error = Some(format!("cannot export to {}: {e}", path.display())),
                 }
             }

@@ -77,7 +77,7 @@ impl PrParserApp {
     pub(super) fn lists_checked(&mut self, compiled: &Arc<CompiledSet>, changed: bool) {
         self.lists.checking = false;
         if changed && Arc::ptr_eq(compiled, &self.evaluation.compiled) {
-            self.message = Some("An address list changed on disk: reloaded".to_string());
+            self.message.say("An address list changed on disk: reloaded".to_string());
             self.refresh_flags();
         }
     }

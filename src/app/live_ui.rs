@@ -76,7 +76,7 @@ impl PrParserApp {
 
     pub fn stop_live(&mut self) {
         if self.live.session.is_some() {
-            self.message = Some("Live capture stopped".into());
+            self.message.say("Live capture stopped".into());
         }
         self.live.session = None;
     }
@@ -108,7 +108,7 @@ impl PrParserApp {
                         for note in &batch.notes {
                             // Rows read twice or a file gone are worth saying in the open.
                             if !matches!(note, FollowNote::Started(_) | FollowNote::Rotated { .. }) {
-                                self.message = Some(note.to_string());
+                                self.message.say(note.to_string());
                             }
                             self.live.note = Some(note.to_string());
                         }
@@ -131,7 +131,7 @@ impl PrParserApp {
         for batch in self.live.pending.drain(..) {
             match data.append(batch) {
                 Ok(appended) => relinked |= !appended.relinked.is_empty(),
-                Err(e) => self.message = Some(format!("Live rows not added: {e}")),
+                Err(e) => self.message.say(format!("Live rows not added: {e}")),
             }
         }
         let added = first..data.set.ports.events.len();
@@ -201,7 +201,7 @@ impl PrParserApp {
                     self.grid.reveal(pos);
                     self.select(row);
                 }
-                None => self.message = Some("The first new flagged row is hidden by the filter.".into()),
+                None => self.message.say("The first new flagged row is hidden by the filter.".into()),
             }
         }
         if dismiss {

@@ -7,7 +7,8 @@
 //! menu bar, status bar, side panels and tabs; `windows` the floating windows (criteria, DNS
 //! server, notification); `actions` what the keyboard and pickers do; `names` the reverse
 //! DNS; `live_ui` live capture; `clickhouse_ui` File › Open from ClickHouse; [`file_dialog`] which file dialog a pick uses, and the
-//! built-in one; `numbers` how counts are written.
+//! built-in one; `numbers` how counts are written; `status` the status bar's
+//! note, which fades.
 
 mod actions;
 pub mod changes_view;
@@ -28,6 +29,7 @@ mod numbers;
 mod panels;
 pub mod settings;
 pub mod stats_view;
+mod status;
 #[cfg(test)]
 mod tests;
 mod timeline;
@@ -127,8 +129,10 @@ pub struct PrParserApp {
     work: Work,
     dns: Arc<DnsCache>,
     data: Option<Arc<Dataset>>,
+    /// Stays until the next load or until dismissed.
     error: Option<String>,
-    message: Option<String>,
+    /// Fades after a few seconds.
+    message: status::Note,
     /// F3 found no flagged row: said until the rows or their flags change.
     no_flagged_notice: bool,
     view: Arc<Vec<u32>>,
@@ -192,7 +196,7 @@ impl PrParserApp {
             dns: Arc::new(DnsCache::default()),
             data: None,
             error: None,
-            message: None,
+            message: status::Note::default(),
             no_flagged_notice: false,
             view: Arc::new(Vec::new()),
             evaluation: Arc::new(Evaluation::default()),

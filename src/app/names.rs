@@ -84,7 +84,7 @@ impl PrParserApp {
         // The old resolver's thread stops when its handle goes; the next one uses the new server.
         self.names.resolver = None;
         self.request_names();
-        self.message = Some(match &self.names.resolver {
+        self.message.say(match &self.names.resolver {
             Some(resolver) => {
                 let again = resolver.forgotten().total();
                 format!("DNS server set to {server}; {again} addresses not named before will be asked again")

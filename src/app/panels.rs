@@ -218,9 +218,11 @@ impl PrParserApp {
                 ui.separator();
                 ui.label("No flagged rows in this view.");
             }
-            if let Some(m) = &self.message {
+            let now = ui.input(|i| i.time);
+            if let Some((note, left)) = self.message.shown_at(now) {
                 ui.separator();
-                ui.label(m);
+                ui.label(note);
+                ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(left));
             }
         });
     }
@@ -291,7 +293,16 @@ impl PrParserApp {
 
     fn central_ui(&mut self, ui: &mut egui::Ui) {
         if let Some(err) = &self.error {
-            ui.colored_label(grid::FLAGGED, err);
+            let dismissed = ui
+                .horizontal(|ui| {
+                    let dismiss = ui.button("Dismiss").on_hover_text("Hide this error").clicked();
+                    ui.add(egui::Label::new(RichText::new(err).color(grid::FLAGGED)).wrap());
+                    dismiss
+                })
+                .inner;
+            if dismissed {
+                self.error = None;
+            }
         }
         match self.tab {
             Tab::Grid => self.grid_tab(ui),

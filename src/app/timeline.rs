@@ -511,7 +511,7 @@ impl PrParserApp {
                 self.grid.selected_pos = Some(pos);
             }
             None => {
-                self.message = Some("That bar's rows are outside the selected time range: Clear it to see them".into())
+                self.message.say("That bar's rows are outside the selected time range: Clear it to see them".into())
             }
         }
     }

@@ -122,7 +122,7 @@ impl PrParserApp {
         if let Some(why) = why
             && !self.dialogs.told
         {
-            self.message = Some(why);
+            self.message.say(why);
             self.dialogs.told = true;
         }
         let folder = self.start_folder().or_else(|| std::env::var_os("HOME").map(PathBuf::from));

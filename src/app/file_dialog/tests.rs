@@ -62,7 +62,7 @@ fn with_no_portal_the_built_in_dialog_opens_and_the_status_bar_says_why() {
         settle(&mut harness);
         assert!(harness.state().dialogs.open.is_none(), "Cancel closes it");
 
-        harness.state_mut().message = None;
+        harness.state_mut().message.clear();
         open_folder(&mut harness);
         assert!(harness.query_by_label(NOT_RUNNING).is_none(), "said once, not at every pick");
         assert!(harness.state().dialogs.open.is_some());
