@@ -186,9 +186,11 @@ impl PrParserApp {
     fn start_load(&mut self, request: LoadRequest) {
         let Ticket { generation, request, flag } = self.work.load.start(request);
         let started = match request {
-            LoadRequest::Files(paths) => self
-                .jobs
-                .spawn("load", move || Done::Loaded { generation, result: Dataset::open(&paths, &flag).map(Arc::new) }),
+            LoadRequest::Files(paths) => self.jobs.spawn("load", move || Done::Loaded {
+                generation,
+                result: Dataset::open(&paths, &flag).map(Arc::new),
+                opened: super::settings::for_recent(&paths),
+            }),
             LoadRequest::ClickHouse(server) => self.jobs.spawn("clickhouse-load", move || {
                 let client = crate::clickhouse::client::Client::new(server.connection.clone());
                 let result = crate::clickhouse::load::load(&client, &server.request, &flag)
@@ -326,14 +328,14 @@ impl PrParserApp {
 
     pub(super) fn handle(&mut self, done: Done) {
         match done {
-            Done::Loaded { generation, result } => {
+            Done::Loaded { generation, result, opened } => {
                 let Some(finished) = self.work.load.finish(generation) else {
                     return;
                 };
                 if finished.current {
                     match (result, &finished.request) {
                         (Ok(data), LoadRequest::Files(paths)) => {
-                            self.settings.remember(paths);
+                            self.settings.remember(&opened);
                             let title = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
                             self.set_title(&title);
                             self.show_data(data);

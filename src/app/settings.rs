@@ -81,11 +81,15 @@ impl Settings {
         self.recent.iter().find(|r| !r.is_empty()).filter(|r| r.iter().all(|p| p.exists())).cloned()
     }
 
-    /// Puts an opened set of paths first in the recent list.
+    /// Puts an opened set of paths first in the recent list, absolute (a relative path is
+    /// made so against the working directory now), so that the entry opens the same files
+    /// from any other working directory. Paths from [`for_recent`] are also canonical.
     pub fn remember(&mut self, paths: &[PathBuf]) {
         if paths.is_empty() {
             return;
         }
+        let paths: Vec<PathBuf> = paths.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();
+        let paths = paths.as_slice();
         self.recent.retain(|r| r != paths && !r.is_empty());
         self.recent.insert(0, paths.to_vec());
         self.recent.truncate(MAX_RECENT);
@@ -94,6 +98,16 @@ impl Settings {
             self.last_folder = folder.or(self.last_folder.take());
         }
     }
+}
+
+/// The paths as File › Recent keeps them: canonical where they exist (symlinks and `..`
+/// resolved, so one folder is one entry), else absolute. It reads the file system, so the
+/// load job calls it, not a frame.
+pub fn for_recent(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|p| std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)).unwrap_or_else(|_| p.clone()))
+        .collect()
 }
 
 /// The servers a DNS server setting names (`ip` or `ip:port`; empty: none, the system's);
@@ -142,6 +156,23 @@ mod tests {
         assert_eq!(s.recent, vec![vec![here]], "the empty entry is dropped");
         s.recent = vec![vec![PathBuf::from("/nonexistent/PR-PORTS-1-1-1-1-1-1.log")]];
         assert_eq!(s.last_opened(), None);
+    }
+
+    #[test]
+    fn recent_paths_are_absolute_and_canonical_where_they_exist() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(tmp.path()).expect("canonical tempdir");
+        let logs = root.join("logs");
+        std::fs::create_dir(&logs).expect("logs folder");
+        std::os::unix::fs::symlink(&logs, root.join("link")).expect("symlink");
+        let given = vec![root.join("link"), root.join("logs").join("..").join("logs"), root.join("gone")];
+        assert_eq!(for_recent(&given), vec![logs.clone(), logs.clone(), root.join("gone")]);
+
+        let cwd = std::env::current_dir().expect("cwd");
+        let mut s = Settings::default();
+        s.remember(&[PathBuf::from("x/PR-PORTS-1-1-1-1-1-1.log"), PathBuf::from("y")]);
+        assert_eq!(s.recent, vec![vec![cwd.join("x/PR-PORTS-1-1-1-1-1-1.log"), cwd.join("y")]]);
+        assert_eq!(s.last_folder, Some(cwd.join("x")), "the folder of a missing file, absolute too");
     }
 
     #[test]
