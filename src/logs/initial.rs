@@ -16,10 +16,10 @@ pub use crate::logs::pids::LogHeader;
 use crate::logs::pids::{HeaderReader, write_header_lines};
 use crate::logs::process_block::{
     BlockStream, EOL, Issues, LineSink, MAPPINGS_UNAVAILABLE, MAX_PROCESS_LOG_BYTES, SEPARATOR, clean, columns_at,
-    digits, is_mappings_unavailable, is_separator, parse_columns, process_id_rest, read_lines, strip_prefix_ci,
-    write_block, write_row_tail,
+    digits, is_mappings_unavailable, is_separator, parse_columns, parse_log, process_id_rest, read_log_capped,
+    strip_prefix_ci, write_block, write_row_tail,
 };
-use crate::logs::text::{LineIssue, shared_path};
+use crate::logs::text::LineIssue;
 use crate::model::{PortMapping, ProcessBlock, Protocol};
 
 /// A PR-INITIAL log as read.
@@ -103,12 +103,37 @@ struct InitialReader {
 }
 
 impl LineSink for InitialReader {
+    type Log = InitialLog;
+
     fn line(&mut self, number: u32, line: &str) {
         self.read_line(number, line);
     }
 
     fn issues(&mut self) -> &mut Issues {
         &mut self.issues
+    }
+
+    fn finish(mut self, path: &Arc<Path>) -> InitialLog {
+        if let Some((number, n)) = self.mappings_found
+            && usize::try_from(n).ok() != Some(self.mappings.len())
+        {
+            let reason = format!("{n} mappings announced, {} rows read", self.mappings.len());
+            self.issues.warn(number, reason, "");
+        }
+        match self.header.kind {
+            Some(LogKind::Initial) => {}
+            Some(kind) => self.issues.file_level(format!("the header says this is a {kind} log, not PR-INITIAL")),
+            None => self.issues.file_level("no `Service initialization log` line: the header is missing or damaged"),
+        }
+        InitialLog {
+            path: Arc::clone(path),
+            header: self.header.header,
+            mappings_found: self.mappings_found.map(|(_, n)| n),
+            mappings: self.mappings,
+            mappings_available: self.mappings_available,
+            blocks: self.blocks.into_blocks(),
+            warnings: self.issues.into_vec(),
+        }
     }
 }
 
@@ -173,39 +198,12 @@ impl InitialReader {
         }
         true
     }
-
-    fn finish(mut self, path: &Arc<Path>) -> InitialLog {
-        if let Some((number, n)) = self.mappings_found
-            && usize::try_from(n).ok() != Some(self.mappings.len())
-        {
-            let reason = format!("{n} mappings announced, {} rows read", self.mappings.len());
-            self.issues.warn(number, reason, "");
-        }
-        match self.header.kind {
-            Some(LogKind::Initial) => {}
-            Some(kind) => self.issues.file_level(format!("the header says this is a {kind} log, not PR-INITIAL")),
-            None => self.issues.file_level("no `Service initialization log` line: the header is missing or damaged"),
-        }
-        InitialLog {
-            path: Arc::clone(path),
-            header: self.header.header,
-            mappings_found: self.mappings_found.map(|(_, n)| n),
-            mappings: self.mappings,
-            mappings_available: self.mappings_available,
-            blocks: self.blocks.into_blocks(),
-            warnings: self.issues.into_vec(),
-        }
-    }
 }
 
 /// Reads an INITIAL log from bytes in memory, in any encoding [`read_initial_from`] knows.
 /// Never fails: whatever cannot be read becomes a warning.
 pub fn parse_initial(path: &Arc<Path>, source: u16, raw: &[u8]) -> InitialLog {
-    let mut reader = InitialReader::new(path, source);
-    if let Err(e) = read_lines(raw, MAX_PROCESS_LOG_BYTES, &mut reader) {
-        reader.issues.file_level(e.to_string());
-    }
-    reader.finish(path)
+    parse_log(path, raw, InitialReader::new(path, source))
 }
 
 /// Reads an INITIAL log file in any encoding [`crate::logs::text::TextReader`] knows.
@@ -222,10 +220,7 @@ pub fn read_initial_from(path: &Path, source: u16, raw: impl io::Read) -> Result
 
 /// [`read_initial_from`] with the text read at most `cap` bytes long.
 pub fn read_initial_capped(path: &Path, source: u16, raw: impl io::Read, cap: u64) -> Result<InitialLog, LogError> {
-    let shared = shared_path(path);
-    let mut reader = InitialReader::new(&shared, source);
-    read_lines(raw, cap, &mut reader).map_err(|e| LogError::io(path, e))?;
-    Ok(reader.finish(&shared))
+    read_log_capped(path, raw, cap, |shared| InitialReader::new(shared, source))
 }
 
 /// Writes an INITIAL log in the layout of the KB sample, with the blank line the 1.01 lab

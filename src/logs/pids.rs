@@ -17,9 +17,9 @@ use crate::error::LogError;
 use crate::logs::header::{LogKind, Version, parse_version_line};
 use crate::logs::process_block::{
     BlockStream, EOL, Issues, LineSink, MAX_PROCESS_LOG_BYTES, SEPARATOR, clean, digits, is_mappings_unavailable,
-    is_separator, process_id_rest, read_lines, strip_prefix_ci, write_block,
+    is_separator, parse_log, process_id_rest, read_log_capped, strip_prefix_ci, write_block,
 };
-use crate::logs::text::{LineIssue, shared_path};
+use crate::logs::text::LineIssue;
 use crate::model::{ProcessBlock, make_datetime};
 
 /// The first lines of a PIDS or INITIAL log. A field is `None` when its line was missing or
@@ -234,12 +234,32 @@ struct PidsReader {
 }
 
 impl LineSink for PidsReader {
+    type Log = PidsLog;
+
     fn line(&mut self, number: u32, line: &str) {
         self.read_line(number, line);
     }
 
     fn issues(&mut self) -> &mut Issues {
         &mut self.issues
+    }
+
+    fn finish(mut self, path: &Arc<Path>) -> PidsLog {
+        if let Some((number, _)) = self.pending.take() {
+            self.issues.warn(number, "log entry without a process block", "");
+        }
+        match self.header.kind {
+            Some(LogKind::Pids) => {}
+            Some(kind) => self.issues.file_level(format!("the header says this is a {kind} log, not PR-PIDS")),
+            None => self.issues.file_level("no `Process detail log` line: the header is missing or damaged"),
+        }
+        PidsLog {
+            path: Arc::clone(path),
+            header: self.header.header,
+            blocks: self.blocks.into_blocks(),
+            warnings: self.issues.into_vec(),
+            mappings_available: self.mappings_available,
+        }
     }
 }
 
@@ -299,34 +319,12 @@ impl PidsReader {
         }
         self.pending = Some((number, at));
     }
-
-    fn finish(mut self, path: &Arc<Path>) -> PidsLog {
-        if let Some((number, _)) = self.pending.take() {
-            self.issues.warn(number, "log entry without a process block", "");
-        }
-        match self.header.kind {
-            Some(LogKind::Pids) => {}
-            Some(kind) => self.issues.file_level(format!("the header says this is a {kind} log, not PR-PIDS")),
-            None => self.issues.file_level("no `Process detail log` line: the header is missing or damaged"),
-        }
-        PidsLog {
-            path: Arc::clone(path),
-            header: self.header.header,
-            blocks: self.blocks.into_blocks(),
-            warnings: self.issues.into_vec(),
-            mappings_available: self.mappings_available,
-        }
-    }
 }
 
 /// Reads a PIDS log from bytes in memory, in any encoding [`read_pids_from`] knows. Never
 /// fails: whatever cannot be read becomes a warning.
 pub fn parse_pids(path: &Arc<Path>, source: u16, raw: &[u8]) -> PidsLog {
-    let mut reader = PidsReader::new(path, source);
-    if let Err(e) = read_lines(raw, MAX_PROCESS_LOG_BYTES, &mut reader) {
-        reader.issues.file_level(e.to_string());
-    }
-    reader.finish(path)
+    parse_log(path, raw, PidsReader::new(path, source))
 }
 
 /// Reads a PIDS log file in any encoding [`crate::logs::text::TextReader`] knows.
@@ -343,10 +341,7 @@ pub fn read_pids_from(path: &Path, source: u16, raw: impl io::Read) -> Result<Pi
 
 /// [`read_pids_from`] with the text read at most `cap` bytes long.
 pub fn read_pids_capped(path: &Path, source: u16, raw: impl io::Read, cap: u64) -> Result<PidsLog, LogError> {
-    let shared = shared_path(path);
-    let mut reader = PidsReader::new(&shared, source);
-    read_lines(raw, cap, &mut reader).map_err(|e| LogError::io(path, e))?;
-    Ok(reader.finish(&shared))
+    read_log_capped(path, raw, cap, |shared| PidsReader::new(shared, source))
 }
 
 /// Writes the header of a PIDS log.

@@ -22,8 +22,11 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
+use crate::error::LogError;
 use crate::logs::issues::KeptIssues;
-use crate::logs::text::{Line, LineIssue, LineReader, MAX_LINE_BYTES, TextReader, field_text, numbered_lines};
+use crate::logs::text::{
+    Line, LineIssue, LineReader, MAX_LINE_BYTES, TextReader, field_text, numbered_lines, shared_path,
+};
 use crate::model::{
     Address, LoadedModule, Modules, PortField, PortMapping, PortStatistics, ProcessBlock, Protocol, Service,
     StateShare, TcpState,
@@ -49,8 +52,36 @@ pub const MAX_PROCESS_LOG_BYTES: u64 = 256 << 20;
 
 /// A reader of PIDS or INITIAL lines, fed one line at a time.
 pub trait LineSink {
+    /// The log the reader makes of the whole file.
+    type Log;
     fn line(&mut self, number: u32, line: &str);
     fn issues(&mut self) -> &mut Issues;
+    /// Ends the file: checks what only the whole file tells (counts announced, the header's
+    /// kind) and gives the log named by `path`.
+    fn finish(self, path: &Arc<Path>) -> Self::Log;
+}
+
+/// Reads a PIDS or INITIAL log from bytes in memory with `sink`. Never fails: a reading error
+/// becomes a file-level warning, and what was read before it still loads.
+pub fn parse_log<S: LineSink>(path: &Arc<Path>, raw: &[u8], mut sink: S) -> S::Log {
+    if let Err(e) = read_lines(raw, MAX_PROCESS_LOG_BYTES, &mut sink) {
+        sink.issues().file_level(e.to_string());
+    }
+    sink.finish(path)
+}
+
+/// Reads a PIDS or INITIAL log from `raw`, at most `cap` bytes of text, with the reader
+/// `sink` makes for the log's shared path. Fails only when reading fails.
+pub fn read_log_capped<S: LineSink>(
+    path: &Path,
+    raw: impl io::Read,
+    cap: u64,
+    sink: impl FnOnce(&Arc<Path>) -> S,
+) -> Result<S::Log, LogError> {
+    let shared = shared_path(path);
+    let mut reader = sink(&shared);
+    read_lines(raw, cap, &mut reader).map_err(|e| LogError::io(path, e))?;
+    Ok(reader.finish(&shared))
 }
 
 /// Streams the lines of a PIDS or INITIAL file (any encoding [`TextReader`] knows) to `sink`,
