@@ -80,6 +80,33 @@ fn the_report_counts_rows_that_stay_flagged_and_rows_allowed() {
     );
 }
 
+/// A criteria file named by a relative path, from another working directory that holds a
+/// decoy `lists/bad.netset`: its lists are still read beside the criteria file.
+#[test]
+fn lists_are_read_beside_the_criteria_file_whatever_the_working_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("rules folder");
+    write_case(&rules);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(elsewhere.join("lists")).expect("decoy folder");
+    std::fs::write(elsewhere.join("lists/bad.netset"), "192.0.2.0/24\n198.51.100.0/24\n").expect("decoy list");
+    std::fs::write(elsewhere.join("lists/known.txt"), "").expect("decoy list");
+    let out = Command::new(env!("CARGO_BIN_EXE_prparser"))
+        .current_dir(&elsewhere)
+        .args(["report", "--format", "json", "--criteria", "../rules/criteria.json"])
+        .arg(Path::new("../rules").join(PORTS))
+        .output()
+        .expect("run prparser report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // As from the criteria's own folder; the decoy would list rows 1 to 3 and know none.
+    assert_eq!(report["flagged"]["by_criterion"][0], json!({"name": "Bad list", "count": 2}));
+    assert_eq!(report["flagged"]["by_criterion"][3], json!({"name": "Known", "count": 1, "effect": "allow"}));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.netset: 2 entries; 1 unreadable line skipped (line 4)"), "{stderr}");
+}
+
 #[test]
 fn a_list_that_is_not_a_regular_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
