@@ -4,26 +4,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use egui::{Key, Modifiers};
+use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
-
-fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
-}
-
-fn type_into(harness: &mut Harness<'static, PrParserApp>, label: &str, text: &str) {
-    harness.get_all_by_label(label).last().expect("a text field").click();
-    harness.run_steps(2);
-    harness.get_all_by_label(label).last().expect("a text field").type_text(text);
-    harness.run_steps(2);
-    support::app::settle(harness);
-}
+use support::app::{open_in_dialog, sample_logs, type_into};
 
 /// Picks `choice` in the last combo box showing `now`.
 fn choose(harness: &mut Harness<'static, PrParserApp>, now: &str, choice: &str) {
@@ -31,19 +19,6 @@ fn choose(harness: &mut Harness<'static, PrParserApp>, now: &str, choice: &str) 
     harness.run_steps(2);
     harness.get_by_label(choice).click();
     harness.run_steps(2);
-    support::app::settle(harness);
-}
-
-/// Opens `file` in the built-in dialog by typing its path over the folder shown.
-fn open_in_dialog(harness: &mut Harness<'static, PrParserApp>, folder: &Path, file: &Path) {
-    let shown = folder.display().to_string();
-    harness.get_all_by_value(&shown).next().expect("the dialog's path field").click();
-    harness.run_steps(2);
-    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    harness.run_steps(1);
-    harness.get_all_by_value(&shown).next().expect("the dialog's path field").type_text(&file.display().to_string());
-    harness.run_steps(1);
-    harness.key_press(Key::Enter);
     support::app::settle(harness);
 }
 
@@ -65,7 +40,7 @@ fn a_list_criterion_chosen_in_the_dialog_flags_rows_an_allow_criterion_clears_th
     // address.
     std::fs::write(&list, "# test list\n198.51.100.0/24\nnot an address\n217.12.11.66 ; SBL123\n").expect("list");
     let settings = Settings { builtin_file_dialog: true, ..Settings::default() };
-    let mut harness = support::app::app_with(settings, vec![sample()]);
+    let mut harness = support::app::app_with(settings, vec![sample_logs()]);
     harness.get_by_label("Rows flagged: 0");
 
     harness.get_by_label("Criteria...").click();
@@ -76,7 +51,7 @@ fn a_list_criterion_chosen_in_the_dialog_flags_rows_an_allow_criterion_clears_th
     choose(&mut harness, "exact", "address list");
     harness.get_by_label("Choose list file...").click();
     support::app::settle(&mut harness);
-    open_in_dialog(&mut harness, &sample(), &list);
+    open_in_dialog(&mut harness, &sample_logs(), &list);
 
     harness.get_by_label("Rows flagged: 27");
     harness.get_by_label("27 rows");
@@ -122,7 +97,7 @@ fn a_list_criterion_chosen_in_the_dialog_flags_rows_an_allow_criterion_clears_th
 fn a_list_that_cannot_be_read_says_why_beside_its_criterion() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.netset");
-    let mut harness = support::app::app_with(Settings::default(), vec![sample()]);
+    let mut harness = support::app::app_with(Settings::default(), vec![sample_logs()]);
     harness.get_by_label("Criteria...").click();
     harness.run_steps(2);
     harness.get_by_label("Add criterion").click();

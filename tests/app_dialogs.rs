@@ -5,15 +5,11 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
-
-fn sample_folder() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
-}
+use support::app::{retype, sample_logs};
 
 /// The app on `paths` with the built-in dialog chosen (the folder last used is then the one
 /// the paths are in).
@@ -25,18 +21,6 @@ fn menu(harness: &mut Harness<'static, PrParserApp>, menu: &str, item: &str) {
     harness.get_by_label(menu).click();
     harness.run_steps(2);
     harness.get_by_label(item).click();
-    support::app::settle(harness);
-}
-
-/// Replaces the text of the field showing `now` with `text` and presses Enter.
-fn retype(harness: &mut Harness<'static, PrParserApp>, now: &str, text: &str) {
-    harness.get_all_by_value(now).next().expect("the field").click();
-    harness.run_steps(2);
-    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    harness.run_steps(1);
-    harness.get_all_by_value(now).next().expect("the field").type_text(text);
-    harness.run_steps(1);
-    harness.key_press(Key::Enter);
     support::app::settle(harness);
 }
 
@@ -72,21 +56,21 @@ fn a_log_folder_opens_through_the_built_in_dialog() {
     harness.get_by_label("🗋 notes.log");
     assert!(harness.query_by_label("🗋 .hidden.log").is_none(), "hidden files are off by default");
 
-    go_to(&mut harness, dir.path(), &sample_folder());
+    go_to(&mut harness, dir.path(), &sample_logs());
     harness.get_by_label("🗀 xp-v1.01-2008");
     harness.get_by_label("Open").click();
     support::app::settle(&mut harness);
 
     harness.get_by_label("Rows loaded: 319");
     assert!(harness.query_by_label("📁  Open folder").is_none(), "the dialog closed");
-    let canonical = std::fs::canonicalize(sample_folder()).expect("the sample folder");
+    let canonical = std::fs::canonicalize(sample_logs()).expect("the sample folder");
     assert_eq!(harness.state().recent().first(), Some(&vec![canonical]));
 }
 
 #[test]
 fn the_view_exports_as_csv_through_the_built_in_dialog_and_reads_back_as_the_grid() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut harness = app(vec![sample_folder()]);
+    let mut harness = app(vec![sample_logs()]);
     harness.get_all_by_label("Filter").last().expect("the quick filter").click();
     harness.run_steps(2);
     harness.get_all_by_label("Filter").last().expect("the quick filter").type_text("6667");
@@ -95,7 +79,7 @@ fn the_view_exports_as_csv_through_the_built_in_dialog_and_reads_back_as_the_gri
 
     menu(&mut harness, "File", "Export view as CSV...");
     assert!(harness.get_all_by_value("prparser-view.csv").next().is_some(), "the proposed name");
-    go_to(&mut harness, &sample_folder(), dir.path());
+    go_to(&mut harness, &sample_logs(), dir.path());
     harness.get_by_label("Save").click();
     support::app::settle(&mut harness);
     let path = dir.path().join("prparser-view.csv");
@@ -132,10 +116,10 @@ fn a_save_asks_before_replacing_a_file_and_a_failed_write_names_the_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let existing = dir.path().join("prparser-view.csv");
     std::fs::write(&existing, "keep me").expect("file");
-    let mut harness = app(vec![sample_folder()]);
+    let mut harness = app(vec![sample_logs()]);
 
     menu(&mut harness, "File", "Export view as CSV...");
-    go_to(&mut harness, &sample_folder(), dir.path());
+    go_to(&mut harness, &sample_logs(), dir.path());
     harness.get_by_label("🗋 prparser-view.csv");
     harness.get_by_label("Save").click();
     support::app::settle(&mut harness);

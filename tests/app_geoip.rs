@@ -12,11 +12,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
+use support::app::{open_in_dialog, sample_logs, type_into};
 use support::mmdb::{Writer, geolite2_asn, geolite2_country};
-
-fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
-}
 
 /// A country and an ASN database over three of the sample's remote networks: 217.12.11.66
 /// (14 rows), 198.51.100.20 (13 rows) and 66.102.9.147 (11 rows; no AS).
@@ -34,30 +31,9 @@ fn databases(dir: &Path) -> (PathBuf, PathBuf) {
     (country, asn)
 }
 
-fn type_into(harness: &mut Harness<'static, PrParserApp>, label: &str, text: &str) {
-    harness.get_all_by_label(label).last().expect("a text field").click();
-    harness.run_steps(2);
-    harness.get_all_by_label(label).last().expect("a text field").type_text(text);
-    harness.run_steps(2);
-    support::app::settle(harness);
-}
-
 fn click(harness: &mut Harness<'static, PrParserApp>, label: &str) {
     harness.get_by_label(label).click();
     harness.run_steps(2);
-    support::app::settle(harness);
-}
-
-/// Opens `file` in the built-in dialog by typing its path over the folder shown.
-fn open_in_dialog(harness: &mut Harness<'static, PrParserApp>, folder: &Path, file: &Path) {
-    let shown = folder.display().to_string();
-    harness.get_all_by_value(&shown).next().expect("the dialog's path field").click();
-    harness.run_steps(2);
-    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    harness.run_steps(1);
-    harness.get_all_by_value(&shown).next().expect("the dialog's path field").type_text(&file.display().to_string());
-    harness.run_steps(1);
-    harness.key_press(Key::Enter);
     support::app::settle(harness);
 }
 
@@ -76,14 +52,14 @@ fn databases_chosen_in_the_window_fill_the_columns_statistics_and_criteria() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (country, asn) = databases(dir.path());
     let settings = Settings { builtin_file_dialog: true, ..Settings::default() };
-    let mut harness = support::app::app_with(settings, vec![sample()]);
+    let mut harness = support::app::app_with(settings, vec![sample_logs()]);
     assert!(harness.query_by_label("Remote countries").is_none(), "no database, no statistics tab");
 
     harness.get_by_label("View").click();
     harness.run_steps(2);
     click(&mut harness, "GeoIP databases...");
     click(&mut harness, "Choose country database...");
-    open_in_dialog(&mut harness, &sample(), &country);
+    open_in_dialog(&mut harness, &sample_logs(), &country);
     harness.get_by_label_contains("country.mmdb (GeoLite2-Country, built ");
     // The dialog now starts where the country database was.
     click(&mut harness, "Choose ASN database...");
@@ -152,7 +128,7 @@ fn databases_named_in_the_settings_open_on_start_and_a_file_that_is_none_is_refu
         geoip_asn: Some(asn),
         ..Settings::default()
     };
-    let mut harness = support::app::app_with(settings, vec![sample()]);
+    let mut harness = support::app::app_with(settings, vec![sample_logs()]);
     type_into(&mut harness, "Filter", "198.51.100.20");
     harness.get_by_label("Rows shown: 13");
     assert_eq!(harness.get_all_by_label("FR").count(), 13);
@@ -162,7 +138,7 @@ fn databases_named_in_the_settings_open_on_start_and_a_file_that_is_none_is_refu
     harness.run_steps(2);
     click(&mut harness, "GeoIP databases...");
     click(&mut harness, "Choose country database...");
-    open_in_dialog(&mut harness, &sample(), &broken);
+    open_in_dialog(&mut harness, &sample_logs(), &broken);
     harness.get_by_label_contains(&format!("{} is not a usable MaxMind database", broken.display()));
     // The database in use stays.
     harness.get_by_label_contains("country.mmdb (GeoLite2-Country, built ");

@@ -9,6 +9,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{By, Queryable};
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
+use support::app::type_into;
 
 fn app_on(paths: Vec<PathBuf>) -> Harness<'static, PrParserApp> {
     support::app::app_with(Settings::default(), paths)
@@ -16,14 +17,6 @@ fn app_on(paths: Vec<PathBuf>) -> Harness<'static, PrParserApp> {
 
 fn sample() -> Vec<PathBuf> {
     vec![PathBuf::from("sample-logs")]
-}
-
-fn type_into(harness: &mut Harness<'static, PrParserApp>, label: &str, text: &str) {
-    harness.get_all_by_label(label).last().expect("a text field").click();
-    harness.run_steps(2);
-    harness.get_all_by_label(label).last().expect("a text field").type_text(text);
-    harness.run_steps(2);
-    support::app::settle(harness);
 }
 
 #[test]

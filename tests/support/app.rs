@@ -1,9 +1,11 @@
 //! Driving the app in the kittest harness: build it on some logs, wait for its background work.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use egui::{Key, Modifiers};
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use prparser::app::PrParserApp;
 use prparser::app::settings::Settings;
 
@@ -39,4 +41,35 @@ pub fn settle(harness: &mut Harness<'static, PrParserApp>) {
 /// between software renderers; a layout change moves thousands.
 pub fn snapshot_options() -> egui_kittest::SnapshotOptions {
     egui_kittest::SnapshotOptions::new().threshold(1.0).max_failed_pixels(2000)
+}
+
+/// The sample logs shipped in the repository, by absolute path: the built-in dialog shows it.
+pub fn sample_logs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
+}
+
+/// Types `text` into the last field labelled `label` (the newest row of an editor holds it).
+pub fn type_into(harness: &mut Harness<'static, PrParserApp>, label: &str, text: &str) {
+    harness.get_all_by_label(label).last().expect("a text field").click();
+    harness.run_steps(2);
+    harness.get_all_by_label(label).last().expect("a text field").type_text(text);
+    harness.run_steps(2);
+    settle(harness);
+}
+
+/// Replaces the text of the field showing `now` with `text` and presses Enter.
+pub fn retype(harness: &mut Harness<'static, PrParserApp>, now: &str, text: &str) {
+    harness.get_all_by_value(now).next().expect("the field").click();
+    harness.run_steps(2);
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    harness.run_steps(1);
+    harness.get_all_by_value(now).next().expect("the field").type_text(text);
+    harness.run_steps(1);
+    harness.key_press(Key::Enter);
+    settle(harness);
+}
+
+/// Opens `file` in the built-in dialog by typing its path over the folder shown.
+pub fn open_in_dialog(harness: &mut Harness<'static, PrParserApp>, folder: &Path, file: &Path) {
+    retype(harness, &folder.display().to_string(), &file.display().to_string());
 }
