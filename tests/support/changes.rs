@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use super::logs::{ports, write};
+
 const PIDS_HEADER: &str = "Port Reporter Version 1.01 Log File\r\nProcess detail log\r\n";
 
 const INITIAL: &str = "Port Reporter version 1.01 Log File\r\nService initialization log\r\n\
@@ -30,22 +32,6 @@ pub const SECOND_DAY: &[&str] = &[
     "08/7/1,0:10:0,TCP,445,0.0.0.0,,0.0.0.0,3200,evil.exe,<PC1\\eve>",
     "08/7/1,0:20:0,TCP,1448,192.168.1.5,443,65.55.200.253,1900,SVCHOST.EXE,<NT AUTHORITY\\SYSTEM>",
 ];
-
-fn ports(pids_file: &str, rows: &[&str]) -> String {
-    let mut text = format!(
-        "Port Reporter Version 1.01 Log File - Port usage log\r\nCheck {pids_file} for corresponding process data\r\n\r\ndate,time,protocol,local port,local IP address,remote port,remote IP address,PID,module,user context\r\n"
-    );
-    for row in rows {
-        text.push_str(row);
-        text.push_str("\r\n");
-    }
-    text
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    std::fs::write(dir.join(name), text).expect("write");
-}
 
 /// Writes the first set (PR-INITIAL, PORTS and PIDS of 30 Jun 22:00) into `dir`.
 pub fn write_first_day(dir: &Path) {

@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::logs::{ports, write};
+
 const PIDS_HEADER: &str = "Port Reporter Version 1.01 Log File\r\nProcess detail log\r\n";
 
 fn initial(computer: &str, date: &str) -> String {
@@ -18,26 +20,10 @@ fn initial(computer: &str, date: &str) -> String {
     )
 }
 
-fn ports(pids_file: &str, rows: &[&str]) -> String {
-    let mut text = format!(
-        "Port Reporter Version 1.01 Log File - Port usage log\r\nCheck {pids_file} for corresponding process data\r\n\r\ndate,time,protocol,local port,local IP address,remote port,remote IP address,PID,module,user context\r\n"
-    );
-    for row in rows {
-        text.push_str(row);
-        text.push_str("\r\n");
-    }
-    text
-}
-
 fn block(at: &str, pid: u32, process: &str, user: &str, image: &str) -> String {
     format!(
         "======================================================\r\nLog entry below recorded at: {at}\r\n======================================================\r\nProcess ID: {pid} ({process})\r\nUser context: {user}\r\nProcess doesn't appear to be a service\r\nLoaded modules:\r\n{image} (0x00400000)\r\n"
     )
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    std::fs::write(dir.join(name), text).expect("write");
 }
 
 /// Writes the case folder into `root`; returns it.

@@ -9,4 +9,5 @@ pub mod clickhouse;
 pub mod collector;
 pub mod dns;
 pub mod fleet;
+pub mod logs;
 pub mod mmdb;
