@@ -79,6 +79,15 @@ fn at(harness: &Harness<'static, PrParserApp>, seconds: f32) -> Pos2 {
     pos2(bars.left() + seconds / SPAN * bars.width(), bars.center().y)
 }
 
+/// A press and release at `point` without moving: a click, not a drag-select.
+fn click(harness: &mut Harness<'static, PrParserApp>, point: Pos2) {
+    harness.drag_at(point);
+    harness.run_steps(1);
+    harness.drop_at(point);
+    harness.run_steps(2);
+    support::app::settle(harness);
+}
+
 fn minutes(m: f32) -> f32 {
     m * 60.0
 }
@@ -102,11 +111,7 @@ fn hover_click_select_and_clear_on_the_timeline() {
     // Clicking the 13:40 bar brings its first row into the grid.
     assert!(harness.query_by_label("2008-06-30 13:40:00").is_none(), "off screen at first");
     let bar = at(&harness, minutes(220.5));
-    harness.drag_at(bar);
-    harness.run_steps(1);
-    harness.drop_at(bar);
-    harness.run_steps(2);
-    support::app::settle(&mut harness);
+    click(&mut harness, bar);
     harness.get_by_label("2008-06-30 13:40:00");
     assert!(harness.query_by_label("30 Jun 2008 10:00 – 12:30").is_none(), "a click selects no range");
 
@@ -162,11 +167,7 @@ fn a_click_on_a_bar_of_a_grid_sorted_by_another_column_lands_on_its_earliest_row
     assert!(harness.query_by_label("2008-06-30 13:40:00").is_none(), "off screen at first");
 
     let bar = at(&harness, minutes(220.5));
-    harness.drag_at(bar);
-    harness.run_steps(1);
-    harness.drop_at(bar);
-    harness.run_steps(2);
-    support::app::settle(&mut harness);
+    click(&mut harness, bar);
     harness.get_by_label("2008-06-30 13:40:00");
     assert!(harness.query_by_label("2008-06-30 13:40:30").is_none(), "the grid left the evil.exe rows at the top");
     harness.get_by_label("Module (desc)");
