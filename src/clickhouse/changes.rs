@@ -35,8 +35,8 @@ use std::net::IpAddr;
 
 use chrono::NaiveDateTime;
 
-use super::client::{ClickHouseError, Client, number, quote, text};
-use super::schema::{PORT_TABLES, PORTS};
+use super::client::{ClickHouseError, Client, datetime, number, quote, text};
+use super::schema::{PORT_TABLES, PORTS, row_filter};
 use crate::analysis::changes::listeners::QUIRK_SECONDS;
 use crate::analysis::changes::{
     BaselineOut, Changes, MAX_ENDPOINTS, NewEndpoint, NewListener, NewProcess, OwnerChange,
@@ -76,11 +76,6 @@ fn connection() -> String {
     format!("protocol = 'TCP' AND remote_ip NOT IN {NO_PEER} AND pid IS NOT NULL")
 }
 
-/// `2008-06-30 10:00:00` as a `DateTime` literal.
-fn at(t: NaiveDateTime) -> String {
-    format!("toDateTime({}, 'UTC')", quote(&t.format("%Y-%m-%d %H:%M:%S").to_string()))
-}
-
 /// Seconds since 1970 of an answer's `toUInt32(time)`.
 fn time_of(value: &serde_json::Value) -> NaiveDateTime {
     chrono::DateTime::from_timestamp(number(value) as i64, 0).map_or(NaiveDateTime::MIN, |t| t.naive_utc())
@@ -103,16 +98,10 @@ struct Sides {
 
 impl Sides {
     fn new(baseline: ServerBaseline, range: &TimeRange, earliest: &[(String, String)]) -> Sides {
-        let mut in_range = vec!["1".to_string()];
-        if let Some(from) = range.from {
-            in_range.push(format!("time >= {}", at(from)));
-        }
-        if let Some(to) = range.to {
-            in_range.push(format!("time < {}", at(to)));
-        }
-        let in_range = in_range.join(" AND ");
+        // The range alone (`1` and its bounds); the computers are chosen elsewhere.
+        let in_range = row_filter(&[], range);
         let timed = match baseline {
-            ServerBaseline::Until(until) => format!("multiIf(time < {}, 0, {in_range}, 1, 2)", at(until)),
+            ServerBaseline::Until(until) => format!("multiIf(time < {}, 0, {in_range}, 1, 2)", datetime(until)),
             ServerBaseline::Initial => format!("if({in_range}, 1, 2)"),
         };
         // A snapshot without a time is after the baseline when no range is asked for; a PIDS

@@ -219,6 +219,12 @@ pub fn quote(text: &str) -> String {
     out
 }
 
+/// `t` as a `DateTime('UTC')` literal: the logs' local times are stored as UTC (see
+/// [`super::schema`]).
+pub fn datetime(t: chrono::NaiveDateTime) -> String {
+    format!("toDateTime({}, 'UTC')", quote(&t.format("%Y-%m-%d %H:%M:%S").to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

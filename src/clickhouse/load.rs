@@ -34,8 +34,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use super::client::{ClickHouseError, Client, first_line, number, quote, text};
-use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS};
+use super::client::{ClickHouseError, Client, first_line, number, text};
+use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS, computer_filter, row_filter};
 use crate::analysis::dataset::Dataset;
 use crate::analysis::time_range::TimeRange;
 use crate::logs::computers::ComputerTable;
@@ -153,28 +153,6 @@ fn ingested(client: &Client) -> Result<(), LoadError> {
     } else {
         Err(LoadError::NotIngested { server: client.server().to_string(), database: client.database().to_string() })
     }
-}
-
-/// The SQL condition on the `computer` column: the names given, or every computer.
-fn computer_filter(computers: &[String]) -> String {
-    if computers.is_empty() {
-        "1".to_string()
-    } else {
-        format!("computer IN ({})", computers.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "))
-    }
-}
-
-/// The SQL condition on PORTS rows: computers and the half-open time range.
-pub fn row_filter(computers: &[String], range: &TimeRange) -> String {
-    let mut filter = computer_filter(computers);
-    let at = |t: NaiveDateTime| quote(&t.format("%Y-%m-%d %H:%M:%S").to_string());
-    if let Some(from) = range.from {
-        filter.push_str(&format!(" AND time >= toDateTime({}, 'UTC')", at(from)));
-    }
-    if let Some(to) = range.to {
-        filter.push_str(&format!(" AND time < toDateTime({}, 'UTC')", at(to)));
-    }
-    filter
 }
 
 /// The rows query: the earliest `cap` rows matching `filter`, in the order the grid shows
@@ -629,7 +607,6 @@ fn count_malformed(client: &Client, of_computers: &str, log: &mut PortsLog) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::time_range::parse_time;
 
     fn fields(line: &str) -> Fields {
         let mut out = Fields::default();
@@ -639,20 +616,6 @@ mod tests {
 
     fn texts(f: &Fields) -> Vec<Option<String>> {
         (0..f.len()).map(|i| f.get(i).map(|b| String::from_utf8_lossy(b).into_owned())).collect()
-    }
-
-    #[test]
-    fn the_filter_names_computers_and_a_half_open_range() {
-        assert_eq!(row_filter(&[], &TimeRange::ALL), "1");
-        let range = TimeRange::new(parse_time("2008-06-30T10:00:00").ok(), parse_time("08/6/30 11:00:00").ok())
-            .expect("a range");
-        assert_eq!(
-            row_filter(&["ALPHA".into(), "o'brien".into()], &range),
-            "computer IN ('ALPHA', 'o\\'brien') AND time >= toDateTime('2008-06-30 10:00:00', 'UTC') \
-             AND time < toDateTime('2008-06-30 11:00:00', 'UTC')"
-        );
-        let from_only = TimeRange::new(parse_time("2008-07-01").ok(), None).expect("a range");
-        assert_eq!(row_filter(&[], &from_only), "1 AND time >= toDateTime('2008-07-01 00:00:00', 'UTC')");
     }
 
     #[test]

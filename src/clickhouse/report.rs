@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use super::changes::ServerBaseline;
 use super::client::{ClickHouseError, Client, number, quote, text};
-use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS};
+use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS, computer_filter, row_filter};
 use crate::analysis::aggregate::{CriterionCount, Flagged};
 use crate::analysis::criteria::{Compiled, CriteriaSet, Effect, Field, MatchKind};
 use crate::analysis::stats::{
@@ -70,19 +70,9 @@ pub fn run(client: &Client, criteria: &CriteriaSet, options: &Options) -> Result
         });
     }
     let computers = chosen_computers(client, &options.computers)?;
-    let of_computers = if options.computers.is_empty() {
-        "1".to_string()
-    } else {
-        format!("computer IN ({})", sql_list(computers.iter().map(String::as_str)))
-    };
-    let mut rows_filter = of_computers.clone();
-    if let Some(from) = options.range.from {
-        rows_filter.push_str(&format!(" AND time >= toDateTime({}, 'UTC')", quote(&sql_time(from))));
-    }
-    if let Some(to) = options.range.to {
-        rows_filter.push_str(&format!(" AND time < toDateTime({}, 'UTC')", quote(&sql_time(to))));
-    }
-    let query = Query { client, filter: rows_filter };
+    let named: &[String] = if options.computers.is_empty() { &[] } else { &computers };
+    let of_computers = computer_filter(named);
+    let query = Query { client, filter: row_filter(named, &options.range) };
     let flags = FlagSql::new(&query, &predicates)?;
     let totals = query.rows(&format!(
         "SELECT count(), min(time), max(time), {} FROM ({})",
@@ -181,11 +171,6 @@ impl Query<'_> {
         let rows = self.rows(&format!("SELECT DISTINCT toString({column}) FROM {PORTS} WHERE {}", self.filter))?;
         Ok(rows.iter().filter_map(|r| r.first()).map(|v| text(v).to_string()).collect())
     }
-}
-
-/// `2008-06-30 10:00:00`, as ClickHouse writes and reads a `DateTime`.
-fn sql_time(t: chrono::NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// A `DateTime` of an answer as the report writes times.

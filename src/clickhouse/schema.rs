@@ -5,7 +5,8 @@
 //! Times are the logs' own local times, without zone, in `DateTime('UTC')`: read and written
 //! as UTC, so an hour of the logs is the same hour in the server, whatever its time zone.
 
-use super::client::{ClickHouseError, Client};
+use super::client::{ClickHouseError, Client, datetime, quote};
+use crate::analysis::time_range::TimeRange;
 
 /// PORTS rows: one per line of a PR-PORTS log (or the collector's).
 pub const PORTS: &str = "ports";
@@ -18,6 +19,28 @@ pub const FILES: &str = "ingested_files";
 /// process and user named as the local view names them, and whether it is a listener (decided
 /// within its table at ingest: the XP quirk's entry stands beside its connection there).
 pub const PORT_TABLES: &str = "port_tables";
+
+/// The SQL condition on the `computer` column: the names given, or every computer (no
+/// condition, rather than a list of them all).
+pub fn computer_filter(computers: &[String]) -> String {
+    if computers.is_empty() {
+        "1".to_string()
+    } else {
+        format!("computer IN ({})", computers.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// The SQL condition on PORTS rows: computers and the half-open time range.
+pub fn row_filter(computers: &[String], range: &TimeRange) -> String {
+    let mut filter = computer_filter(computers);
+    if let Some(from) = range.from {
+        filter.push_str(&format!(" AND time >= {}", datetime(from)));
+    }
+    if let Some(to) = range.to {
+        filter.push_str(&format!(" AND time < {}", datetime(to)));
+    }
+    filter
+}
 
 const TABLES: [(&str, &str); 4] = [
     (
@@ -91,4 +114,24 @@ pub fn holds(client: &Client, table: &str) -> Result<bool, ClickHouseError> {
     );
     let rows = client.select(&sql)?;
     Ok(rows.first().and_then(|r| r.first()).map(super::client::number) == Some(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::time_range::parse_time;
+
+    #[test]
+    fn the_filter_names_computers_and_a_half_open_range() {
+        assert_eq!(row_filter(&[], &TimeRange::ALL), "1");
+        let range = TimeRange::new(parse_time("2008-06-30T10:00:00").ok(), parse_time("08/6/30 11:00:00").ok())
+            .expect("a range");
+        assert_eq!(
+            row_filter(&["ALPHA".into(), "o'brien".into()], &range),
+            "computer IN ('ALPHA', 'o\\'brien') AND time >= toDateTime('2008-06-30 10:00:00', 'UTC') \
+             AND time < toDateTime('2008-06-30 11:00:00', 'UTC')"
+        );
+        let from_only = TimeRange::new(parse_time("2008-07-01").ok(), None).expect("a range");
+        assert_eq!(row_filter(&[], &from_only), "1 AND time >= toDateTime('2008-07-01 00:00:00', 'UTC')");
+    }
 }
