@@ -201,3 +201,34 @@ fn the_text_report_prints_each_list() {
         ]
     );
 }
+
+/// A case folder of two machines that both rotated at midnight: files are read in the order of
+/// their stamps, so the 2008 sample's midnight file (folder `a`) comes between PC1's quirk row
+/// of 23:59:58 (folder `z`) and its connection at 00:00:01. The pair is still the quirk, not a
+/// listener, whichever folder sorts first (the report is not restricted to PC1: that would
+/// leave the other machine's rows out of the reading).
+#[test]
+fn another_machines_file_between_a_quirk_row_and_its_connection_does_not_make_a_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs").join("xp-v1.01-2008");
+    for (first, second) in [("a", "z"), ("z", "a")] {
+        let root = dir.path().join(format!("{first}{second}"));
+        let machine = root.join(first);
+        std::fs::create_dir_all(&machine).expect("mkdir");
+        for entry in std::fs::read_dir(&sample).expect("sample folder") {
+            let path = entry.expect("entry").path();
+            std::fs::copy(&path, machine.join(path.file_name().expect("name"))).expect("copy");
+        }
+        write_first_day(&root.join(second));
+        write_second_day(&root.join(second));
+        let got = changes(&[&text(&root)]);
+        let listeners: Vec<(&str, u64)> = got["new_listeners"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|l| l["computer"] == "PC1")
+            .map(|l| (l["process"].as_str().expect("process"), l["port"].as_u64().expect("port")))
+            .collect();
+        assert_eq!(listeners, [("nc.exe", 4444), ("evil.exe", 445)], "PC1 in folder {second}");
+    }
+}

@@ -25,7 +25,8 @@
 //!
 //! Where it can differ from the local view (see README): the local view pairs the XP quirk in
 //! the order rows were written, the server by their times, so the two differ only where a
-//! log's clock goes back (or two computers' files interleave) within 3 s of a quirk row; ties
+//! computer's clock goes back within 3 s of a quirk row (both pair each computer's rows on
+//! their own, so interleaved files of several computers agree); ties
 //! within one second are broken by line here; a process name spelled in several cases is
 //! shown as spelled first in a snapshot, else in the earliest row; and a baseline of other logs
 //! (`--baseline PATH`) is not offered.

@@ -73,14 +73,24 @@ pub struct Socket {
     pub pid: u32,
 }
 
-/// Decides, over rows in time order (as a log's files are written), which listening-looking
-/// TCP rows are the XP quirk. A row that may be the quirk waits, with what the caller wants
-/// back (`T`), until a connection row pairs it (it is dropped) or [`QUIRK_SECONDS`] of later
-/// rows pass without one (it is a listener, handed back by [`Pairing::row`] or
-/// [`Pairing::finish`]). What waits is bounded by the rows of a few seconds: when time goes
-/// back (the next file is another computer's), everything waiting is handed back.
+/// Decides, over each computer's rows in time order (as its logs' files are written), which
+/// listening-looking TCP rows are the XP quirk. A row that may be the quirk waits, with what
+/// the caller wants back (`T`), until a connection row pairs it (it is dropped) or
+/// [`QUIRK_SECONDS`] of its computer's later rows pass without one (it is a listener, handed
+/// back by [`Pairing::row`] or [`Pairing::finish`]). Each computer has its own clock: in a
+/// folder of several machines, files are read in the order of their stamps, so another
+/// computer's file may come between a quirk row at 23:59:58 and its connection in the file
+/// started at midnight. What waits is bounded by the rows of a few seconds per computer: when
+/// a computer's time goes back (an older file of it), what it had waiting is handed back.
 #[derive(Debug)]
 pub struct Pairing<T> {
+    /// By the computer's id (ids are small and dense: the scanner's interned names).
+    clocks: Vec<Clock<T>>,
+}
+
+/// One computer's pairing.
+#[derive(Debug)]
+struct Clock<T> {
     waiting: FxHashMap<Socket, Vec<(NaiveDateTime, T)>>,
     /// Sockets in the order their rows started waiting, to let them go in time.
     order: VecDeque<(NaiveDateTime, Socket)>,
@@ -93,7 +103,13 @@ pub struct Pairing<T> {
 
 impl<T> Default for Pairing<T> {
     fn default() -> Self {
-        Pairing { waiting: FxHashMap::default(), order: VecDeque::new(), this_second: None, connected: Vec::new() }
+        Pairing { clocks: Vec::new() }
+    }
+}
+
+impl<T> Default for Clock<T> {
+    fn default() -> Self {
+        Clock { waiting: FxHashMap::default(), order: VecDeque::new(), this_second: None, connected: Vec::new() }
     }
 }
 
@@ -131,9 +147,47 @@ impl<T> Pairing<T> {
 
     /// [`Pairing::row`], where `listener` may be `None` for a row that is no listener
     /// ([`RowKind::Connection`], [`RowKind::Other`]): most rows, which then cost the caller
-    /// nothing to describe.
+    /// nothing to describe. A [`RowKind::Other`] row changes nothing (its `socket` need not
+    /// name its computer): it neither pairs nor waits, and a computer's clock moves on with
+    /// its next row of another kind just as well.
     #[inline]
     pub fn row_or_pass(
+        &mut self,
+        time: NaiveDateTime,
+        socket: Socket,
+        kind: RowKind,
+        listener: Option<T>,
+        done: &mut impl FnMut(T),
+    ) {
+        match kind {
+            RowKind::Other => {}
+            RowKind::Listener => listener.into_iter().for_each(done),
+            RowKind::MaybeQuirk | RowKind::Connection => {
+                self.clock(socket.computer).row(time, socket, kind, listener, done)
+            }
+        }
+    }
+
+    fn clock(&mut self, computer: u32) -> &mut Clock<T> {
+        let at = computer as usize;
+        if self.clocks.len() <= at {
+            self.clocks.resize_with(at + 1, Clock::default);
+        }
+        &mut self.clocks[at]
+    }
+
+    /// Hands back every row still waiting: the logs ended without their connections.
+    pub fn finish(self, done: &mut impl FnMut(T)) {
+        for mut clock in self.clocks {
+            clock.release_all(done);
+        }
+    }
+}
+
+impl<T> Clock<T> {
+    /// [`Pairing::row_or_pass`] for a quirk-like or connection row of this computer.
+    #[inline]
+    fn row(
         &mut self,
         time: NaiveDateTime,
         socket: Socket,
@@ -144,8 +198,8 @@ impl<T> Pairing<T> {
         // Time arithmetic only when time went back at all (rare): most rows compare equal or
         // later, and adding seconds to a date-time costs more than the rest of a row here.
         if self.this_second.is_some_and(|last| time < last && time + TimeDelta::seconds(QUIRK_SECONDS) < last) {
-            // Time went back: another computer's (or an older) file began, so no row of the
-            // one before can come to pair with what waits.
+            // Time went back: an older file of this computer began, so no row of the one
+            // before can come to pair with what waits.
             self.release_all(done);
         }
         self.let_go(time, done);
@@ -153,28 +207,21 @@ impl<T> Pairing<T> {
             self.this_second = Some(time);
             self.connected.clear();
         }
-        match kind {
-            RowKind::MaybeQuirk => {
-                if let Some(listener) = listener
-                    && !self.connected.contains(&socket)
-                {
-                    self.waiting.entry(socket).or_default().push((time, listener));
-                    self.order.push_back((time, socket));
+        if kind == RowKind::Connection {
+            self.connected.push(socket);
+            if !self.waiting.is_empty()
+                && let Some(list) = self.waiting.get_mut(&socket)
+            {
+                list.retain(|(t, _)| !(*t <= time && time - *t <= TimeDelta::seconds(QUIRK_SECONDS)));
+                if list.is_empty() {
+                    self.waiting.remove(&socket);
                 }
             }
-            RowKind::Connection => {
-                self.connected.push(socket);
-                if !self.waiting.is_empty()
-                    && let Some(list) = self.waiting.get_mut(&socket)
-                {
-                    list.retain(|(t, _)| !(*t <= time && time - *t <= TimeDelta::seconds(QUIRK_SECONDS)));
-                    if list.is_empty() {
-                        self.waiting.remove(&socket);
-                    }
-                }
-            }
-            RowKind::Listener => listener.into_iter().for_each(done),
-            RowKind::Other => {}
+        } else if let Some(listener) = listener
+            && !self.connected.contains(&socket)
+        {
+            self.waiting.entry(socket).or_default().push((time, listener));
+            self.order.push_back((time, socket));
         }
     }
 
@@ -195,11 +242,6 @@ impl<T> Pairing<T> {
                 }
             }
         }
-    }
-
-    /// Hands back every row still waiting: the log ended without their connections.
-    pub fn finish(mut self, done: &mut impl FnMut(T)) {
-        self.release_all(done);
     }
 
     fn release_all(&mut self, done: &mut impl FnMut(T)) {

@@ -312,10 +312,10 @@ fn only_the_rows_counted_came_after_but_all_pair_and_form_the_baseline() {
     assert_eq!(processes, vec![("iexplore.exe", 1), ("svchost.exe", 1)]);
 }
 
-/// Rows waiting for their connection are let go when the next file starts earlier (another
-/// computer's): they are listeners, and a connection of that later file does not pair them.
+/// Rows waiting for their connection are let go when their computer's next file starts
+/// earlier: they are listeners, and a connection of that older file does not pair them.
 #[test]
-fn waiting_rows_are_let_go_when_time_goes_back() {
+fn waiting_rows_are_let_go_when_their_computers_time_goes_back() {
     let mut pairing: listeners::Pairing<u32> = listeners::Pairing::default();
     let mut done = Vec::new();
     let socket = |computer| listeners::Socket { computer, port: 1600, pid: 10 };
@@ -326,8 +326,30 @@ fn waiting_rows_are_let_go_when_time_goes_back() {
     pairing.row(at(12, 0, 2), socket(1), quirk, 2, &mut |l| done.push(l));
     assert_eq!(done, Vec::<u32>::new(), "1 paired, 2 waits");
     pairing.row(at(10, 0, 0), socket(2), quirk, 3, &mut |l| done.push(l));
-    assert_eq!(done, vec![2], "time went back: 2 is a listener");
+    assert_eq!(done, Vec::<u32>::new(), "another computer's time is its own");
     pairing.row(at(10, 0, 2), socket(2), connection, 0, &mut |l| done.push(l));
+    pairing.row(at(10, 0, 3), socket(1), quirk, 4, &mut |l| done.push(l));
+    assert_eq!(done, vec![2], "computer 1's time went back: 2 is a listener");
+    pairing.row(at(12, 0, 3), socket(1), connection, 0, &mut |l| done.push(l));
     pairing.finish(&mut |l| done.push(l));
-    assert_eq!(done, vec![2], "3 paired with its own computer's connection");
+    assert_eq!(done, vec![2, 4], "3 paired with its own computer's connection; 4 found none in 3 s");
+}
+
+/// A quirk row just before midnight pairs with its connection in the file started at
+/// midnight even when another computer's rows are read between the two (files are read in
+/// the order of their stamps, and both computers rotated at midnight).
+#[test]
+fn another_computers_rows_between_a_quirk_row_and_its_connection_do_not_part_them() {
+    let mut pairing: listeners::Pairing<u32> = listeners::Pairing::default();
+    let mut done = Vec::new();
+    let socket = |computer| listeners::Socket { computer, port: 1501, pid: 2000 };
+    let (quirk, connection) = (listeners::RowKind::MaybeQuirk, listeners::RowKind::Connection);
+    pairing.row(at(23, 59, 58), socket(1), quirk, 1, &mut |l| done.push(l));
+    let midnight = at(0, 0, 12) + chrono::TimeDelta::days(1);
+    pairing.row(midnight, socket(2), quirk, 2, &mut |l| done.push(l));
+    pairing.row(midnight + chrono::TimeDelta::seconds(60), socket(2), connection, 0, &mut |l| done.push(l));
+    assert_eq!(done, vec![2], "computer 2's row found no connection within 3 s");
+    pairing.row(at(0, 0, 1) + chrono::TimeDelta::days(1), socket(1), connection, 0, &mut |l| done.push(l));
+    pairing.finish(&mut |l| done.push(l));
+    assert_eq!(done, vec![2], "computer 1's quirk row is paired");
 }
