@@ -60,6 +60,27 @@ fn clicking_a_row_shows_its_process_detail_and_modules() {
     harness.get_by_label("Services (0)");
 }
 
+/// The selected row keeps its place through a re-sort (found by the view job): the arrow key
+/// then moves from it in the new order, not from the top.
+#[test]
+fn after_a_re_sort_the_arrow_key_moves_on_from_the_selected_row() {
+    let mut harness = app_on(sample());
+    type_into(&mut harness, "Filter", "6667");
+    harness.get_by_label("Rows shown: 8");
+    harness.get_by_label("2004-01-24 15:40:03").click();
+    support::app::settle(&mut harness);
+    harness.get_by_label("Row time: 2004-01-24 15:40:03");
+    harness.get_by_label("Date/time").click();
+    support::app::settle(&mut harness);
+    harness.get_by_label("Date/time (asc)").click();
+    support::app::settle(&mut harness);
+    harness.get_by_label("Date/time (desc)");
+    harness.key_press(egui::Key::ArrowDown);
+    support::app::settle(&mut harness);
+    // Newest first: 15:40:03 is fifth; the row after it is 14:30:55 (the top row is 23:52:18).
+    harness.get_by_label("Row time: 2004-01-24 14:30:55");
+}
+
 #[test]
 fn every_column_scrolls_into_view_beside_the_detail_panel_in_a_1280_pixel_window() {
     let mut harness = support::app::app_sized([1280.0, 800.0], Settings::default(), sample());

@@ -56,6 +56,11 @@ impl Request for ViewRequest {
     }
 }
 
+/// Where log row `row` stands in the grid's rows `rows`.
+fn position(rows: &[u32], row: u32) -> Option<usize> {
+    rows.iter().position(|&r| r == row)
+}
+
 /// What a view job reads.
 struct ViewJob<'a> {
     log: &'a crate::logs::ports::PortsLog,
@@ -224,10 +229,12 @@ impl PrParserApp {
         let Ticket { generation, request, flag } = self.work.view.start(request);
         let (filter, sort, hosts, old) =
             (self.filters.filter(), self.settings.sort, self.job_hosts(), Arc::clone(&self.view));
-        let kept = self.timeline.passing.clone();
+        let (kept, selected) = (self.timeline.passing.clone(), self.grid.selected);
         let started = self.jobs.spawn("view", move || {
             let job = ViewJob { log: &data.set.ports, hosts: &hosts, filter: &filter, sort, cancel: &flag };
-            Done::View { generation, result: job.run(request, &old, kept) }
+            let result = job.run(request, &old, kept);
+            let selected = selected.map(|s| (s, result.as_ref().ok().and_then(|(rows, _)| position(rows, s))));
+            Done::View { generation, result, selected }
         });
         if let Err(e) = started {
             self.work.view.not_started();
@@ -377,7 +384,7 @@ impl PrParserApp {
                 }
             }
             Done::ClickHouseComputers { result } => self.computers_fetched(result),
-            Done::View { generation, result } => {
+            Done::View { generation, result, selected } => {
                 let Some(finished) = self.work.view.finish(generation) else {
                     return;
                 };
@@ -385,7 +392,13 @@ impl PrParserApp {
                     && let Ok((rows, passing)) = result
                 {
                     self.timeline.passing = Some(passing);
-                    self.grid.selected_pos = self.grid.selected.and_then(|s| rows.iter().position(|&r| r == s));
+                    self.grid.selected_pos = match (self.grid.selected, selected) {
+                        (Some(now), Some((then, pos))) if now == then => pos,
+                        // Selected while the job ran (the person clicked a row of the old
+                        // view): only then is the new view searched here.
+                        (Some(now), _) => position(&rows, now),
+                        (None, _) => None,
+                    };
                     self.view = Arc::new(rows);
                     self.no_flagged_notice = false;
                     // A live merge leaves the grid where the person is reading.

@@ -32,6 +32,9 @@ pub enum Done {
     View {
         generation: u64,
         result: Result<(Vec<u32>, Arc<view::Passing>), view::Cancelled>,
+        /// The row selected when the job started, and where it stands in the new rows (found
+        /// here rather than by a scan of up to millions of rows on the frame).
+        selected: Option<(u32, Option<usize>)>,
     },
     Flags {
         generation: u64,
