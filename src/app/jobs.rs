@@ -25,7 +25,7 @@ pub enum Done {
         generation: u64,
         result: Result<Arc<Dataset>, LogError>,
         /// The paths opened, as File › Recent keeps them (`settings::for_recent`).
-        opened: Vec<PathBuf>,
+        opened: super::settings::Opened,
     },
     /// The grid's rows, and the rows passing its filters but the time range (kept for the
     /// timeline and for the next range).

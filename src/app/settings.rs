@@ -81,33 +81,43 @@ impl Settings {
         self.recent.iter().find(|r| !r.is_empty()).filter(|r| r.iter().all(|p| p.exists())).cloned()
     }
 
-    /// Puts an opened set of paths first in the recent list, absolute (a relative path is
-    /// made so against the working directory now), so that the entry opens the same files
-    /// from any other working directory. Paths from [`for_recent`] are also canonical.
-    pub fn remember(&mut self, paths: &[PathBuf]) {
+    /// Puts an opened set of paths (from [`for_recent`]) first in the recent list, and its
+    /// folder in `last_folder`.
+    pub fn remember(&mut self, opened: &Opened) {
+        let paths = opened.paths.as_slice();
         if paths.is_empty() {
             return;
         }
-        let paths: Vec<PathBuf> = paths.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();
-        let paths = paths.as_slice();
         self.recent.retain(|r| r != paths && !r.is_empty());
         self.recent.insert(0, paths.to_vec());
         self.recent.truncate(MAX_RECENT);
-        if let Some(first) = paths.first() {
-            let folder = if first.is_dir() { Some(first.clone()) } else { first.parent().map(PathBuf::from) };
-            self.last_folder = folder.or(self.last_folder.take());
-        }
+        self.last_folder = opened.folder.clone().or(self.last_folder.take());
     }
 }
 
-/// The paths as File › Recent keeps them: canonical where they exist (symlinks and `..`
-/// resolved, so one folder is one entry), else absolute. It reads the file system, so the
-/// load job calls it, not a frame.
-pub fn for_recent(paths: &[PathBuf]) -> Vec<PathBuf> {
-    paths
+/// An opened set of paths as File › Recent keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// Canonical where they exist (symlinks and `..` resolved, so one folder is one entry),
+    /// else absolute (against the working directory now), so that the entry opens the same
+    /// files from any other working directory.
+    pub paths: Vec<PathBuf>,
+    /// The first path if it is a folder, else the folder that holds it: where the next file
+    /// dialog starts.
+    pub folder: Option<PathBuf>,
+}
+
+/// The paths as File › Recent keeps them. It reads the file system (a network share may
+/// take long to answer), so the load job calls it, not a frame.
+pub fn for_recent(paths: &[PathBuf]) -> Opened {
+    let paths: Vec<PathBuf> = paths
         .iter()
         .map(|p| std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)).unwrap_or_else(|_| p.clone()))
-        .collect()
+        .collect();
+    let folder = paths
+        .first()
+        .and_then(|first| if first.is_dir() { Some(first.clone()) } else { first.parent().map(PathBuf::from) });
+    Opened { paths, folder }
 }
 
 /// The servers a DNS server setting names (`ip` or `ip:port`; empty: none, the system's);
@@ -131,7 +141,7 @@ mod tests {
     fn recent_list_is_most_recent_first_without_duplicates() {
         let mut s = Settings::default();
         for name in ["a", "b", "a", "c"] {
-            s.remember(&[PathBuf::from(format!("/logs/{name}/PR-PORTS-1-1-1-1-1-1.log"))]);
+            s.remember(&for_recent(&[PathBuf::from(format!("/logs/{name}/PR-PORTS-1-1-1-1-1-1.log"))]));
         }
         let names: Vec<String> = s.recent.iter().map(|r| r[0].display().to_string()).collect();
         assert_eq!(
@@ -150,9 +160,9 @@ mod tests {
         let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
         let mut s = Settings { recent: vec![vec![], vec![here.clone()]], ..Settings::default() };
         assert_eq!(s.last_opened(), Some(vec![here.clone()]));
-        s.remember(&[]);
+        s.remember(&for_recent(&[]));
         assert_eq!(s.recent, vec![vec![], vec![here.clone()]], "nothing to remember");
-        s.remember(std::slice::from_ref(&here));
+        s.remember(&for_recent(std::slice::from_ref(&here)));
         assert_eq!(s.recent, vec![vec![here]], "the empty entry is dropped");
         s.recent = vec![vec![PathBuf::from("/nonexistent/PR-PORTS-1-1-1-1-1-1.log")]];
         assert_eq!(s.last_opened(), None);
@@ -166,11 +176,12 @@ mod tests {
         std::fs::create_dir(&logs).expect("logs folder");
         std::os::unix::fs::symlink(&logs, root.join("link")).expect("symlink");
         let given = vec![root.join("link"), root.join("logs").join("..").join("logs"), root.join("gone")];
-        assert_eq!(for_recent(&given), vec![logs.clone(), logs.clone(), root.join("gone")]);
+        assert_eq!(for_recent(&given).paths, vec![logs.clone(), logs.clone(), root.join("gone")]);
+        assert_eq!(for_recent(&given).folder, Some(logs.clone()), "a folder opened is the next dialog's folder");
 
         let cwd = std::env::current_dir().expect("cwd");
         let mut s = Settings::default();
-        s.remember(&[PathBuf::from("x/PR-PORTS-1-1-1-1-1-1.log"), PathBuf::from("y")]);
+        s.remember(&for_recent(&[PathBuf::from("x/PR-PORTS-1-1-1-1-1-1.log"), PathBuf::from("y")]));
         assert_eq!(s.recent, vec![vec![cwd.join("x/PR-PORTS-1-1-1-1-1-1.log"), cwd.join("y")]]);
         assert_eq!(s.last_folder, Some(cwd.join("x")), "the folder of a missing file, absolute too");
     }
