@@ -43,7 +43,12 @@ fn run(cli: Cli) -> Result<()> {
             let (criteria, _lists) = load_criteria(criteria, None)?;
             let baseline = match baseline_of(baseline)? {
                 Baseline::Until(until) => ServerBaseline::Until(until),
-                _ => ServerBaseline::Initial,
+                Baseline::Initial => ServerBaseline::Initial,
+                // The command line refuses the two together already; said again here so that
+                // the other logs are never silently replaced by the default baseline.
+                Baseline::Paths(_) => bail!(
+                    "--baseline PATH cannot be used with --clickhouse: ingest those logs and use --baseline-until"
+                ),
             };
             let options = prparser::clickhouse::report::Options {
                 computers,
