@@ -156,30 +156,26 @@ impl PrParserApp {
         egui::Window::new("Open from ClickHouse").open(&mut open).default_width(460.0).show(ctx, |ui| {
             let form = &mut self.clickhouse;
             ui.label("Rows and process blocks that prparser ingest put in a ClickHouse database.");
+            // Enter in a field opens, as in any dialog whose fields are filled in turn.
+            let mut entered = false;
             egui::Grid::new("clickhouse-fields").num_columns(2).show(ui, |ui| {
-                let label = ui.label("URL");
-                ui.add(egui::TextEdit::singleline(&mut form.url)).labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("Database");
-                ui.add(egui::TextEdit::singleline(&mut form.database)).labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("User");
-                ui.add(egui::TextEdit::singleline(&mut form.user).hint_text("default")).labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("Password");
-                ui.add(egui::TextEdit::singleline(&mut form.password).password(true)).labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("From");
-                ui.add(egui::TextEdit::singleline(&mut form.from).hint_text("2008-06-30T10:00:00 (empty: the start)"))
-                    .labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("To");
-                ui.add(egui::TextEdit::singleline(&mut form.to).hint_text("exclusive (empty: the end)"))
-                    .labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("Row cap");
-                ui.add(egui::TextEdit::singleline(&mut form.cap)).labelled_by(label.id);
-                ui.end_row();
+                let mut field = |ui: &mut egui::Ui, name: &str, edit: egui::TextEdit<'_>| {
+                    let label = ui.label(name);
+                    let response = ui.add(edit).labelled_by(label.id);
+                    entered |= response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    ui.end_row();
+                };
+                field(ui, "URL", egui::TextEdit::singleline(&mut form.url));
+                field(ui, "Database", egui::TextEdit::singleline(&mut form.database));
+                field(ui, "User", egui::TextEdit::singleline(&mut form.user).hint_text("default"));
+                field(ui, "Password", egui::TextEdit::singleline(&mut form.password).password(true));
+                field(
+                    ui,
+                    "From",
+                    egui::TextEdit::singleline(&mut form.from).hint_text("2008-06-30T10:00:00 (empty: the start)"),
+                );
+                field(ui, "To", egui::TextEdit::singleline(&mut form.to).hint_text("exclusive (empty: the end)"));
+                field(ui, "Row cap", egui::TextEdit::singleline(&mut form.cap));
             });
             ui.separator();
             ui.horizontal(|ui| {
@@ -201,7 +197,7 @@ impl PrParserApp {
             }
             ui.separator();
             ui.horizontal(|ui| {
-                start = ui.add_enabled(!loading, egui::Button::new("Open")).clicked();
+                start = ui.add_enabled(!loading, egui::Button::new("Open")).clicked() || (entered && !loading);
                 if loading {
                     ui.spinner();
                     ui.label("Loading...");
