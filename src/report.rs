@@ -215,15 +215,14 @@ pub fn run(
     })?;
     let set = streaming.set;
     let tables = Tables::of(&set.ports);
-    let (found, changes) = rayon::join(
-        || pieces.merged().finish(tables),
-        || {
-            changes.map(|(mut scanner, change_pieces)| {
-                scanner.absorb(change_pieces.merged().finish(tables), &tables);
-                scanner.finish(&set.ports.addrs)
-            })
-        },
-    );
+    // One after the other: Changes' tables are dropped before Beaconing's last join, which
+    // needs most memory (finishing both at once peaked 25 MiB higher at 10M rows, for no
+    // measurable time).
+    let changes = changes.map(|(mut scanner, change_pieces)| {
+        scanner.absorb(change_pieces.merged().finish(tables), &tables);
+        scanner.finish(&set.ports.addrs)
+    });
+    let found = pieces.merged().finish(tables);
     let mut report = Report::assemble(&set, found, options.process.as_deref(), changes);
     if !range.is_all() {
         report.range = Some(RangeOut { from: range.from.map(iso), to: range.to.map(iso) });
