@@ -15,6 +15,7 @@ use crate::analysis::criteria::{CompiledSet, CriteriaSet};
 use crate::analysis::geoip::GeoIp;
 use crate::analysis::index::{BlockId, NO_BLOCK, PidsIndex};
 pub use crate::analysis::stats::beaconing::Beacon;
+use crate::analysis::stats::beaconing::{Beaconing, Retirer};
 pub use crate::analysis::stats::geo::{AsnCount, CountryCount};
 use crate::analysis::stats::{
     self, HourCount, IpCount, Masquerade, PortCount, ProcessCount, SvchostEntry, UserCount, UserUsage,
@@ -24,6 +25,7 @@ use crate::error::LogError;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::set::{self, LogSet};
 use crate::logs::text::LineIssue;
+use crate::model::PortEvent;
 
 /// At most this many malformed lines are listed; `malformed` stays the true count.
 pub const MAX_LISTED_ISSUES: usize = 1000;
@@ -185,6 +187,7 @@ pub fn run(
     let needs_blocks = views.needs_blocks();
     let index = if needs_blocks { PidsIndex::build(&streaming.set) } else { PidsIndex::default() };
     let mut pieces = Pieces::new(|| Aggregator::new(&views));
+    let mut retirer = Retirer::default();
     let mut blocks: Vec<BlockId> = Vec::new();
     let mut in_range: Vec<u32> = Vec::new();
     streaming.stream_ports(progress, &mut |set: &LogSet, block: &RowBlock<'_>| {
@@ -196,14 +199,10 @@ pub fn run(
         let tables = Tables::of(&set.ports);
         rayon::join(
             || {
-                if range.is_all() {
-                    pieces.add(batch);
-                } else {
-                    in_range.clear();
-                    in_range
-                        .extend((0..block.rows.len() as u32).filter(|&i| range.contains(block.rows[i as usize].time)));
-                    pieces.add(batch.subset(Some(&in_range)));
-                }
+                pieces.add(batch.subset(in_range_of(range, block.rows, &mut in_range)));
+                let mut beacons: Vec<&mut Beaconing> =
+                    pieces.each_mut().filter_map(Aggregator::beaconing_mut).collect();
+                retirer.after_block(&mut beacons);
             },
             // Every row: the baseline may lie outside the range.
             || {
@@ -222,12 +221,46 @@ pub fn run(
         scanner.absorb(change_pieces.merged().finish(tables), &tables);
         scanner.finish(&set.ports.addrs)
     });
-    let found = pieces.merged().finish(tables);
+    // Rows out of time order after connections were retired: Beaconing is found again, from
+    // a second reading of the PORTS logs, without retiring.
+    let disordered = pieces.each_mut().filter_map(Aggregator::beaconing_mut).any(|b| b.disordered());
+    if disordered {
+        pieces.each_mut().for_each(Aggregator::forget_beaconing);
+    }
+    let mut found = pieces.merged().finish(tables);
+    if disordered {
+        found.beaconing = Some(beaconing_unretired(paths, options)?);
+    }
     let mut report = Report::assemble(&set, found, options.process.as_deref(), changes);
     if !range.is_all() {
         report.range = Some(RangeOut { from: range.from.map(iso), to: range.to.map(iso) });
     }
     Ok(report)
+}
+
+/// The rows of `rows` in `range` (indices, in `kept`), or `None` for all of them.
+fn in_range_of<'a>(range: &TimeRange, rows: &[PortEvent], kept: &'a mut Vec<u32>) -> Option<&'a [u32]> {
+    if range.is_all() {
+        return None;
+    }
+    kept.clear();
+    kept.extend((0..rows.len() as u32).filter(|&i| range.contains(rows[i as usize].time)));
+    Some(kept)
+}
+
+/// The Beaconing view of the logs `paths` name, read again without retiring connections (the
+/// rows came out of time order, see [`Retirer`]).
+fn beaconing_unretired(paths: &[PathBuf], options: &Options) -> Result<Vec<Beacon>, LogError> {
+    let mut plan = set::plan(paths)?;
+    plan.restrict_to(&options.computers)?;
+    let mut streaming = set::stream_plan(plan, &LoadProgress::default())?;
+    let mut pieces = Pieces::new(Beaconing::default);
+    let mut in_range: Vec<u32> = Vec::new();
+    streaming.stream_ports(&LoadProgress::default(), &mut |set: &LogSet, block: &RowBlock<'_>| {
+        let batch = Batch::new(Tables::of(&set.ports), block.rows);
+        pieces.add(batch.subset(in_range_of(&options.range, block.rows, &mut in_range)));
+    })?;
+    Ok(pieces.merged().finish(Tables::of(&streaming.set.ports)))
 }
 
 impl Report {

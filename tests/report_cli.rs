@@ -270,3 +270,35 @@ fn skipping_changes_with_a_baseline_is_a_usage_error() {
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert!(stderr.contains("[possible values: beaconing, changes]"), "{stderr}");
 }
+
+/// The streamed report retires Beaconing's finished connections as it reads (rows come in
+/// time order); when rows go back in time after that (here a copy of the log, read after it
+/// under a later name) that view is read again without retiring. Either way the report lists
+/// what the rows held in memory give.
+#[test]
+fn beaconing_streamed_with_retired_connections_equals_the_view_of_the_loaded_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let out = logs.to_str().expect("utf-8 path");
+    let (code, _, stderr) = prparser(&["generate", "--rows", "200000", "--seed", "3", "--out", out]);
+    assert_eq!(code, 0, "generate: {stderr}");
+    let check = |what: &str| {
+        let report = report_json(&[out]);
+        let data = prparser::analysis::dataset::Dataset::open(
+            std::slice::from_ref(&logs),
+            &prparser::logs::ports::LoadProgress::default(),
+        )
+        .expect("the logs load");
+        let whole = prparser::analysis::stats::beaconing::beaconing(&data.set.ports, None);
+        let want: Vec<Value> = whole
+            .iter()
+            .take(prparser::report::MAX_LISTED_BEACONS)
+            .map(|b| serde_json::to_value(b).expect("json"))
+            .collect();
+        assert!(want.len() > 10, "{what}: {} beacons", want.len());
+        assert_eq!(report["stats"]["beaconing"], Value::Array(want), "{what}");
+    };
+    check("rows in time order");
+    std::fs::copy(logs.join("PR-PORTS-08-06-30-0-0-0.log"), logs.join("PR-PORTS-08-06-30-0-0-1.log")).expect("copy");
+    check("the log and its copy");
+}

@@ -240,6 +240,11 @@ impl<A: Accumulate> Pieces<A> {
         all.par_iter_mut().zip(parts).for_each(|(acc, part)| add_in_parts(&mut **acc, part));
     }
 
+    /// Every accumulator, to act on between batches.
+    pub fn each_mut(&mut self) -> impl Iterator<Item = &mut A> {
+        std::iter::once(&mut self.first).chain(self.others.iter_mut())
+    }
+
     /// All pieces merged into one accumulator.
     pub fn merged(self) -> A {
         let mut acc = self.first;
@@ -305,6 +310,16 @@ pub struct Aggregate {
 }
 
 impl Aggregator {
+    /// The Beaconing view's accumulator, when it is computed.
+    pub fn beaconing_mut(&mut self) -> Option<&mut Beaconing> {
+        self.beacons.as_mut()
+    }
+
+    /// Stops computing the Beaconing view (its answer will come from elsewhere).
+    pub fn forget_beaconing(&mut self) {
+        self.beacons = None;
+    }
+
     pub fn new(views: &Views) -> Aggregator {
         Aggregator {
             span: Span::default(),

@@ -18,6 +18,14 @@
 //! remote address and an interned id of the rest of its candidate's key; an arena is joined
 //! whenever it has doubled since its last join (and when the view is finished), so what is kept stays within twice the connections and the
 //! connections found do not depend on how the rows were split or ordered.
+//!
+//! A streamed report (`prparser report`) also retires connections between blocks
+//! ([`Retirer`]): rows come in the order the logs were written, which is time order, so a
+//! connection that ended more than the window before its computer's latest row is final and
+//! only its candidate and start are kept (12 bytes instead of a run's 24 and the joins' room).
+//! Should a later row come early enough to have joined a retired connection (a clock set
+//! back, a copy of a log), the accumulator says so ([`Beaconing::disordered`]) and the report
+//! finds the view again without retiring: the answer never depends on the order.
 
 use std::net::IpAddr;
 
@@ -106,15 +114,83 @@ pub struct Beaconing {
     /// First and last row time per computer id: the observed span each computer is scored
     /// over.
     spans: Vec<(i64, i64)>,
+    /// Per computer id, the time at or before which a candidate row could have joined a
+    /// retired connection (`i64::MIN`: none retired).
+    retired_reach: Vec<i64>,
+    /// A candidate row came at or before its computer's `retired_reach`.
+    disordered: bool,
+}
+
+/// Runs kept, in all the accumulators of a stream, before they are first retired.
+const RETIRE_AT_RUNS: usize = 1 << 16;
+
+/// When a streamed report retires connections: after a block, once the runs kept have doubled
+/// since the last time (and are at least [`RETIRE_AT_RUNS`]), so that retiring costs about
+/// what the joins do.
+#[derive(Debug, Default)]
+pub struct Retirer {
+    due: usize,
+}
+
+impl Retirer {
+    /// Called between blocks with the stream's accumulators (every row read so far added).
+    pub fn after_block(&mut self, all: &mut [&mut Beaconing]) {
+        let kept = |all: &[&mut Beaconing]| all.iter().map(|b| b.narrow.len() + b.wide.len()).sum::<usize>();
+        if kept(all) >= self.due.max(RETIRE_AT_RUNS) {
+            Beaconing::retire(all);
+            self.due = 2 * kept(all);
+        }
+    }
 }
 
 impl Beaconing {
+    /// Whether a row came out of time order after connections were retired: the view of
+    /// these accumulators may then be wrong and must be found again without retiring.
+    pub fn disordered(&self) -> bool {
+        self.disordered
+    }
+
+    /// Gathers the runs of a stream's accumulators into the first, joins them and retires the
+    /// connections that ended more than the window before their computer's latest row.
+    pub fn retire(all: &mut [&mut Beaconing]) {
+        let Some((first, others)) = all.split_first_mut() else {
+            return;
+        };
+        let mut latest: Vec<i64> = first.spans.iter().map(|s| s.1).collect();
+        for other in others.iter_mut() {
+            if latest.len() < other.spans.len() {
+                latest.resize(other.spans.len(), i64::MIN);
+            }
+            for (l, s) in latest.iter_mut().zip(&other.spans) {
+                *l = (*l).max(s.1);
+            }
+            let ids: Vec<u32> =
+                other.rests.iter().map(|&rest| intern(&mut first.rest_ids, &mut first.rests, rest)).collect();
+            first.narrow.take_from(&mut other.narrow, &ids);
+        }
+        let Beaconing { rests, narrow, .. } = &mut **first;
+        let reach = narrow.retire(|rest| rests[rest as usize].computer.0 as usize, &latest);
+        for b in all.iter_mut() {
+            widen_reach(&mut b.retired_reach, &reach);
+        }
+    }
+
     fn fit(&mut self, t: &Tables<'_>) {
         let known = self.specific.len();
         self.specific.extend(t.addrs.iter().skip(known).map(|(_, a)| a.is_specific()));
         if self.spans.len() < t.computers.len() {
             self.spans.resize(t.computers.len(), (i64::MAX, i64::MIN));
         }
+    }
+}
+
+/// `mine` (per computer id) raised to `other` where that is later.
+fn widen_reach(mine: &mut Vec<i64>, other: &[i64]) {
+    if mine.len() < other.len() {
+        mine.resize(other.len(), i64::MIN);
+    }
+    for (m, o) in mine.iter_mut().zip(other) {
+        *m = (*m).max(*o);
     }
 }
 
@@ -133,7 +209,7 @@ impl Accumulate for Beaconing {
     fn add(&mut self, batch: &Batch<'_>) {
         let tables = batch.tables;
         self.fit(&tables);
-        let Beaconing { rest_ids, rests, narrow, wide, specific, spans } = self;
+        let Beaconing { rest_ids, rests, narrow, wide, specific, spans, retired_reach, disordered } = self;
         batch.for_each(|e| {
             let t = e.time.and_utc().timestamp();
             let computer = tables.computer(e);
@@ -146,6 +222,9 @@ impl Accumulate for Beaconing {
             };
             if e.module.is_empty() || !specific.get(e.remote_ip.0 as usize).copied().unwrap_or(false) {
                 return;
+            }
+            if retired_reach.get(computer.0 as usize).is_some_and(|&reach| t <= reach) {
+                *disordered = true;
             }
             let rest = intern(rest_ids, rests, Rest { computer, module: e.module, remote_port });
             let key = (e.remote_ip.0, rest);
@@ -172,6 +251,8 @@ impl Accumulate for Beaconing {
         for (a, b) in self.spans.iter_mut().zip(other.spans) {
             *a = (a.0.min(b.0), a.1.max(b.1));
         }
+        widen_reach(&mut self.retired_reach, &other.retired_reach);
+        self.disordered |= other.disordered;
     }
 
     /// Candidates with enough connections, by score descending, then connections descending,
