@@ -181,7 +181,7 @@ pub fn run(
         process: options.process.clone(),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
         geo: options.geo.clone(),
-        beaconing: !options.skip.beaconing,
+        beaconing: (!options.skip.beaconing).then_some(MAX_LISTED_BEACONS),
     };
     let range = &options.range;
     let needs_blocks = views.needs_blocks();
@@ -254,7 +254,7 @@ fn beaconing_unretired(paths: &[PathBuf], options: &Options) -> Result<Vec<Beaco
     let mut plan = set::plan(paths)?;
     plan.restrict_to(&options.computers)?;
     let mut streaming = set::stream_plan(plan, &LoadProgress::default())?;
-    let mut pieces = Pieces::new(Beaconing::default);
+    let mut pieces = Pieces::new(|| Beaconing::best(MAX_LISTED_BEACONS));
     let mut in_range: Vec<u32> = Vec::new();
     streaming.stream_ports(&LoadProgress::default(), &mut |set: &LogSet, block: &RowBlock<'_>| {
         let batch = Batch::new(Tables::of(&set.ports), block.rows);
@@ -297,7 +297,7 @@ impl Report {
                 port_usage_by_hour: counts.port_usage_by_hour,
                 svchost_enumeration: stats::svchost_enumeration(set),
                 masquerading: stats::masquerading(set),
-                beaconing: found.beaconing.map(|b| b.into_iter().take(MAX_LISTED_BEACONS).collect()),
+                beaconing: found.beaconing,
             },
             flagged: found.flagged.unwrap_or(Flagged { rows: 0, allowed: 0, by_criterion: Vec::new() }),
             per_process_usage: process

@@ -271,9 +271,10 @@ pub struct Views {
     pub criteria: Option<Arc<CompiledSet>>,
     /// Remote countries and ASNs from these databases; country and AS criteria read them too.
     pub geo: Option<Arc<GeoIp>>,
-    /// The Beaconing view. It keeps every candidate connection's times, the largest state of
-    /// any view, so a report that does not want it (`report --skip beaconing`) never starts it.
-    pub beaconing: bool,
+    /// The Beaconing view, listing at most this many of the best candidates. It keeps every
+    /// candidate connection's time, the largest state of any view, so a report that does not
+    /// want it (`report --skip beaconing`) never starts it.
+    pub beaconing: Option<usize>,
 }
 
 impl Views {
@@ -325,7 +326,7 @@ impl Aggregator {
             span: Span::default(),
             counts: RowCounts::default(),
             computers: ComputerCounts::default(),
-            beacons: views.beaconing.then(Beaconing::default),
+            beacons: views.beaconing.map(Beaconing::best),
             per_process: views.process.as_deref().map(ProcessUsage::new),
             flags: views.criteria.clone().map(|c| FlagCounts::new(c, views.geo.clone())),
             places: views.geo.clone().map(PlaceCounts::new),

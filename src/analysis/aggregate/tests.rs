@@ -72,7 +72,7 @@ fn views(process: &str) -> Views {
         process: Some(process.into()),
         criteria: Some(Arc::new(CompiledSet::new(&criteria()))),
         geo: None,
-        beaconing: true,
+        beaconing: Some(usize::MAX),
     }
 }
 
@@ -211,7 +211,7 @@ fn beaconing_is_only_counted_when_asked_for() {
     let set = set_from(PORTS, None);
     let tables = Tables::of(&set.ports);
     let batch = || Batch::new(tables, &set.ports.events);
-    let asked = Views { beaconing: true, ..Views::default() };
+    let asked = Views { beaconing: Some(usize::MAX), ..Views::default() };
     assert!(Aggregator::new(&asked).beacons.is_some());
     assert!(Aggregator::new(&Views::default()).beacons.is_none(), "no accumulator, so no connection times kept");
     let with = over_rows(batch(), || Aggregator::new(&asked)).finish(tables);

@@ -27,6 +27,7 @@
 //! back, a copy of a log), the accumulator says so ([`Beaconing::disordered`]) and the report
 //! finds the view again without retiring: the answer never depends on the order.
 
+use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
@@ -119,6 +120,9 @@ pub struct Beaconing {
     retired_reach: Vec<i64>,
     /// A candidate row came at or before its computer's `retired_reach`.
     disordered: bool,
+    /// List only this many of the best (the report's), rather than every candidate: a log of
+    /// millions of connections has millions of candidates, and each listed one is named.
+    best: Option<usize>,
 }
 
 /// Runs kept, in all the accumulators of a stream, before they are first retired.
@@ -144,6 +148,11 @@ impl Retirer {
 }
 
 impl Beaconing {
+    /// The view that lists only the `n` best candidates.
+    pub fn best(n: usize) -> Beaconing {
+        Beaconing { best: Some(n), ..Beaconing::default() }
+    }
+
     /// Whether a row came out of time order after connections were retired: the view of
     /// these accumulators may then be wrong and must be found again without retiring.
     pub fn disordered(&self) -> bool {
@@ -209,7 +218,7 @@ impl Accumulate for Beaconing {
     fn add(&mut self, batch: &Batch<'_>) {
         let tables = batch.tables;
         self.fit(&tables);
-        let Beaconing { rest_ids, rests, narrow, wide, specific, spans, retired_reach, disordered } = self;
+        let Beaconing { rest_ids, rests, narrow, wide, specific, spans, retired_reach, disordered, .. } = self;
         batch.for_each(|e| {
             let t = e.time.and_utc().timestamp();
             let computer = tables.computer(e);
@@ -255,30 +264,77 @@ impl Accumulate for Beaconing {
         self.disordered |= other.disordered;
     }
 
-    /// Candidates with enough connections, by score descending, then connections descending,
-    /// then computer, process, address and port.
+    /// Candidates with enough connections (the best ones, if so asked), by score descending,
+    /// then connections descending, then computer, process, address and port.
     fn finish(self, tables: Tables<'_>) -> Vec<Beacon> {
-        let Beaconing { rests, narrow, mut wide, spans, .. } = self;
+        let Beaconing { rests, narrow, mut wide, spans, best, .. } = self;
         let score = |(addr, rest): (u32, u32), times: &[i64]| {
             let rest = rests[rest as usize];
             let span = spans.get(rest.computer.0 as usize).map_or(0, |(lo, hi)| (hi - lo).max(0));
-            Some(Beacon::scored(
-                tables.computers.name(rest.computer).to_string(),
-                tables.modules.resolve(rest.module).to_string(),
-                (tables.addrs.resolve(AddrId(addr)).ip()?, rest.remote_port),
-                times,
-                span,
-            ))
+            let scored = score::score(times, span);
+            Some(Scored {
+                rest,
+                ip: tables.addrs.resolve(AddrId(addr)).ip()?,
+                connections: times.len() as u64,
+                median_interval_s: scored.median_interval_s,
+                score: scored.score,
+            })
+        };
+        // The order of [`rank`], on ids: names are looked up only where all else ties.
+        let order = |a: &Scored, b: &Scored| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.connections.cmp(&a.connections))
+                .then_with(|| tables.computers.name(a.rest.computer).cmp(tables.computers.name(b.rest.computer)))
+                .then_with(|| tables.modules.resolve(a.rest.module).cmp(tables.modules.resolve(b.rest.module)))
+                .then(a.ip.cmp(&b.ip))
+                .then(a.rest.remote_port.cmp(&b.rest.remote_port))
+        };
+        let keep = |list: &mut Vec<Scored>| {
+            if let Some(n) = best {
+                keep_best(list, n, order);
+            }
         };
         let mut list = if wide.is_empty() {
-            narrow.connections(MIN_CONNECTIONS, score)
+            narrow.connections(MIN_CONNECTIONS, score, keep)
         } else {
             wide.widen(narrow);
-            wide.connections(MIN_CONNECTIONS, score)
+            wide.connections(MIN_CONNECTIONS, score, keep)
         };
-        rank(&mut list);
-        list
+        keep(&mut list);
+        list.sort_by(order);
+        list.into_iter()
+            .map(|s| Beacon {
+                computer: tables.computers.name(s.rest.computer).to_string(),
+                process: tables.modules.resolve(s.rest.module).to_string(),
+                remote_ip: s.ip,
+                remote_port: s.rest.remote_port,
+                connections: s.connections,
+                median_interval_s: s.median_interval_s,
+                score: s.score,
+            })
+            .collect()
     }
+}
+
+/// A scored candidate by the log's ids, named once it is known to be listed.
+struct Scored {
+    rest: Rest,
+    ip: IpAddr,
+    connections: u64,
+    median_interval_s: f64,
+    score: f64,
+}
+
+/// Keeps the first `n` of `list` in `order` (in no particular order).
+fn keep_best<T>(list: &mut Vec<T>, n: usize, order: impl Fn(&T, &T) -> Ordering) {
+    if list.len() <= n {
+        return;
+    }
+    if n > 0 {
+        list.select_nth_unstable_by(n - 1, order);
+    }
+    list.truncate(n);
 }
 
 /// The Beaconing view over all rows of `log`, or a subset (row indices).

@@ -151,8 +151,14 @@ impl<T: Time> Runs<T> {
     }
 
     /// `f` of each candidate that has at least `min` connections and the start of each of them,
-    /// sorted; the arenas on all cores, their results in no particular order.
-    pub fn connections<R: Send>(self, min: usize, f: impl Fn((u32, u32), &[i64]) -> Option<R> + Sync) -> Vec<R> {
+    /// sorted; the arenas on all cores, each arena's results passed through `keep` (which may
+    /// drop some), all in no particular order.
+    pub fn connections<R: Send>(
+        self,
+        min: usize,
+        f: impl Fn((u32, u32), &[i64]) -> Option<R> + Sync,
+        keep: impl Fn(&mut Vec<R>) + Sync,
+    ) -> Vec<R> {
         self.shards
             .into_par_iter()
             .flat_map_iter(|mut shard| {
@@ -168,6 +174,7 @@ impl<T: Time> Runs<T> {
                             found.extend(f((group[0].addr, group[0].rest), &times));
                         }
                     }
+                    keep(&mut found);
                     return found;
                 }
                 // Every run counts here (one of a few connections may have retired ones), and
@@ -187,6 +194,7 @@ impl<T: Time> Runs<T> {
                         found.extend(f((group[0].addr, group[0].rest), &times));
                     }
                 }
+                keep(&mut found);
                 found
             })
             .collect()

@@ -68,6 +68,18 @@ fn connections_are_first_rows_of_a_socket_and_state_changes_are_not_counted() {
 }
 
 #[test]
+fn the_best_few_are_the_first_few_of_the_whole_view() {
+    let set = set_from(&log_text(), None);
+    let tables = Tables::of(&set.ports);
+    let whole = beaconing(&set.ports, None);
+    assert_eq!(whole.len(), 2);
+    for n in 0..4 {
+        let best = over_rows(Batch::new(tables, &set.ports.events), || Beaconing::best(n)).finish(tables);
+        assert_eq!(best, whole[..n.min(2)], "the best {n}");
+    }
+}
+
+#[test]
 fn a_subset_is_scored_over_its_own_span() {
     let set = set_from(&log_text(), None);
     let beacon_rows: Vec<u32> = (0..set.ports.events.len() as u32)
@@ -364,6 +376,8 @@ proptest::proptest! {
         if !acc.disordered() {
             proptest::prop_assert_eq!(acc.finish(tables), expected.clone());
         }
-        proptest::prop_assert_eq!(beaconing(log, None), expected);
+        proptest::prop_assert_eq!(beaconing(log, None), expected.clone());
+        let best = over_rows(Batch::new(tables, &log.events), || Beaconing::best(2)).finish(tables);
+        proptest::prop_assert_eq!(best, expected.into_iter().take(2).collect::<Vec<_>>());
     }
 }
