@@ -401,6 +401,34 @@ impl ProcessBlock {
             .or_else(|| list.first())
             .map(|m| m.path.as_str())
     }
+
+    /// Drops every loaded module but the executable's own ([`ProcessBlock::image_path`] stays
+    /// the same): see [`ModuleDetail::ImageOnly`].
+    pub fn keep_image_only(&mut self) {
+        let Modules::Listed(list) = &mut self.modules else {
+            return;
+        };
+        let Some(at) = list
+            .iter()
+            .position(|m| file_name(&m.path).eq_ignore_ascii_case(&self.process))
+            .or(if list.is_empty() { None } else { Some(0) })
+        else {
+            return;
+        };
+        let image = list.swap_remove(at);
+        *list = vec![image];
+    }
+}
+
+/// How much of each process block's module list a reader keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModuleDetail {
+    /// Every module: the app's drill-down, `ingest`, criteria on module paths.
+    #[default]
+    All,
+    /// Only the executable's own path (masquerading reads it): module lists are most of a
+    /// PIDS log, and a report without criteria on module paths needs no more of them.
+    ImageOnly,
 }
 
 /// The last component of a Windows or Unix path.

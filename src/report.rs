@@ -25,7 +25,7 @@ use crate::error::LogError;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::set::{self, LogSet};
 use crate::logs::text::LineIssue;
-use crate::model::PortEvent;
+use crate::model::{ModuleDetail, PortEvent};
 
 /// At most this many malformed lines are listed; `malformed` stays the true count.
 pub const MAX_LISTED_ISSUES: usize = 1000;
@@ -170,21 +170,24 @@ pub fn run(
         changes.read_baseline(&LoadProgress::default())?;
         scanner = Some(changes);
     }
-    let mut streaming = set::stream_plan(plan, progress)?;
-    let mut changes: Option<(ChangeScanner, Pieces<ChangeRows>)> = scanner.map(|mut changes| {
-        changes.begin(Role::Loaded);
-        changes.snapshots(&streaming.set);
-        let pieces = Pieces::new(|| changes.counter());
-        (changes, pieces)
-    });
     let views = Views {
         process: options.process.clone(),
         criteria: criteria.criteria.iter().any(|c| c.enabled).then(|| Arc::new(CompiledSet::new(criteria))),
         geo: options.geo.clone(),
         beaconing: (!options.skip.beaconing).then_some(MAX_LISTED_BEACONS),
     };
-    let range = &options.range;
     let needs_blocks = views.needs_blocks();
+    // Module lists are most of a PIDS log; only criteria on module paths read more of them
+    // than the executable's own path.
+    let detail = if needs_blocks { ModuleDetail::All } else { ModuleDetail::ImageOnly };
+    let mut streaming = set::stream_plan(plan, progress, detail)?;
+    let mut changes: Option<(ChangeScanner, Pieces<ChangeRows>)> = scanner.map(|mut changes| {
+        changes.begin(Role::Loaded);
+        changes.snapshots(&streaming.set);
+        let pieces = Pieces::new(|| changes.counter());
+        (changes, pieces)
+    });
+    let range = &options.range;
     let index = if needs_blocks { PidsIndex::build(&streaming.set) } else { PidsIndex::default() };
     let mut pieces = Pieces::new(|| Aggregator::new(&views));
     let mut retirer = Retirer::default();
@@ -253,7 +256,7 @@ fn in_range_of<'a>(range: &TimeRange, rows: &[PortEvent], kept: &'a mut Vec<u32>
 fn beaconing_unretired(paths: &[PathBuf], options: &Options) -> Result<Vec<Beacon>, LogError> {
     let mut plan = set::plan(paths)?;
     plan.restrict_to(&options.computers)?;
-    let mut streaming = set::stream_plan(plan, &LoadProgress::default())?;
+    let mut streaming = set::stream_plan(plan, &LoadProgress::default(), ModuleDetail::ImageOnly)?;
     let mut pieces = Pieces::new(|| Beaconing::best(MAX_LISTED_BEACONS));
     let mut in_range: Vec<u32> = Vec::new();
     streaming.stream_ports(&LoadProgress::default(), &mut |set: &LogSet, block: &RowBlock<'_>| {

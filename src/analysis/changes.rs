@@ -44,7 +44,7 @@ use crate::logs::header;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::process_block::name_key;
 use crate::logs::set::{self, LogSet};
-use crate::model::{AddrId, PortEvent, PortMapping, ProcessBlock, Protocol, Symbol};
+use crate::model::{AddrId, ModuleDetail, PortEvent, PortMapping, ProcessBlock, Protocol, Symbol};
 
 pub mod listeners;
 mod rows;
@@ -687,7 +687,8 @@ impl ChangeScanner {
     /// kinds), streaming their rows; then the scanner is ready for the loaded set.
     pub fn read_baseline(&mut self, progress: &LoadProgress) -> Result<(), LogError> {
         let Baseline::Paths(paths) = &self.baseline else { return Ok(()) };
-        let mut streaming = set::open_streaming(paths, progress)?;
+        // The baseline's module lists are not compared: only its processes and port tables.
+        let mut streaming = set::stream_plan(set::plan(paths)?, progress, ModuleDetail::ImageOnly)?;
         self.begin(Role::Baseline);
         self.snapshots(&streaming.set);
         let mut pieces = Pieces::new(|| self.counter());

@@ -28,7 +28,7 @@ use super::schema::{self, BLOCKS, FILES, PORT_TABLES, PORTS};
 use crate::error::LogError;
 use crate::logs::ports::{LoadProgress, RowBlock};
 use crate::logs::set::{self, LogSet};
-use crate::model::{Modules, PortEvent, ProcessBlock};
+use crate::model::{ModuleDetail, Modules, PortEvent, ProcessBlock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -129,7 +129,7 @@ pub fn run(
     if loads.is_empty() {
         return Ok(summary);
     }
-    let mut streaming = set::stream_plan(plan, progress)?;
+    let mut streaming = set::stream_plan(plan, progress, ModuleDetail::All)?;
     replace_unfinished(client, &streaming.set, &mut loads)?;
     summary.blocks = send_blocks(client, &streaming.set, &loads, batch_rows, &mut summary.out_of_range)?;
     let mut sender = RowSender::new(client, &loads, batch_rows);

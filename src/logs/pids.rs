@@ -20,7 +20,7 @@ use crate::logs::process_block::{
     is_separator, parse_log, process_id_rest, read_log_capped, strip_prefix_ci, write_block,
 };
 use crate::logs::text::LineIssue;
-use crate::model::{ProcessBlock, make_datetime};
+use crate::model::{ModuleDetail, ProcessBlock, make_datetime};
 
 /// The first lines of a PIDS or INITIAL log. A field is `None` when its line was missing or
 /// unreadable.
@@ -264,10 +264,10 @@ impl LineSink for PidsReader {
 }
 
 impl PidsReader {
-    fn new(path: &Arc<Path>, source: u16) -> PidsReader {
+    fn new(path: &Arc<Path>, source: u16, detail: ModuleDetail) -> PidsReader {
         PidsReader {
             header: HeaderReader::default(),
-            blocks: BlockStream::new(source),
+            blocks: BlockStream::keeping(source, detail),
             issues: Issues::new(path),
             pending: None,
             mappings_available: true,
@@ -324,13 +324,18 @@ impl PidsReader {
 /// Reads a PIDS log from bytes in memory, in any encoding [`read_pids_from`] knows. Never
 /// fails: whatever cannot be read becomes a warning.
 pub fn parse_pids(path: &Arc<Path>, source: u16, raw: &[u8]) -> PidsLog {
-    parse_log(path, raw, PidsReader::new(path, source))
+    parse_log(path, raw, PidsReader::new(path, source, ModuleDetail::All))
 }
 
 /// Reads a PIDS log file in any encoding [`crate::logs::text::TextReader`] knows.
 pub fn read_pids(path: &Path, source: u16) -> Result<PidsLog, LogError> {
+    read_pids_keeping(path, source, ModuleDetail::All)
+}
+
+/// [`read_pids`] keeping `detail` of each block's module list.
+pub fn read_pids_keeping(path: &Path, source: u16, detail: ModuleDetail) -> Result<PidsLog, LogError> {
     let file = std::fs::File::open(path).map_err(|e| LogError::io(path, e))?;
-    read_pids_from(path, source, file)
+    read_log_capped(path, file, MAX_PROCESS_LOG_BYTES, |shared| PidsReader::new(shared, source, detail))
 }
 
 /// Reads a PIDS log from any reader, a line at a time; `path` names it in warnings. Fails
@@ -341,7 +346,7 @@ pub fn read_pids_from(path: &Path, source: u16, raw: impl io::Read) -> Result<Pi
 
 /// [`read_pids_from`] with the text read at most `cap` bytes long.
 pub fn read_pids_capped(path: &Path, source: u16, raw: impl io::Read, cap: u64) -> Result<PidsLog, LogError> {
-    read_log_capped(path, raw, cap, |shared| PidsReader::new(shared, source))
+    read_log_capped(path, raw, cap, |shared| PidsReader::new(shared, source, ModuleDetail::All))
 }
 
 /// Writes the header of a PIDS log.
@@ -709,5 +714,24 @@ C:\\Documents and Settings\\user\\Application Data\\Microsoft\\Virtual PC\\VPCKe
         for end in 0..=kb.len() {
             parse_pids(&file(), 0, &kb[..end]);
         }
+    }
+
+    #[test]
+    fn a_log_read_keeping_the_image_only_has_the_same_blocks_but_their_module_lists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("PR-PIDS-04-01-24-8-49-30.log");
+        std::fs::write(&path, KB_PIDS).expect("write");
+        let all = read_pids(&path, 0).expect("read");
+        let image = read_pids_keeping(&path, 0, ModuleDetail::ImageOnly).expect("read");
+        let seen = |log: &PidsLog| -> Vec<_> {
+            log.blocks
+                .iter()
+                .map(|b| (b.pid, b.process.clone(), b.image_path().map(str::to_string), b.ports.len()))
+                .collect()
+        };
+        assert_eq!(seen(&image), seen(&all));
+        assert!(all.blocks.iter().any(|b| matches!(&b.modules, Modules::Listed(l) if l.len() > 1)));
+        assert!(image.blocks.iter().all(|b| !matches!(&b.modules, Modules::Listed(l) if l.len() > 1)));
+        assert_eq!(image.warnings, all.warnings);
     }
 }

@@ -28,8 +28,8 @@ use crate::logs::text::{
     Line, LineIssue, LineReader, MAX_LINE_BYTES, TextReader, field_text, numbered_lines, shared_path,
 };
 use crate::model::{
-    Address, LoadedModule, Modules, PortField, PortMapping, PortStatistics, ProcessBlock, Protocol, Service,
-    StateShare, TcpState,
+    Address, LoadedModule, ModuleDetail, Modules, PortField, PortMapping, PortStatistics, ProcessBlock, Protocol,
+    Service, StateShare, TcpState,
 };
 
 /// Line ending of everything the writers produce: Port Reporter ran on Windows and its users
@@ -546,6 +546,7 @@ impl BlockParser {
 #[derive(Debug)]
 pub struct BlockStream {
     source: u16,
+    detail: ModuleDetail,
     open: Option<BlockParser>,
     /// The lines after an unreadable `Process ID:` line belong to no block; they are dropped
     /// quietly (one warning was given) until the next block boundary.
@@ -555,13 +556,22 @@ pub struct BlockStream {
 
 impl BlockStream {
     pub fn new(source: u16) -> BlockStream {
-        BlockStream { source, open: None, skipping: false, blocks: Vec::new() }
+        BlockStream::keeping(source, ModuleDetail::All)
+    }
+
+    /// A stream that keeps `detail` of each block's module list.
+    pub fn keeping(source: u16, detail: ModuleDetail) -> BlockStream {
+        BlockStream { source, detail, open: None, skipping: false, blocks: Vec::new() }
     }
 
     /// Ends the open block, if any.
     pub fn close(&mut self) {
         if let Some(parser) = self.open.take() {
-            self.blocks.push(parser.finish());
+            let mut block = parser.finish();
+            if self.detail == ModuleDetail::ImageOnly {
+                block.keep_image_only();
+            }
+            self.blocks.push(block);
         }
         self.skipping = false;
     }
@@ -1322,5 +1332,30 @@ C:\\WINDOWS\\system32\\ntdll.dll (0x7c900000)
         assert_eq!(block.process, "café.exe");
         let (blocks, _) = parse_blocks(&file(), 0, b"Process ID: 5 (caf\xE9.exe)\n", 1);
         assert_eq!(blocks[0].process, "café.exe");
+    }
+
+    #[test]
+    fn keeping_the_image_only_keeps_the_image_path() {
+        let text = crate::logs::pids::tests::KB_PIDS;
+        let mut block = crate::logs::pids::parse_pids(&file(), 0, text.as_bytes()).blocks.remove(0);
+        block.process = "svchost.exe".into();
+        block.modules = Modules::Listed(vec![
+            module("C:\\WINDOWS\\system32\\ntdll.dll", 1),
+            module("C:\\Temp\\SVCHOST.EXE", 2),
+            module("C:\\WINDOWS\\system32\\kernel32.dll", 3),
+        ]);
+        block.keep_image_only();
+        assert_eq!(block.modules, Modules::Listed(vec![module("C:\\Temp\\SVCHOST.EXE", 2)]));
+        // No module named as the process: the first listed is its image.
+        block.process = "other.exe".into();
+        block.modules = Modules::Listed(vec![module("C:\\a.exe", 1), module("C:\\b.dll", 2)]);
+        block.keep_image_only();
+        assert_eq!(block.image_path(), Some("C:\\a.exe"));
+        assert_eq!(block.modules, Modules::Listed(vec![module("C:\\a.exe", 1)]));
+        for none in [Modules::Listed(Vec::new()), Modules::NotAccessible, Modules::Absent] {
+            block.modules = none.clone();
+            block.keep_image_only();
+            assert_eq!(block.modules, none);
+        }
     }
 }

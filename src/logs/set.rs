@@ -14,6 +14,7 @@ use crate::logs::initial::{self, InitialLog};
 use crate::logs::pids::{self, PidsLog};
 use crate::logs::ports::{self, LoadProgress, PortsLog, PortsOwner, RowBlock};
 use crate::logs::text::{self, LineIssue};
+use crate::model::ModuleDetail;
 
 /// Sub-folders deeper than this are not searched: a folder of collected logs is shallow, and
 /// a bound keeps a mistaken `/` from walking the whole disk.
@@ -153,7 +154,7 @@ pub fn load(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
             log.sort_by_time();
             Ok(log)
         },
-        || read_process_logs(plan, progress),
+        || read_process_logs(plan, progress, ModuleDetail::All),
     );
     let mut set = process_logs?;
     set.ports = ports?;
@@ -174,7 +175,7 @@ impl PortsOwner for LogSet {
     }
 }
 
-/// A log set opened for streaming (see [`open_streaming`]): its PIDS and INITIAL logs read
+/// A log set opened for streaming (see [`stream_plan`]): its PIDS and INITIAL logs read
 /// whole, its PORTS files still to stream.
 #[derive(Debug)]
 pub struct StreamingSet {
@@ -184,17 +185,13 @@ pub struct StreamingSet {
     ports: Vec<PathBuf>,
 }
 
-/// Opens what `paths` name as [`open`] does, but reads only the PIDS and INITIAL logs, so
-/// that what joins rows to processes can be built before any row is seen; the PORTS rows are
-/// then streamed by [`StreamingSet::stream_ports`] without being kept.
-pub fn open_streaming(paths: &[PathBuf], progress: &LoadProgress) -> Result<StreamingSet, LogError> {
-    stream_plan(plan(paths)?, progress)
-}
-
-/// [`open_streaming`] for a plan made already (restricted to some computers, say).
-pub fn stream_plan(plan: Plan, progress: &LoadProgress) -> Result<StreamingSet, LogError> {
+/// Opens what a plan names as [`open`] does, but reads only the PIDS and INITIAL logs (PIDS
+/// blocks keeping `detail` of their module lists), so that what joins rows to processes can
+/// be built before any row is seen; the PORTS rows are then streamed by
+/// [`StreamingSet::stream_ports`] without being kept.
+pub fn stream_plan(plan: Plan, progress: &LoadProgress, detail: ModuleDetail) -> Result<StreamingSet, LogError> {
     set_total(&plan, progress);
-    let set = read_process_logs(&plan, progress)?;
+    let set = read_process_logs(&plan, progress, detail)?;
     Ok(StreamingSet { set, ports: plan.ports })
 }
 
@@ -227,9 +224,9 @@ fn set_total(plan: &Plan, progress: &LoadProgress) {
 }
 
 /// A set of the plan's PIDS and INITIAL logs and its problems, without PORTS rows.
-fn read_process_logs(plan: &Plan, progress: &LoadProgress) -> Result<LogSet, LogError> {
+fn read_process_logs(plan: &Plan, progress: &LoadProgress, detail: ModuleDetail) -> Result<LogSet, LogError> {
     let (pids, initials) = rayon::join(
-        || read_all(&plan.pids, progress, pids::read_pids),
+        || read_all(&plan.pids, progress, |path, source| pids::read_pids_keeping(path, source, detail)),
         || read_all(&plan.initials, progress, initial::read_initial),
     );
     let problems = plan
@@ -381,7 +378,8 @@ mod tests {
         let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
         let opened = open(std::slice::from_ref(&folder), &LoadProgress::default()).expect("open");
         let progress = LoadProgress::default();
-        let mut streaming = open_streaming(std::slice::from_ref(&folder), &progress).expect("open for streaming");
+        let plan = plan(std::slice::from_ref(&folder)).expect("a plan");
+        let mut streaming = stream_plan(plan, &progress, ModuleDetail::All).expect("open for streaming");
         assert_eq!(
             (streaming.set.pids.len(), streaming.set.initials.len()),
             (opened.pids.len(), opened.initials.len())

@@ -29,7 +29,7 @@
 //! blocks of text and rows (a few megabytes) and by the distinct names and addresses, which
 //! are interned into the owner's log-wide tables as they are met; malformed lines are counted
 //! and kept (capped) there as in a full read. The owner is a [`PortsLog`] or a whole
-//! [`crate::logs::set::LogSet`] ([`PortsOwner`]); [`crate::logs::set::open_streaming`] reads a
+//! [`crate::logs::set::LogSet`] ([`PortsOwner`]); [`crate::logs::set::stream_plan`] reads a
 //! set's PIDS and INITIAL logs first and then streams its PORTS files. [`read_into`] and
 //! [`read_from`] are that stream with a consumer that appends every row to
 //! [`PortsLog::events`].
