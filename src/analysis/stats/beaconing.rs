@@ -120,6 +120,8 @@ pub struct Beaconing {
     retired_reach: Vec<i64>,
     /// A candidate row came at or before its computer's `retired_reach`.
     disordered: bool,
+    /// Connections are retired by a [`Retirer`] (so `add` leaves joining to it).
+    retiring: bool,
     /// List only this many of the best (the report's), rather than every candidate: a log of
     /// millions of connections has millions of candidates, and each listed one is named.
     best: Option<usize>,
@@ -181,6 +183,7 @@ impl Beaconing {
         let reach = narrow.retire(|rest| rests[rest as usize].computer.0 as usize, &latest);
         for b in all.iter_mut() {
             widen_reach(&mut b.retired_reach, &reach);
+            b.retiring = true;
         }
     }
 
@@ -218,7 +221,8 @@ impl Accumulate for Beaconing {
     fn add(&mut self, batch: &Batch<'_>) {
         let tables = batch.tables;
         self.fit(&tables);
-        let Beaconing { rest_ids, rests, narrow, wide, specific, spans, retired_reach, disordered, .. } = self;
+        let Beaconing { rest_ids, rests, narrow, wide, specific, spans, retired_reach, disordered, retiring, .. } =
+            self;
         batch.for_each(|e| {
             let t = e.time.and_utc().timestamp();
             let computer = tables.computer(e);
@@ -243,8 +247,12 @@ impl Accumulate for Beaconing {
                 Err(_) => wide.push(Run::at(key, e.pid, port, t)),
             }
         });
-        narrow.settle();
-        wide.settle();
+        // Once a stream retires connections, its retires bound the runs kept, and the joins
+        // in between would only sort the same runs again.
+        if !*retiring {
+            narrow.settle();
+            wide.settle();
+        }
     }
 
     fn merge(&mut self, other: Beaconing) {
@@ -262,6 +270,7 @@ impl Accumulate for Beaconing {
         }
         widen_reach(&mut self.retired_reach, &other.retired_reach);
         self.disordered |= other.disordered;
+        self.retiring |= other.retiring;
     }
 
     /// Candidates with enough connections (the best ones, if so asked), by score descending,
