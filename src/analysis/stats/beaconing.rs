@@ -22,7 +22,8 @@
 //! A streamed report (`prparser report`) also retires connections between blocks
 //! ([`Retirer`]): rows come in the order the logs were written, which is time order, so a
 //! connection that ended more than the window before its computer's latest row is final and
-//! only its candidate and start are kept (12 bytes instead of a run's 24 and the joins' room).
+//! only its candidate and start are kept, packed (about 5 bytes instead of a run's 24 and the
+//! joins' room).
 //! Should a later row come early enough to have joined a retired connection (a clock set
 //! back, a copy of a log), the accumulator says so ([`Beaconing::disordered`]) and the report
 //! finds the view again without retiring: the answer never depends on the order.
@@ -37,6 +38,7 @@ use crate::analysis::aggregate::{Accumulate, Batch, Tables};
 use crate::logs::ports::PortsLog;
 use crate::model::{AddrId, PortField, Symbol};
 
+mod retired;
 mod runs;
 pub mod score;
 

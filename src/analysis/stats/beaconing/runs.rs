@@ -12,12 +12,13 @@
 //!
 //! A streamed report also retires connections ([`Runs::retire`]): a joined run that ended more
 //! than the window before its computer's latest row can no longer be joined by a row that
-//! comes in time order, so only its candidate and start are kept ([`Retired`], 12 bytes in
-//! chunks, against 24 bytes for a run and the room the joins need).
+//! comes in time order, so only its candidate and start are kept, packed ([`RetiredBlock`],
+//! about 5 bytes, against 24 bytes for a run and the room the joins need).
 
 use rayon::prelude::*;
 
 use super::STATE_CHANGE_WINDOW_S;
+use super::retired::{Retired, RetiredBlock};
 
 /// Arenas per accumulator: address `a` is in arena `a % SHARDS`, at place `a / SHARDS`.
 const SHARDS: usize = 64;
@@ -53,24 +54,15 @@ impl<T: Copy> Run<T> {
     }
 }
 
-/// A connection no later row can join: its candidate and its start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Retired<T> {
-    pub addr: u32,
-    pub rest: u32,
-    pub start: T,
-}
-
-/// Retired connections are kept in chunks of this many: they grow without a copy and leave
-/// at most one chunk's room unused per arena.
-const RETIRED_CHUNK: usize = 8192;
-
 /// A run's time: seconds since the Unix epoch.
 pub(super) trait Time: Copy + Ord + Into<i64> + Send {
     /// What orders an address's runs by candidate, socket and start.
     type Order: Ord;
 
     fn order(run: &Run<Self>) -> Self::Order;
+
+    /// A time of 1970 to 2106 (a retired connection's start).
+    fn of_secs(s: u32) -> Self;
 }
 
 impl Time for u32 {
@@ -81,6 +73,10 @@ impl Time for u32 {
     fn order(r: &Run<u32>) -> u128 {
         u128::from(r.rest) << 96 | u128::from(r.pid) << 64 | u128::from(r.port) << 32 | u128::from(r.start)
     }
+
+    fn of_secs(s: u32) -> u32 {
+        s
+    }
 }
 
 impl Time for i64 {
@@ -88,6 +84,10 @@ impl Time for i64 {
 
     fn order(r: &Run<i64>) -> Self::Order {
         (r.rest, r.pid, r.port, r.start)
+    }
+
+    fn of_secs(s: u32) -> i64 {
+        i64::from(s)
     }
 }
 
@@ -117,7 +117,7 @@ impl<T: Time> Runs<T> {
     /// How many connections are retired.
     #[cfg(test)]
     pub fn retired(&self) -> usize {
-        self.shards.iter().flat_map(|s| &s.retired).map(Vec::len).sum()
+        self.shards.iter().flat_map(|s| &s.retired).map(RetiredBlock::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -142,9 +142,7 @@ impl<T: Time> Runs<T> {
         for (mine, theirs) in self.shards.iter_mut().zip(other.shards) {
             mine.runs.reserve_exact(theirs.runs.len());
             mine.runs.extend(theirs.runs.into_iter().map(|r| Run { rest: rests[r.rest as usize], ..r }));
-            for chunk in theirs.retired {
-                mine.retired.push(chunk.into_iter().map(|r| Retired { rest: rests[r.rest as usize], ..r }).collect());
-            }
+            mine.retired.extend(theirs.retired.iter().map(|b| b.remapped(SHARDS as u32, rests)));
         }
         // Not joined here: merging comes last, and the view's end joins every arena on all
         // cores.
@@ -180,10 +178,12 @@ impl<T: Time> Runs<T> {
                 // Every run counts here (one of a few connections may have retired ones), and
                 // each is a connection of its own: no kept run can join a retired one.
                 shard.join(1);
-                let size = shard.runs.len() + shard.retired.iter().map(Vec::len).sum::<usize>();
+                let size = shard.runs.len() + shard.retired.iter().map(RetiredBlock::len).sum::<usize>();
                 let mut all: Vec<Retired<T>> = Vec::with_capacity(size);
-                for chunk in std::mem::take(&mut shard.retired) {
-                    all.extend(chunk);
+                for block in std::mem::take(&mut shard.retired) {
+                    block.unpack(SHARDS as u32, |r| {
+                        all.push(Retired { addr: r.addr, rest: r.rest, start: T::of_secs(r.start) });
+                    });
                 }
                 all.extend(shard.runs.drain(..).map(|r| Retired { addr: r.addr, rest: r.rest, start: r.start }));
                 all.sort_unstable_by_key(|r| (r.addr, r.rest, r.start));
@@ -215,14 +215,7 @@ impl Runs<i64> {
         for (mine, theirs) in self.shards.iter_mut().zip(narrow.shards) {
             mine.runs.extend(theirs.runs.into_iter().map(widen));
             mine.joined += theirs.joined;
-            for chunk in theirs.retired {
-                mine.retired.push(
-                    chunk
-                        .into_iter()
-                        .map(|r| Retired { addr: r.addr, rest: r.rest, start: i64::from(r.start) })
-                        .collect(),
-                );
-            }
+            mine.retired.extend(theirs.retired);
         }
     }
 }
@@ -234,9 +227,7 @@ impl Runs<u32> {
         for (mine, theirs) in self.shards.iter_mut().zip(&mut other.shards) {
             mine.runs.extend(theirs.runs.drain(..).map(|r| Run { rest: rests[r.rest as usize], ..r }));
             theirs.joined = 0;
-            for chunk in std::mem::take(&mut theirs.retired) {
-                mine.retired.push(chunk.into_iter().map(|r| Retired { rest: rests[r.rest as usize], ..r }).collect());
-            }
+            mine.retired.extend(std::mem::take(&mut theirs.retired).iter().map(|b| b.remapped(SHARDS as u32, rests)));
         }
     }
 
@@ -252,6 +243,7 @@ impl Runs<u32> {
             .map(|shard| {
                 let mut reach = vec![i64::MIN; computers];
                 shard.join(1);
+                let mut retired = Vec::new();
                 let mut kept = 0;
                 for i in 0..shard.runs.len() {
                     let run = shard.runs[i];
@@ -261,7 +253,7 @@ impl Runs<u32> {
                     // them, which is kept in another arena: it stays.
                     let inside = i64::from(run.start) >= STATE_CHANGE_WINDOW_S && end <= i64::from(u32::MAX);
                     if inside && latest.get(c).is_some_and(|&l| end < l) {
-                        shard.push_retired(Retired { addr: run.addr, rest: run.rest, start: run.start });
+                        retired.push(Retired { addr: run.addr, rest: run.rest, start: run.start });
                         reach[c] = reach[c].max(end);
                     } else {
                         shard.runs[kept] = run;
@@ -270,6 +262,10 @@ impl Runs<u32> {
                 }
                 shard.runs.truncate(kept);
                 shard.joined = kept;
+                // The joined runs are by address: so are the connections retired.
+                if !retired.is_empty() {
+                    shard.retired.push(RetiredBlock::pack(&retired, SHARDS as u32));
+                }
                 reach
             })
             .reduce(|| vec![i64::MIN; computers], |a, b| a.into_iter().zip(b).map(|(x, y)| x.max(y)).collect())
@@ -282,25 +278,12 @@ impl Runs<u32> {
 struct Arena<T> {
     runs: Vec<Run<T>>,
     joined: usize,
-    retired: Vec<Vec<Retired<T>>>,
+    retired: Vec<RetiredBlock>,
 }
 
 impl<T> Default for Arena<T> {
     fn default() -> Self {
         Arena { runs: Vec::new(), joined: 0, retired: Vec::new() }
-    }
-}
-
-impl<T> Arena<T> {
-    fn push_retired(&mut self, r: Retired<T>) {
-        match self.retired.last_mut() {
-            Some(chunk) if chunk.len() < chunk.capacity() => chunk.push(r),
-            _ => {
-                let mut chunk = Vec::with_capacity(RETIRED_CHUNK);
-                chunk.push(r);
-                self.retired.push(chunk);
-            }
-        }
     }
 }
 
