@@ -617,8 +617,22 @@ impl CriteriaSet {
         }
     }
 
+    /// Writes the set as a criteria file. A list in the file's folder or below it is named
+    /// relative to the file, as [`CriteriaSet::load`] reads it, so that the folder can move
+    /// with its lists; lists elsewhere keep their absolute paths.
     pub fn save(&self, path: &Path) -> Result<(), CriteriaFileError> {
-        std::fs::write(path, self.to_json()).map_err(|source| CriteriaFileError::Io { path: path.into(), source })
+        let io = |source| CriteriaFileError::Io { path: path.into(), source };
+        let folder = std::path::absolute(path).map_err(io)?.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut written = self.clone();
+        for c in written.criteria.iter_mut().filter(|c| c.kind == MatchKind::List) {
+            if let Ok(inside) = Path::new(c.pattern.trim()).strip_prefix(&folder)
+                && let Some(relative) = inside.to_str()
+                && !relative.is_empty()
+            {
+                c.pattern = relative.to_string();
+            }
+        }
+        std::fs::write(path, written.to_json()).map_err(io)
     }
 
     /// Compiles the enabled criteria; the broken ones come back with their index and error

@@ -310,6 +310,31 @@ fn list_files_are_named_relative_to_the_criteria_file() {
 }
 
 #[test]
+fn a_saved_set_names_its_folders_lists_relative_so_the_folder_can_move() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("case");
+    std::fs::create_dir_all(folder.join("lists")).expect("mkdir");
+    let inside = list_file(&folder.join("lists"), "drop.txt", "203.0.113.0/24\n");
+    let set = CriteriaSet {
+        criteria: vec![
+            crit("DROP", Field::RemoteIp, MatchKind::List, &inside),
+            crit("elsewhere", Field::Ip, MatchKind::List, "/nowhere/x.netset"),
+            crit("module", Field::Module, MatchKind::Exact, &inside),
+        ],
+    };
+    let path = folder.join("c.json");
+    set.save(&path).expect("save");
+    let written = CriteriaSet::from_json(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    let patterns: Vec<&str> = written.criteria.iter().map(|c| c.pattern.as_str()).collect();
+    assert_eq!(patterns, ["lists/drop.txt", "/nowhere/x.netset", inside.as_str()]);
+    assert_eq!(CriteriaSet::load(&path).expect("load"), set, "read back as it was");
+    let moved = dir.path().join("moved");
+    std::fs::rename(&folder, &moved).expect("move the folder");
+    let loaded = CriteriaSet::load(&moved.join("c.json")).expect("load moved");
+    assert_eq!(loaded.criteria[0].pattern, moved.join("lists/drop.txt").to_str().expect("utf-8"));
+}
+
+#[test]
 fn a_list_changed_on_disk_is_seen_and_read_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = list_file(dir.path(), "watch.netset", "203.0.113.0/24\n");
