@@ -47,6 +47,11 @@ pub enum ListError {
     NotRegular { path: PathBuf, kind: &'static str },
     #[error("address list {} is larger than {} MiB: refused", path.display(), MAX_LIST_FILE_BYTES >> 20)]
     TooLarge { path: PathBuf },
+    /// Only a criteria file gives a relative list path a folder to be relative to (its own);
+    /// read from the working directory, the same criterion would name another file depending
+    /// on where the program was started (a path typed into the app's editor, say).
+    #[error("address list {} is a relative path: give its full path (or choose the file)", path.display())]
+    Relative { path: PathBuf },
 }
 
 /// What identifies one version of a file: a list whose stamp changed was rewritten or replaced.
@@ -364,6 +369,9 @@ static LOADED: Mutex<Option<FxHashMap<PathBuf, Weak<AddressList>>>> = Mutex::new
 
 impl Lists for ListFiles {
     fn list(&self, path: &Path) -> Result<Arc<AddressList>, ListError> {
+        if path.is_relative() {
+            return Err(ListError::Relative { path: path.to_path_buf() });
+        }
         // One load at a time: two evaluations asking for the same new list read it once.
         let mut loaded = LOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let loaded = loaded.get_or_insert_with(FxHashMap::default);

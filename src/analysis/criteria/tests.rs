@@ -335,6 +335,14 @@ fn a_saved_set_names_its_folders_lists_relative_so_the_folder_can_move() {
 }
 
 #[test]
+fn a_relative_list_path_outside_a_criteria_file_is_refused_not_read_from_the_working_directory() {
+    let criteria = CriteriaSet { criteria: vec![crit("typed", Field::RemoteIp, MatchKind::List, "lists/drop.txt")] };
+    let compiled = CompiledSet::new(&criteria);
+    let messages: Vec<String> = compiled.broken.iter().map(|(_, e)| e.to_string()).collect();
+    assert_eq!(messages, ["address list lists/drop.txt is a relative path: give its full path (or choose the file)"]);
+}
+
+#[test]
 fn a_list_changed_on_disk_is_seen_and_read_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = list_file(dir.path(), "watch.netset", "203.0.113.0/24\n");
