@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::error::LogError;
 use crate::logs::header::LogKind;
 pub use crate::logs::pids::LogHeader;
-use crate::logs::pids::{HeaderReader, write_header_lines};
+use crate::logs::pids::{HeaderReader, INITIAL_KIND_LINE, write_header_lines};
 use crate::logs::process_block::{
     BlockStream, EOL, Issues, LineSink, MAPPINGS_UNAVAILABLE, MAX_PROCESS_LOG_BYTES, SEPARATOR, clean, columns_at,
     digits, is_mappings_unavailable, is_separator, parse_columns, parse_log, process_id_rest, read_log_capped,
@@ -120,11 +120,7 @@ impl LineSink for InitialReader {
             let reason = format!("{n} mappings announced, {} rows read", self.mappings.len());
             self.issues.warn(number, reason, "");
         }
-        match self.header.kind {
-            Some(LogKind::Initial) => {}
-            Some(kind) => self.issues.file_level(format!("the header says this is a {kind} log, not PR-INITIAL")),
-            None => self.issues.file_level("no `Service initialization log` line: the header is missing or damaged"),
-        }
+        self.header.check_kind(LogKind::Initial, INITIAL_KIND_LINE, &mut self.issues);
         InitialLog {
             path: Arc::clone(path),
             header: self.header.header,
@@ -229,7 +225,7 @@ pub fn read_initial_capped(path: &Path, source: u16, raw: impl io::Read, cap: u6
 /// every block text field (see [`crate::logs::process_block`]); an empty name reads back as
 /// `None`.
 pub fn write_initial<W: Write>(w: &mut W, log: &InitialLog) -> io::Result<()> {
-    write_header_lines(w, &log.header, "Service initialization log")?;
+    write_header_lines(w, &log.header, INITIAL_KIND_LINE)?;
     if !log.mappings_available {
         write!(w, "{MAPPINGS_UNAVAILABLE}{EOL}")?;
     }

@@ -56,7 +56,22 @@ pub struct HeaderReader {
     expect_name: bool,
 }
 
+/// The header line that names a PIDS log.
+pub const PIDS_KIND_LINE: &str = "Process detail log";
+/// The header line that names an INITIAL log.
+pub const INITIAL_KIND_LINE: &str = "Service initialization log";
+
 impl HeaderReader {
+    /// A file-level warning when the header named another kind of log than `expected` (whose
+    /// kind line is `kind_line`), or none.
+    pub fn check_kind(&self, expected: LogKind, kind_line: &str, issues: &mut Issues) {
+        match self.kind {
+            Some(kind) if kind == expected => {}
+            Some(kind) => issues.file_level(format!("the header says this is a {kind} log, not {expected}")),
+            None => issues.file_level(format!("no `{kind_line}` line: the header is missing or damaged")),
+        }
+    }
+
     /// Whether the previous line was an empty `Local computer name:`; resets the flag, because
     /// only the very next line may hold the name.
     pub fn take_expect_name(&mut self) -> bool {
@@ -71,9 +86,9 @@ impl HeaderReader {
                 self.kind.get_or_insert(LogKind::Ports);
             }
             self.header.version.get_or_insert(version);
-        } else if t.eq_ignore_ascii_case("Process detail log") {
+        } else if t.eq_ignore_ascii_case(PIDS_KIND_LINE) {
             self.kind.get_or_insert(LogKind::Pids);
-        } else if t.eq_ignore_ascii_case("Service initialization log") {
+        } else if t.eq_ignore_ascii_case(INITIAL_KIND_LINE) {
             self.kind.get_or_insert(LogKind::Initial);
         } else if let Some(rest) = strip_prefix_ci(t, "System Date:") {
             match parse_log_time(rest) {
@@ -248,11 +263,7 @@ impl LineSink for PidsReader {
         if let Some((number, _)) = self.pending.take() {
             self.issues.warn(number, "log entry without a process block", "");
         }
-        match self.header.kind {
-            Some(LogKind::Pids) => {}
-            Some(kind) => self.issues.file_level(format!("the header says this is a {kind} log, not PR-PIDS")),
-            None => self.issues.file_level("no `Process detail log` line: the header is missing or damaged"),
-        }
+        self.header.check_kind(LogKind::Pids, PIDS_KIND_LINE, &mut self.issues);
         PidsLog {
             path: Arc::clone(path),
             header: self.header.header,
@@ -351,7 +362,7 @@ pub fn read_pids_capped(path: &Path, source: u16, raw: impl io::Read, cap: u64) 
 
 /// Writes the header of a PIDS log.
 pub fn write_header<W: Write>(w: &mut W, header: &LogHeader) -> io::Result<()> {
-    write_header_lines(w, header, "Process detail log")
+    write_header_lines(w, header, PIDS_KIND_LINE)
 }
 
 /// Writes one entry: separator, `Log entry below recorded at:` in the PORTS spelling (see
