@@ -408,13 +408,10 @@ impl ProcessBlock {
         let Modules::Listed(list) = &mut self.modules else {
             return;
         };
-        let Some(at) = list
-            .iter()
-            .position(|m| file_name(&m.path).eq_ignore_ascii_case(&self.process))
-            .or(if list.is_empty() { None } else { Some(0) })
-        else {
+        if list.is_empty() {
             return;
-        };
+        }
+        let at = list.iter().position(|m| file_name(&m.path).eq_ignore_ascii_case(&self.process)).unwrap_or(0);
         let image = list.swap_remove(at);
         *list = vec![image];
     }
