@@ -12,7 +12,7 @@ mod common;
 #[path = "../tests/support/clickhouse.rs"]
 mod server;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prparser::analysis::dataset::Dataset;
 use prparser::analysis::index::NO_BLOCK;
@@ -20,10 +20,6 @@ use prparser::analysis::time_range::TimeRange;
 use prparser::clickhouse::client::{Client, Connection};
 use prparser::clickhouse::load::{self, DEFAULT_CAP, Request};
 use prparser::logs::ports::LoadProgress;
-
-fn seconds(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
 
 /// The process's peak resident memory so far, in MiB (Linux).
 fn peak_mib() -> u64 {
@@ -51,7 +47,7 @@ fn main() {
         prparser::clickhouse::ingest::run(&client, std::slice::from_ref(&dir), 100_000, &LoadProgress::default())
             .expect("ingest");
     assert_eq!(summary.rows, rows);
-    println!("ingest: {} ({} process blocks)", seconds(t.elapsed()), summary.blocks);
+    println!("ingest: {} ({} process blocks)", common::seconds(t.elapsed()), summary.blocks);
 
     // The server's part alone: the same query, its answer read and dropped.
     let t = Instant::now();
@@ -62,7 +58,11 @@ fn main() {
         )
         .expect("the rows query");
     let bytes = std::io::copy(&mut answer, &mut std::io::sink()).expect("the answer");
-    println!("the server's answer alone: {} ({:.0} MB of TabSeparated)", seconds(t.elapsed()), bytes as f64 / 1e6);
+    println!(
+        "the server's answer alone: {} ({:.0} MB of TabSeparated)",
+        common::seconds(t.elapsed()),
+        bytes as f64 / 1e6
+    );
 
     let request = Request { computers: Vec::new(), range: TimeRange::ALL, cap: DEFAULT_CAP };
     let t = Instant::now();
@@ -71,7 +71,7 @@ fn main() {
     let peak_remote = peak_mib();
     println!(
         "Open from ClickHouse: {} ({}), {} of {} matching rows, peak RSS {} MiB",
-        seconds(t_remote),
+        common::seconds(t_remote),
         common::rate(remote.rows(), t_remote),
         remote.rows(),
         remote.matching,
@@ -81,7 +81,7 @@ fn main() {
     let t = Instant::now();
     let local = Dataset::open(std::slice::from_ref(&dir), &LoadProgress::default()).expect("local load");
     let t_local = t.elapsed();
-    println!("Open folder (the same logs): {} ({})", seconds(t_local), common::rate(rows, t_local));
+    println!("Open folder (the same logs): {} ({})", common::seconds(t_local), common::rate(rows, t_local));
 
     let expected = rows.min(DEFAULT_CAP);
     assert_eq!(remote.rows(), expected);
@@ -95,5 +95,5 @@ fn main() {
     let t = Instant::now();
     let capped = load::load(&client, &half, &LoadProgress::default()).expect("capped load");
     assert!(capped.is_partial() && capped.rows() == half.cap);
-    println!("capped at {} rows: {}", half.cap, seconds(t.elapsed()));
+    println!("capped at {} rows: {}", half.cap, common::seconds(t.elapsed()));
 }

@@ -13,15 +13,11 @@ mod common;
 mod server;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prparser::analysis::criteria::{CriteriaSet, MatchKind};
 use prparser::clickhouse::client::{Client, Connection};
 use prparser::logs::ports::LoadProgress;
-
-fn seconds(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
 
 /// Criteria the server counts: the benchmarks' five but the module-path wildcard and the
 /// module regex, which `report --clickhouse` refuses (a port range, an exact user, a CIDR).
@@ -46,7 +42,7 @@ fn main() {
             .expect("ingest");
     let t_ingest = t.elapsed();
     assert_eq!(summary.rows, rows);
-    println!("prparser ingest: {} ({})", seconds(t_ingest), common::rate(rows, t_ingest));
+    println!("prparser ingest: {} ({})", common::seconds(t_ingest), common::rate(rows, t_ingest));
 
     let csv = server.dir().join("ports.csv");
     let mut answer = ureq::post(&format!("{}/", server.url))
@@ -70,7 +66,7 @@ fn main() {
     println!(
         "clickhouse-client, the same rows as CSV ({:.0} MB): {} ({})",
         csv_bytes as f64 / 1e6,
-        seconds(t_client),
+        common::seconds(t_client),
         common::rate(rows, t_client)
     );
 
@@ -85,6 +81,6 @@ fn main() {
         let t_local = t.elapsed();
         assert_eq!((remote.rows, &remote.stats.process_usage), (local.rows, &local.stats.process_usage));
         assert_eq!(remote.flagged, local.flagged);
-        println!("report, {label}: --clickhouse {} / local {}", seconds(t_remote), seconds(t_local));
+        println!("report, {label}: --clickhouse {} / local {}", common::seconds(t_remote), common::seconds(t_local));
     }
 }

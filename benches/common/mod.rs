@@ -45,6 +45,10 @@ pub fn generated_log(rows: u64) -> PathBuf {
     dir
 }
 
+pub fn seconds(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
 pub fn millis(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
